@@ -1,0 +1,167 @@
+"""A thread-safe in-memory database with the same transactional contract as the SQL one."""
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import replace
+from datetime import datetime
+from typing import Self
+from uuid import UUID
+
+from adapters.tracking import UserTracker
+from domain.errors import AlreadyExists, ConcurrentUpdate
+from domain.users.model import User
+from domain.users.queries import Page, PageRequest, UserFilter
+from domain.users.tokens import AccountToken, TokenPurpose
+from ports.events import EventBus
+
+
+class InMemoryDatabase:
+    """Committed state shared by every unit of work made from it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.users: dict[UUID, User] = {}
+        self.tokens: dict[str, AccountToken] = {}
+
+
+class InMemoryUserRepository:
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self.tracker = UserTracker()
+
+    def add(self, user: User) -> None:
+        self.tracker.added(user)
+
+    def get(self, user_id: UUID) -> User | None:
+        if (user := self.tracker.known(user_id)) is not None:
+            return user
+        with self._db.lock:
+            stored = self._db.users.get(user_id)
+        return self.tracker.loaded(copy.deepcopy(stored)) if stored else None
+
+    def get_by_email(self, email: str) -> User | None:
+        with self._db.lock:
+            stored = next((u for u in self._db.users.values() if u.email == email), None)
+        return self.get(stored.id) if stored else None
+
+    def remove(self, user: User) -> None:
+        self.tracker.removed(user)
+
+    def list(self, filter: UserFilter, page: PageRequest) -> Page:
+        with self._db.lock:
+            matches = sorted(
+                (u for u in self._db.users.values()
+                 if (filter.email is None or u.email == filter.email)
+                 and (filter.confirmed is None or u.confirmed == filter.confirmed)),
+                key=lambda u: (u.created_at, str(u.id)),
+            )
+            items = [copy.deepcopy(u) for u in matches[page.offset:page.offset + page.size]]
+        return Page(items=items, total=len(matches), request=page)
+
+    def seen(self) -> list[User]:
+        return self.tracker.seen()
+
+
+class InMemoryAccountTokenRepository:
+    """Token writes are staged and applied on commit, like every other write."""
+
+    def __init__(self, db: InMemoryDatabase) -> None:
+        self._db = db
+        self.staged: dict[str, AccountToken] = {}
+        self._consumed: dict[str, AccountToken] = {}  # as they were, to give back on rollback
+
+    def add(self, token: AccountToken) -> None:
+        self.staged[token.digest] = token
+
+    def consume(self, digest: str, purpose: TokenPurpose, now: datetime) -> AccountToken | None:
+        with self._db.lock:
+            token = self.staged.get(digest) or self._db.tokens.get(digest)
+            if token is None or token.purpose != purpose or not token.usable(now):
+                return None
+            # Consumed in the committed store at once: of two racing consumers only one wins.
+            # A rollback gives the token back.
+            used = replace(token, used_at=now)
+            self._db.tokens[digest] = used
+            self.staged[digest] = used
+            self._consumed.setdefault(digest, token)
+            return used
+
+    def revoke(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
+        with self._db.lock:
+            for token in [*self._db.tokens.values(), *self.staged.values()]:
+                if token.user_id == user_id and token.purpose == purpose and token.used_at is None:
+                    self.staged[token.digest] = replace(token, used_at=now)
+
+    def last_issued_at(self, user_id: UUID, purpose: TokenPurpose) -> datetime | None:
+        with self._db.lock:
+            times = [t.created_at for t in [*self._db.tokens.values(), *self.staged.values()]
+                     if t.user_id == user_id and t.purpose == purpose]
+        return max(times, default=None)
+
+    def give_back(self) -> None:
+        with self._db.lock:
+            self._db.tokens.update(self._consumed)
+        self._consumed.clear()
+        self.staged.clear()
+
+    def committed(self) -> None:
+        self._db.tokens.update(self.staged)
+        self._consumed.clear()
+
+
+class InMemoryUnitOfWork:
+    def __init__(self, db: InMemoryDatabase, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    def __enter__(self) -> Self:
+        self.users = InMemoryUserRepository(self._db)
+        self.tokens = InMemoryAccountTokenRepository(self._db)
+        self._committed = False
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._committed:
+            self.rollback()
+
+    def commit(self) -> None:
+        changes = self.users.tracker.changes()
+        with self._db.lock:
+            users = self._db.users
+            for user, version in changes.updates + changes.deletes:
+                if user.id not in users or users[user.id].version != version:
+                    raise ConcurrentUpdate()
+            written = changes.inserts + [user for user, _ in changes.updates]
+            deleted = {user.id for user, _ in changes.deletes}
+            owners = {u.email: u.id for u in users.values() if u.id not in deleted}
+            for user in written:
+                if owners.setdefault(user.email, user.id) != user.id:
+                    raise AlreadyExists()
+            for user_id in deleted:
+                del users[user_id]
+                for digest in [d for d, t in self._db.tokens.items() if t.user_id == user_id]:
+                    del self._db.tokens[digest]
+            for user in written:
+                users[user.id] = _snapshot(user)
+            self.tokens.committed()
+        self._committed = True
+        self._publish()
+
+    def rollback(self) -> None:
+        self.tokens.give_back()
+        self.users.tracker.clear()
+
+    def _publish(self) -> None:
+        events = [event for user in self.users.seen() for event in user.events]
+        for user in self.users.seen():
+            user.events.clear()
+        events.sort(key=lambda e: e.occurred_at)
+        for event in events:
+            self._bus.publish(event)
+
+
+def _snapshot(user: User) -> User:
+    stored = copy.deepcopy(user)
+    stored.events = []
+    return stored

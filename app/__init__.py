@@ -1,0 +1,1 @@
+"""The Flask application: factory, container, blueprints."""

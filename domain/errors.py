@@ -1,0 +1,64 @@
+"""Domain exceptions: a refused command raises one; the app maps each kind to HTTP once."""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from domain.messages import Message
+
+
+class DomainError(Exception):
+    """Base class. `message` is what the person who sent the command is told."""
+
+    default = "The request could not be processed."
+
+    def __init__(self, message: Message | str | None = None) -> None:
+        if message is None:
+            message = self.default
+        self.message = message if isinstance(message, Message) else Message(message)
+        super().__init__(self.message.text.format(**self.message.params))
+
+
+class NotFound(DomainError):
+    default = "The resource was not found."
+
+
+class AlreadyExists(DomainError):
+    default = "The resource already exists."
+
+
+class StaleVersion(DomainError):
+    """The caller's expected version (an If-Match ETag) is not the current one."""
+
+    default = "The resource has changed since you last read it."
+
+
+class ConcurrentUpdate(DomainError):
+    """Another transaction changed the aggregate between our read and our write."""
+
+    default = "The resource was changed by another request; read it again and retry."
+
+
+class InvalidToken(DomainError):
+    default = "The token is invalid, expired or already used."
+
+
+class PermissionDenied(DomainError):
+    default = "You are not allowed to do this."
+
+
+class Throttled(DomainError):
+    default = "Too many requests; try again in {seconds} seconds."
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__(Message(self.default, {"seconds": retry_after}))
+
+
+class InvalidInput(DomainError):
+    """One or more fields break a domain rule; `errors` maps each field to its messages."""
+
+    default = "The input is invalid."
+
+    def __init__(self, errors: Mapping[str, Sequence[Message]]) -> None:
+        self.errors = {name: list(messages) for name, messages in errors.items()}
+        super().__init__()

@@ -1,0 +1,15 @@
+"""Outgoing mail as the domain describes it; rendering and delivery belong to adapters."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A mail to render from `template` in `locale` with `params`, and send to `to`."""
+
+    to: str
+    template: str
+    locale: str
+    params: Mapping[str, Any] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""The users context: accounts, their confirmation and password-reset tokens."""

@@ -1,0 +1,54 @@
+"""Commands of the users context."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.messages import Command
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegisterUser(Command):
+    email: str
+    initials: str
+    password: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmUser(Command):
+    token: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResendConfirmation(Command):
+    user_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateUser(Command):
+    """Change any of email, initials, password. `old_password` is required to change email or
+    password; `expected_version` (from If-Match) makes the update conditional."""
+
+    user_id: UUID
+    email: str | None = None
+    initials: str | None = None
+    password: str | None = None
+    old_password: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestPasswordReset(Command):
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfirmPasswordReset(Command):
+    token: str
+    password: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteUser(Command):
+    user_id: UUID
+    expected_version: int | None = None

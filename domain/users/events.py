@@ -1,0 +1,39 @@
+"""Events of the users context."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from domain.messages import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRegistered(Event):
+    user_id: UUID
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserUpdated(Event):
+    user_id: UUID
+    email: str
+    previous_email: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserDeleted(Event):
+    user_id: UUID
+    email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailChanged(Event):
+    user_id: UUID
+    email: str
+    previous_email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PasswordChanged(Event):
+    user_id: UUID
+    email: str

@@ -1,0 +1,77 @@
+"""Field rules of a user (DESIGN §3). Each check returns the normalised value or raises."""
+from __future__ import annotations
+
+import re
+
+from domain.errors import InvalidInput
+from domain.messages import Message
+
+EMAIL_MAX = 255
+INITIALS_MAX = 255
+PASSWORD_MIN, PASSWORD_MAX = 8, 64
+# Structural check only: one @, no spaces, a dot in the domain. Deliverability is proven by the
+# confirmation mail, not by a pattern.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+
+EMAIL_INVALID = Message("Not a valid email address.")
+EMAIL_TOO_LONG = Message("Must be at most {max} characters.", {"max": EMAIL_MAX})
+INITIALS_LENGTH = Message("Must be between 1 and {max} characters.", {"max": INITIALS_MAX})
+INITIALS_DIGIT = Message("Must not start with a digit.")
+INITIALS_BLANK = Message("Must not consist of spaces only.")
+PASSWORD_LENGTH = Message(
+    "Must be between {min} and {max} characters.", {"min": PASSWORD_MIN, "max": PASSWORD_MAX}
+)
+PASSWORD_DIGIT = Message("Must contain at least one digit.")
+PASSWORD_UPPER = Message("Must contain at least one uppercase letter.")
+
+
+def email_problems(raw: str) -> tuple[str, list[Message]]:
+    email = raw.strip().lower()
+    if len(email) > EMAIL_MAX:
+        return email, [EMAIL_TOO_LONG]
+    return email, ([] if _EMAIL.match(email) else [EMAIL_INVALID])
+
+
+def initials_problems(raw: str) -> list[Message]:
+    if not 1 <= len(raw) <= INITIALS_MAX:
+        return [INITIALS_LENGTH]
+    if raw.isspace():
+        return [INITIALS_BLANK]
+    return [INITIALS_DIGIT] if raw[0].isdigit() else []
+
+
+def password_problems(raw: str) -> list[Message]:
+    problems = []
+    if not PASSWORD_MIN <= len(raw) <= PASSWORD_MAX:
+        problems.append(PASSWORD_LENGTH)
+    if not any(c.isdigit() for c in raw):
+        problems.append(PASSWORD_DIGIT)
+    if not any(c.isupper() for c in raw):
+        problems.append(PASSWORD_UPPER)
+    return problems
+
+
+def check(
+    *, email: str | None = None, initials: str | None = None, password: str | None = None
+) -> str | None:
+    """Validate the given fields together; return the normalised email (if given).
+
+    Raises InvalidInput listing every broken rule per field, so a client fixes all at once.
+    """
+    errors: dict[str, list[Message]] = {}
+    normalised = None
+    if email is not None:
+        normalised, problems = email_problems(email)
+        if problems:
+            errors["email"] = problems
+    if initials is not None and (problems := initials_problems(initials)):
+        errors["initials"] = problems
+    if password is not None and (problems := password_problems(password)):
+        errors["password"] = problems
+    if errors:
+        raise InvalidInput(errors)
+    return normalised
+
+
+def normalise_email(raw: str) -> str:
+    return raw.strip().lower()

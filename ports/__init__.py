@@ -1,0 +1,1 @@
+"""Ports: the interfaces the domain needs, as typing.Protocol classes. Adapters implement them."""
