@@ -9,55 +9,54 @@ from domain.messages import Message
 class DomainError(Exception):
     """Base class. `message` is what the person who sent the command is told."""
 
-    default = "The request could not be processed."
+    default = Message("The request could not be processed.")
 
     def __init__(self, message: Message | str | None = None) -> None:
-        if message is None:
-            message = self.default
+        message = self.default if message is None else message
         self.message = message if isinstance(message, Message) else Message(message)
         super().__init__(self.message.text.format(**self.message.params))
 
 
 class NotFound(DomainError):
-    default = "The resource was not found."
+    default = Message("The resource was not found.")
 
 
 class AlreadyExists(DomainError):
-    default = "The resource already exists."
+    default = Message("The resource already exists.")
 
 
 class StaleVersion(DomainError):
     """The caller's expected version (an If-Match ETag) is not the current one."""
 
-    default = "The resource has changed since you last read it."
+    default = Message("The resource has changed since you last read it.")
 
 
 class ConcurrentUpdate(DomainError):
     """Another transaction changed the aggregate between our read and our write."""
 
-    default = "The resource was changed by another request; read it again and retry."
+    default = Message("The resource was changed by another request; read it again and retry.")
 
 
 class InvalidToken(DomainError):
-    default = "The token is invalid, expired or already used."
+    default = Message("The token is invalid, expired or already used.")
 
 
 class PermissionDenied(DomainError):
-    default = "You are not allowed to do this."
+    default = Message("You are not allowed to do this.")
 
 
 class Throttled(DomainError):
-    default = "Too many requests; try again in {seconds} seconds."
+    default = Message("Too many requests; try again in {seconds} seconds.")
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = retry_after
-        super().__init__(Message(self.default, {"seconds": retry_after}))
+        super().__init__(Message(self.default.text, {"seconds": retry_after}))
 
 
 class InvalidInput(DomainError):
     """One or more fields break a domain rule; `errors` maps each field to its messages."""
 
-    default = "The input is invalid."
+    default = Message("The input is invalid.")
 
     def __init__(self, errors: Mapping[str, Sequence[Message]]) -> None:
         self.errors = {name: list(messages) for name, messages in errors.items()}

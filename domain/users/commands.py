@@ -27,14 +27,15 @@ class ResendConfirmation(Command):
 @dataclass(frozen=True, kw_only=True)
 class UpdateUser(Command):
     """Change any of email, initials, password. `old_password` is required to change email or
-    password; `expected_version` (from If-Match) makes the update conditional."""
+    password; `expected_versions` (from If-Match) makes the update conditional on the
+    current version being one of them."""
 
     user_id: UUID
     email: str | None = None
     initials: str | None = None
     password: str | None = None
     old_password: str | None = None
-    expected_version: int | None = None
+    expected_versions: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,4 +52,4 @@ class ConfirmPasswordReset(Command):
 @dataclass(frozen=True, kw_only=True)
 class DeleteUser(Command):
     user_id: UUID
-    expected_version: int | None = None
+    expected_versions: frozenset[int] | None = None

@@ -86,8 +86,7 @@ def update_user(cmd: UpdateUser, *, uow: UnitOfWork, hasher: PasswordHasher,
     email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
     with uow:
         user = _get(uow, cmd.user_id)
-        if cmd.expected_version is not None and cmd.expected_version != user.version:
-            raise StaleVersion()
+        _check_version(user, cmd.expected_versions)
         if (email is not None and email != user.email) or cmd.password is not None:
             _verify_old_password(hasher, user, cmd.old_password)
         if email is not None and email != user.email and uow.users.get_by_email(email) is not None:
@@ -99,7 +98,6 @@ def update_user(cmd: UpdateUser, *, uow: UnitOfWork, hasher: PasswordHasher,
             user.change_password_hash(hasher.hash(cmd.password))
         token = None
         if previous is not None:
-            uow.tokens.revoke(user.id, TokenPurpose.CONFIRM_EMAIL, now)
             token = _issue(uow, tokens, user, TokenPurpose.CONFIRM_EMAIL, now)
             user.record(EmailChanged(user_id=user.id, email=user.email, previous_email=previous,
                                      occurred_at=now, locale=cmd.locale))
@@ -136,7 +134,6 @@ def confirm_password_reset(cmd: ConfirmPasswordReset, *, uow: UnitOfWork, hasher
         now = clock.now()
         user = _redeem(uow, tokens.digest(cmd.token), TokenPurpose.RESET_PASSWORD, now)
         user.change_password_hash(password_hash)
-        uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
         user.record(PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()
@@ -145,8 +142,7 @@ def confirm_password_reset(cmd: ConfirmPasswordReset, *, uow: UnitOfWork, hasher
 def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock) -> None:
     with uow:
         user = _get(uow, cmd.user_id)
-        if cmd.expected_version is not None and cmd.expected_version != user.version:
-            raise StaleVersion()
+        _check_version(user, cmd.expected_versions)
         user.record(UserDeleted(user_id=user.id, email=user.email, occurred_at=clock.now(), locale=cmd.locale))
         uow.users.remove(user)
         uow.commit()
@@ -177,6 +173,11 @@ def _get(uow: UnitOfWork, user_id) -> User:
     return user
 
 
+def _check_version(user: User, expected: frozenset[int] | None) -> None:
+    if expected is not None and user.version not in expected:
+        raise StaleVersion()
+
+
 def _redeem(uow: UnitOfWork, digest: str, purpose: TokenPurpose, now: datetime) -> User:
     token = uow.tokens.consume(digest, purpose, now)
     user = uow.users.get(token.user_id) if token is not None else None
@@ -186,6 +187,8 @@ def _redeem(uow: UnitOfWork, digest: str, purpose: TokenPurpose, now: datetime) 
 
 
 def _issue(uow: UnitOfWork, tokens: TokenGenerator, user: User, purpose: TokenPurpose, now: datetime) -> str:
+    """A new token for the purpose; only the newest of a purpose works (older mails go stale)."""
+    uow.tokens.revoke(user.id, purpose, now)
     raw = tokens.new()
     uow.tokens.add(AccountToken.issue(tokens.digest(raw), user.id, purpose, now))
     return raw

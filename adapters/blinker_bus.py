@@ -1,0 +1,59 @@
+"""In-process, synchronous event bus on blinker signals (one signal per event type)."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Iterable, Mapping
+
+from blinker import Namespace
+
+from domain.messages import Event
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Any], None]
+
+
+class BlinkerEventBus:
+    """Calls each subscriber of the event's type (and base types) in turn.
+
+    A failing subscriber does not stop the others. It is retried up to `attempts` times;
+    when it still fails the delivery is dead-lettered: logged, counted and kept in
+    `dead_letters`, never silently dropped.
+    """
+
+    def __init__(self, subscribers: Mapping[type, Iterable[Subscriber]], attempts: int = 3,
+                 on_dead_letter: Callable[[Event, str], None] | None = None) -> None:
+        self._signals = Namespace()
+        self._attempts = attempts
+        self._on_dead_letter = on_dead_letter
+        self.dead_letters: list[tuple[Event, str]] = []
+        for event_type, handlers in subscribers.items():
+            for handler in handlers:
+                self.subscribe(event_type, handler)
+
+    def subscribe(self, event_type: type[Event], handler: Subscriber) -> None:
+        """Deliver events of `event_type` (and its subclasses) to `handler` from now on."""
+        self._signals.signal(event_type.__name__).connect(handler, weak=False)
+
+    def publish(self, event: Event) -> None:
+        for event_type in type(event).__mro__:
+            signal = self._signals.get(event_type.__name__)
+            if signal is None:
+                continue
+            for receiver in signal.receivers_for(event):
+                self._deliver(receiver, event)
+
+    def _deliver(self, receiver: Subscriber, event: Event) -> None:
+        name = getattr(receiver, "__qualname__", repr(receiver))
+        for attempt in range(1, self._attempts + 1):
+            try:
+                receiver(event)
+                return
+            except Exception:
+                log.warning("operation=event.retry event=%s id=%s subscriber=%s attempt=%d",
+                            type(event).__name__, event.event_id, name, attempt, exc_info=True)
+        log.error("operation=event.dead_letter event=%s id=%s subscriber=%s",
+                  type(event).__name__, event.event_id, name)
+        self.dead_letters.append((event, name))
+        if self._on_dead_letter is not None:
+            self._on_dead_letter(event, name)

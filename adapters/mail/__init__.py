@@ -1,0 +1,1 @@
+"""Mailers: rendering from the message catalogs, then logging, recording or SMTP delivery."""

@@ -1,0 +1,41 @@
+"""Password hashing (argon2id) and random account tokens."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+class Argon2PasswordHasher:
+    """argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile) unless tuned down,
+    e.g. for tests, through the constructor."""
+
+    def __init__(self, time_cost: int | None = None, memory_cost: int | None = None,
+                 parallelism: int | None = None) -> None:
+        options = {"time_cost": time_cost, "memory_cost": memory_cost, "parallelism": parallelism}
+        self._hasher = argon2.PasswordHasher(**{k: v for k, v in options.items() if v is not None})
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self._hasher.check_needs_rehash(password_hash)
+
+
+class SecretsTokenGenerator:
+    """256-bit URL-safe tokens. They are random, so a fast SHA-256 digest is enough to store
+    them: there is nothing to brute-force that a slow hash would protect."""
+
+    def new(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    def digest(self, token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,34 @@
+"""/health/live and /health/ready for process supervisors and load balancers."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify
+
+from adapters.sqlalchemy.engine import check
+
+log = logging.getLogger(__name__)
+blp = Blueprint("health", __name__, url_prefix="/health")
+
+
+@blp.get("/live")
+def live():
+    return jsonify(status="ok")
+
+
+@blp.get("/ready")
+def ready():
+    container = current_app.extensions["container"]
+    checks = {}
+    if container.config.storage() == "sql":
+        try:
+            check(container.engine())
+            checks["database"] = "ok"
+        except Exception as error:  # any failure means "not ready"; the log says which
+            log.warning("operation=health.ready database unavailable: %s", error)
+            checks["database"] = "unavailable"
+    ok = all(state == "ok" for state in checks.values())
+    response = jsonify(status="ok" if ok else "unavailable", checks=checks)
+    response.status_code = 200 if ok else 503
+    response.headers["Cache-Control"] = "no-store"
+    return response

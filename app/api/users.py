@@ -1,0 +1,105 @@
+"""/api/users: registration, reading, listing, profile updates, deletion, confirmation."""
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+from flask import Response, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api import bus
+from app.api.docs import IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
+from app.api.schemas import (
+    ConfirmSchema, UserCreateSchema, UserListArgs, UserPageSchema, UserSchema, UserUpdateSchema,
+)
+from app.http.conditional import (
+    COLLECTION_CACHE_CONTROL, USER_CACHE_CONTROL, collection_etag, expected_versions, represent, user_etag,
+)
+from app.http.locale import current_locale
+from domain.users.commands import ConfirmUser, DeleteUser, RegisterUser, ResendConfirmation, UpdateUser
+from domain.users.model import User
+from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
+
+blp = Blueprint("users", __name__, url_prefix="/api/users", description="User accounts")
+
+
+def user_payload(user: User) -> dict:
+    return {"id": str(user.id), "email": user.email, "initials": user.initials,
+            "confirmed": user.confirmed, "roles": sorted(user.roles)}
+
+
+def user_response(user: User, status: int = 200, **headers: str) -> Response:
+    body = json.dumps(user_payload(user), ensure_ascii=False)
+    return represent(body, user_etag(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
+
+
+@blp.route("")
+class Users(MethodView):
+    @blp.arguments(UserCreateSchema)
+    @blp.response(201, UserSchema, headers={**VALIDATORS, **LOCATION})
+    @errors(blp, 400, 409, 413, 415)
+    def post(self, body: dict) -> Response:
+        """Register a user; a confirmation token is mailed to them"""
+        user = bus().handle(RegisterUser(**body, locale=current_locale()))
+        return user_response(user, 201, Location=url_for("users.UserById", user_id=user.id, _external=True))
+
+    @blp.arguments(UserListArgs, location="query", as_kwargs=True)
+    @blp.response(200, UserPageSchema, headers=VALIDATORS)
+    @not_modified(blp)
+    def get(self, page: int, page_size: int, email: str | None = None,
+            confirmed: bool | None = None) -> Response:
+        """List users, filtered by email and confirmation, a page at a time"""
+        result = bus().handle(ListUsers(UserFilter(email, confirmed), PageRequest(page, page_size)))
+        items = [user_payload(user) for user in result.items]
+        etag = collection_etag([email, confirmed, page, page_size, result.total,
+                                *((item["id"], user.version) for item, user in zip(items, result.items))])
+        body = {"items": items, "page": page, "page_size": page_size, "total": result.total}
+        return represent(json.dumps(body, ensure_ascii=False), etag, COLLECTION_CACHE_CONTROL)
+
+
+@blp.route("/<uuid:user_id>")
+class UserById(MethodView):
+    @blp.response(200, UserSchema, headers=VALIDATORS)
+    @not_modified(blp)
+    @errors(blp, 404)
+    def get(self, user_id: UUID) -> Response:
+        """Read a user"""
+        return user_response(bus().handle(GetUser(user_id)))
+
+    @blp.arguments(UserUpdateSchema)
+    @blp.response(200, UserSchema, headers=VALIDATORS)
+    @blp.doc(parameters=[IF_MATCH])
+    @errors(blp, 400, 404, 409, 412, 413, 415)
+    def patch(self, body: dict, user_id: UUID) -> Response:
+        """Change email, initials or password (the current password is needed for email and password)"""
+        command = UpdateUser(user_id=user_id, expected_versions=expected_versions(user_id),
+                             locale=current_locale(), **body)
+        return user_response(bus().handle(command))
+
+    @blp.response(204)
+    @blp.doc(parameters=[IF_MATCH])
+    @errors(blp, 404, 412)
+    def delete(self, user_id: UUID) -> None:
+        """Delete a user"""
+        bus().handle(DeleteUser(user_id=user_id, expected_versions=expected_versions(user_id),
+                                locale=current_locale()))
+
+
+@blp.route("/confirm")
+class Confirmation(MethodView):
+    @blp.arguments(ConfirmSchema)
+    @blp.response(200, UserSchema, headers=VALIDATORS)
+    @errors(blp, 400, 413, 415)
+    def post(self, body: dict) -> Response:
+        """Confirm an email address with the token from the confirmation mail"""
+        return user_response(bus().handle(ConfirmUser(token=body["token"], locale=current_locale())))
+
+
+@blp.route("/<uuid:user_id>/resend-confirmation-email")
+class ResendConfirmationEmail(MethodView):
+    @blp.response(202)
+    @errors(blp, 404, 409, 429)
+    def post(self, user_id: UUID) -> None:
+        """Mail a new confirmation token (at most one a minute)"""
+        bus().handle(ResendConfirmation(user_id=user_id, locale=current_locale()))

@@ -1,0 +1,59 @@
+"""Settings from environment variables (each one is documented in the README)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+ENVIRONMENTS = ("development", "test", "production")
+DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/users.db').resolve()}"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """Read and check the settings; raises ConfigError with the variable's name."""
+    env = environ.get("APP_ENV", "development")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+    database_url = environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
+    mail_backend = environ.get("MAIL_BACKEND", {"test": "record", "production": "smtp"}.get(env, "log"))
+    if mail_backend not in ("log", "record", "smtp"):
+        raise ConfigError(f"MAIL_BACKEND must be log, record or smtp, not {mail_backend!r}")
+    if mail_backend == "smtp" and not environ.get("SMTP_HOST"):
+        raise ConfigError("SMTP_HOST is required when MAIL_BACKEND is smtp")
+    return {
+        "env": env,
+        "database_url": database_url,
+        "storage": "memory" if database_url == "memory://" else "sql",
+        "max_content_length": _int(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
+        "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
+        "mail": {
+            "backend": mail_backend,
+            "smtp": {
+                "host": environ.get("SMTP_HOST", ""),
+                "port": _int(environ, "SMTP_PORT", 587),
+                "sender": environ.get("SMTP_SENDER", "no-reply@localhost"),
+                "username": environ.get("SMTP_USERNAME") or None,
+                "password": environ.get("SMTP_PASSWORD") or None,
+                "starttls": environ.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
+            },
+        },
+        "argon2": {
+            "time_cost": _int(environ, "ARGON2_TIME_COST", None),
+            "memory_cost": _int(environ, "ARGON2_MEMORY_COST", None),
+            "parallelism": _int(environ, "ARGON2_PARALLELISM", None),
+        },
+    }
+
+
+def _int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None

@@ -1,0 +1,43 @@
+"""The application factory."""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from flask import Flask
+
+from app import config
+from app.api import health, passwords, users
+from app.containers import Container
+from app.http import locale, problems, request_body
+from app.http.api import ProblemApi
+
+
+def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
+    """Build the app from the environment; `overrides` are environment variables that take
+    precedence (tests use them instead of touching os.environ)."""
+    settings = config.load({**os.environ, **(overrides or {})})
+    container = Container()
+    container.config.from_dict(settings)
+
+    app = Flask("user_service")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings["max_content_length"],
+        API_TITLE="User service",
+        API_VERSION="1.0",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+    )
+    app.extensions["container"] = container
+    locale.init_app(app)
+    request_body.init_app(app)
+    problems.init_app(app)
+
+    api = ProblemApi(app)
+    api.register_blueprint(users.blp)
+    api.register_blueprint(passwords.blp)
+    app.register_blueprint(health.blp)
+    return app

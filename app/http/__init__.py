@@ -1,0 +1,1 @@
+"""HTTP concerns shared by the blueprints: negotiation, conditional requests, problems."""

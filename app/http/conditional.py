@@ -1,0 +1,56 @@
+"""Conditional requests (RFC 9110 §13) beyond what flask-smorest does on its own: a 304 that
+carries its validators, weak comparison for If-None-Match (so W/"x" matches "x"), lists and
+`*`, and an If-Match that is optional and maps onto the domain's expected versions."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Iterable
+from uuid import UUID
+
+from flask import Response, request
+from werkzeug.exceptions import PreconditionFailed
+
+VARY = "Accept, Authorization, Accept-Language"
+USER_CACHE_CONTROL = "max-age=600, s-maxage=600"
+COLLECTION_CACHE_CONTROL = "max-age=300, s-maxage=600"
+# Bumped whenever the user representation changes shape, so old validators stop matching.
+REPRESENTATION = "r1"
+
+
+def user_etag(user_id: UUID, version: int) -> str:
+    return f"{REPRESENTATION}-{user_id.hex}-{version}"
+
+
+def collection_etag(parts: Iterable[Any]) -> str:
+    digest = hashlib.sha256(json.dumps(list(parts), default=str).encode()).hexdigest()
+    return f"{REPRESENTATION}-c-{digest[:32]}"
+
+
+def represent(payload: bytes | str, etag: str, cache_control: str, status: int = 200,
+              **headers: str) -> Response:
+    """The response for a cacheable representation, or a 304 when If-None-Match matches it."""
+    validators = {"ETag": f'"{etag}"', "Cache-Control": cache_control, "Vary": VARY}
+    if request.method in ("GET", "HEAD") and _none_match(etag):
+        return Response(status=304, headers=validators)
+    return Response(payload, status=status, mimetype="application/json", headers={**validators, **headers})
+
+
+def _none_match(etag: str) -> bool:
+    tags = request.if_none_match
+    return bool(tags) and (tags.star_tag or tags.contains_weak(etag))
+
+
+def expected_versions(user_id: UUID) -> frozenset[int] | None:
+    """The versions If-Match allows for this user; None when there is no If-Match (or `*`,
+    which the existence check already answers). Weak tags never match (strong comparison).
+    A header that names none of this user's tags can never succeed: 412 at once."""
+    tags = request.if_match
+    if not tags or tags.star_tag:
+        return None
+    prefix = f"{REPRESENTATION}-{user_id.hex}-"
+    versions = {int(tag[len(prefix):]) for tag in tags.as_set(include_weak=False)
+                if tag.startswith(prefix) and tag[len(prefix):].isdigit()}
+    if not versions:
+        raise PreconditionFailed()
+    return frozenset(versions)

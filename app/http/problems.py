@@ -1,0 +1,96 @@
+"""Errors as RFC 9457 problem details (application/problem+json), localized, never cached.
+
+Domain errors map to a status here and nowhere else; 5xx bodies never carry internals."""
+from __future__ import annotations
+
+import json
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from adapters.i18n import N_
+from app.http.locale import current_locale
+from domain import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+STATUS_OF = {
+    errors.InvalidInput: 422,
+    errors.NotFound: 404,
+    errors.AlreadyExists: 409,
+    errors.ConcurrentUpdate: 409,
+    errors.StaleVersion: 412,
+    errors.InvalidToken: 400,
+    errors.PermissionDenied: 403,
+    errors.Throttled: 429,
+}
+# Details for errors raised by the framework, whose own descriptions are long and English.
+DETAIL_OF = {
+    400: N_("The request could not be understood."),
+    404: N_("Nothing was found at this URL."),
+    405: N_("This method is not allowed on this URL."),
+    412: N_("The resource has changed since you last read it."),
+    413: N_("The request body is too large."),
+    415: N_("The request body must be JSON, sent with Content-Type: application/json."),
+    422: N_("The input is invalid."),
+    500: N_("The server could not complete the request; it has been logged."),
+}
+
+
+def problem(status: int, detail: str | None = None, errors: Any = None,
+            headers: dict[str, str] | None = None) -> Response:
+    catalogs = current_app.extensions["container"].catalogs()
+    locale = current_locale()
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": catalogs.gettext(HTTPStatus(status).phrase, locale),
+        "status": status,
+        "detail": catalogs.gettext(detail or DETAIL_OF.get(status, HTTPStatus(status).description), locale),
+    }
+    if errors:
+        body["errors"] = _translate(errors, catalogs, locale)
+    response = Response(json.dumps(body, ensure_ascii=False), status, mimetype=PROBLEM_JSON, headers=headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    if isinstance(error, InternalServerError) or (error.code or 500) >= 500:
+        original = getattr(error, "original_exception", None) or error
+        log.error("operation=request.failed", exc_info=original)
+        return problem(500)
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    data = getattr(error, "data", None) or {}
+    headers.update(data.get("headers") or {})
+    messages = data.get("messages")
+    if isinstance(messages, dict) and len(messages) == 1:
+        messages = next(iter(messages.values()))  # one location (json or query): drop the level
+    detail = data.get("message")
+    if error.code == 400 and isinstance(messages, list):  # e.g. webargs' "Invalid JSON body."
+        detail, messages = " ".join(messages), None
+    return problem(error.code or 500, detail, messages, headers)
+
+
+def from_domain_error(error: errors.DomainError) -> Response:
+    status = next(s for kind, s in STATUS_OF.items() if isinstance(error, kind))
+    catalogs = current_app.extensions["container"].catalogs()
+    detail = catalogs.render(error.message, current_locale())
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, errors.Throttled) else None
+    field_errors = error.errors if isinstance(error, errors.InvalidInput) else None
+    return problem(status, detail, field_errors, headers)
+
+
+def _translate(value: Any, catalogs, locale: str) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _translate(v, catalogs, locale) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_translate(v, catalogs, locale) for v in value]
+    return catalogs.render(value, locale) if not isinstance(value, (int, float)) else value
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(errors.DomainError, from_domain_error)

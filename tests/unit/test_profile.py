@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import pytest
+
+from domain.errors import AlreadyExists, InvalidInput, InvalidToken, NotFound, StaleVersion
+from domain.users.commands import ConfirmUser, DeleteUser, UpdateUser
+from domain.users.events import EmailChanged, PasswordChanged, UserDeleted, UserUpdated
+from domain.users.queries import GetUser
+from tests import factories
+
+
+@pytest.fixture
+def registered(bus, outbox, faker):
+    data = factories.registration(faker)
+    user = bus.handle(factories.RegisterUser(**data))
+    outbox.clear()
+    return user, data["password"]
+
+
+def test_initials_change_needs_no_password(bus, events, registered):
+    user, _ = registered
+    updated = bus.handle(UpdateUser(user_id=user.id, initials="ZZ"))
+    assert (updated.initials, updated.version) == ("ZZ", 2)
+    [event] = events.of(UserUpdated)
+    assert (event.user_id, event.email, event.previous_email) == (user.id, user.email, None)
+
+
+def test_nothing_to_change_changes_nothing(bus, events, registered):
+    user, _ = registered
+    assert bus.handle(UpdateUser(user_id=user.id, initials=user.initials)).version == 1
+    assert events.of(UserUpdated) == []
+
+
+@pytest.mark.parametrize("change", [{"email": "new@example.com"}, {"password": "Another123"}])
+def test_email_or_password_change_needs_the_current_password(bus, registered, change):
+    user, _ = registered
+    with pytest.raises(InvalidInput) as missing:
+        bus.handle(UpdateUser(user_id=user.id, **change))
+    with pytest.raises(InvalidInput) as wrong:
+        bus.handle(UpdateUser(user_id=user.id, old_password="Wrong1234", **change))
+    assert list(missing.value.errors) == list(wrong.value.errors) == ["old_password"]
+    assert bus.handle(GetUser(user.id)).version == 1
+
+
+def test_email_change_unconfirms_and_mails_both_addresses(bus, outbox, events, registered):
+    user, password = registered
+    updated = bus.handle(UpdateUser(user_id=user.id, email=" New@Example.com", old_password=password))
+
+    assert (updated.email, updated.confirmed, updated.version) == ("new@example.com", False, 2)
+    [changed] = events.of(EmailChanged)
+    assert (changed.email, changed.previous_email) == ("new@example.com", user.email)
+    [event] = events.of(UserUpdated)
+    assert event.previous_email == user.email
+    assert sorted((m.template, m.to) for m, _ in outbox) == [
+        ("confirm_email", "new@example.com"), ("email_changed", user.email)]
+    token = next(m.params["token"] for m, _ in outbox if m.template == "confirm_email")
+    assert bus.handle(ConfirmUser(token=token)).confirmed
+
+
+def test_email_change_revokes_the_old_confirmation_token(bus, outbox, faker, registered):
+    data = factories.registration(faker)
+    user = bus.handle(factories.RegisterUser(**data))
+    old_token = outbox[-1][0].params["token"]
+    bus.handle(UpdateUser(user_id=user.id, email="other@example.com", old_password=data["password"]))
+    with pytest.raises(InvalidToken):
+        bus.handle(ConfirmUser(token=old_token))
+
+
+def test_email_change_to_a_taken_address_is_refused(bus, faker, registered):
+    user, password = registered
+    other = bus.handle(factories.register_user(faker))
+    with pytest.raises(AlreadyExists):
+        bus.handle(UpdateUser(user_id=user.id, email=other.email, old_password=password))
+    assert bus.handle(GetUser(user.id)).email == user.email
+
+
+def test_password_change(bus, outbox, events, container, registered):
+    user, password = registered
+    bus.handle(UpdateUser(user_id=user.id, password="Brand9New", old_password=password))
+    stored = bus.handle(GetUser(user.id))
+    assert container.hasher().verify(stored.password_hash, "Brand9New")
+    assert [e.user_id for e in events.of(PasswordChanged)] == [user.id]
+    assert [m.template for m, _ in outbox] == ["password_changed"]
+
+
+def test_new_password_must_follow_the_rules(bus, registered):
+    user, password = registered
+    with pytest.raises(InvalidInput) as refused:
+        bus.handle(UpdateUser(user_id=user.id, password="weak", old_password=password))
+    assert list(refused.value.errors) == ["password"]
+
+
+def test_update_with_a_stale_version_is_refused(bus, registered):
+    user, _ = registered
+    bus.handle(UpdateUser(user_id=user.id, initials="V2"))
+    with pytest.raises(StaleVersion):
+        bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1})))
+    assert bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1, 2}))).version == 3
+
+
+def test_delete(bus, events, registered):
+    user, _ = registered
+    with pytest.raises(StaleVersion):
+        bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({7})))
+    bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({1})))
+    [deleted] = events.of(UserDeleted)
+    assert (deleted.user_id, deleted.email) == (user.id, user.email)
+    with pytest.raises(NotFound):
+        bus.handle(GetUser(user.id))
+    with pytest.raises(NotFound):
+        bus.handle(DeleteUser(user_id=user.id))
+
+
+def test_deleting_a_user_ends_its_tokens(bus, outbox, faker):
+    user = bus.handle(factories.register_user(faker))
+    bus.handle(DeleteUser(user_id=user.id))
+    with pytest.raises(InvalidToken):
+        bus.handle(ConfirmUser(token=outbox[0][0].params["token"]))
