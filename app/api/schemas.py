@@ -15,16 +15,25 @@ class UserSchema(ma.Schema):
     roles = ma.fields.List(ma.fields.String(), required=True)
 
 
+# Documentation of the domain's rules (domain.users.rules enforces them, with per-field errors).
+EMAIL_DOC = {"format": "email", "maxLength": 255, "example": "ada@example.com",
+             "description": "Trimmed and lower-cased; unique."}
+INITIALS_DOC = {"minLength": 1, "maxLength": 255, "example": "AL",
+                "description": "Must not start with a digit nor be only spaces."}
+PASSWORD_DOC = {"minLength": 8, "maxLength": 64, "example": "Secret123",
+                "description": "At least one digit and one uppercase letter."}
+
+
 class UserCreateSchema(ma.Schema):
-    email = ma.fields.String(required=True, metadata={"example": "ada@example.com"})
-    initials = ma.fields.String(required=True, metadata={"example": "AL"})
-    password = ma.fields.String(required=True, load_only=True, metadata={"example": "Secret123"})
+    email = ma.fields.String(required=True, metadata=EMAIL_DOC)
+    initials = ma.fields.String(required=True, metadata=INITIALS_DOC)
+    password = ma.fields.String(required=True, load_only=True, metadata=PASSWORD_DOC)
 
 
 class UserUpdateSchema(ma.Schema):
-    email = ma.fields.String()
-    initials = ma.fields.String()
-    password = ma.fields.String(load_only=True)
+    email = ma.fields.String(metadata=EMAIL_DOC)
+    initials = ma.fields.String(metadata=INITIALS_DOC)
+    password = ma.fields.String(load_only=True, metadata=PASSWORD_DOC)
     old_password = ma.fields.String(load_only=True, metadata={
         "description": "The current password; required to change email or password."})
 
@@ -56,4 +65,4 @@ class ResetRequestSchema(ma.Schema):
 
 class ResetConfirmSchema(ma.Schema):
     token = ma.fields.String(required=True)
-    password = ma.fields.String(required=True, load_only=True)
+    password = ma.fields.String(required=True, load_only=True, metadata=PASSWORD_DOC)

@@ -5,6 +5,7 @@ import json
 from uuid import UUID
 
 from flask import Response, url_for
+from marshmallow import RAISE
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -44,7 +45,7 @@ class Users(MethodView):
         user = bus().handle(RegisterUser(**body, locale=current_locale()))
         return user_response(user, 201, Location=url_for("users.UserById", user_id=user.id, _external=True))
 
-    @blp.arguments(UserListArgs, location="query", as_kwargs=True)
+    @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors
     @blp.response(200, UserPageSchema, headers=VALIDATORS)
     @not_modified(blp)
     def get(self, page: int, page_size: int, email: str | None = None,

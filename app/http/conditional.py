@@ -9,7 +9,6 @@ from typing import Any, Iterable
 from uuid import UUID
 
 from flask import Response, request
-from werkzeug.exceptions import PreconditionFailed
 
 VARY = "Accept, Authorization, Accept-Language"
 USER_CACHE_CONTROL = "max-age=600, s-maxage=600"
@@ -43,14 +42,13 @@ def _none_match(etag: str) -> bool:
 
 def expected_versions(user_id: UUID) -> frozenset[int] | None:
     """The versions If-Match allows for this user; None when there is no If-Match (or `*`,
-    which the existence check already answers). Weak tags never match (strong comparison).
-    A header that names none of this user's tags can never succeed: 412 at once."""
+    which the existence check already answers). Weak tags never match (strong comparison);
+    a header naming none of this user's tags gives the empty set, which no version matches,
+    so the command answers 412, but only after it has checked the input and the user."""
     tags = request.if_match
     if not tags or tags.star_tag:
         return None
     prefix = f"{REPRESENTATION}-{user_id.hex}-"
-    versions = {int(tag[len(prefix):]) for tag in tags.as_set(include_weak=False)
-                if tag.startswith(prefix) and tag[len(prefix):].isdigit()}
-    if not versions:
-        raise PreconditionFailed()
-    return frozenset(versions)
+    suffixes = (tag[len(prefix):] for tag in tags.as_set(include_weak=False)
+                if tag and tag.startswith(prefix))  # a malformed header may parse to None
+    return frozenset(int(suffix) for suffix in suffixes if suffix.isascii() and suffix.isdigit())

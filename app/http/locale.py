@@ -11,10 +11,20 @@ def current_locale() -> str:
     return g.get("locale", DEFAULT_LOCALE)
 
 
+def negotiate_locale(accepted) -> str:
+    """The first supported language in the client's order of preference, by primary subtag
+    (so `vi-VN` means `vi` even when a less preferred `en` matches exactly)."""
+    for value, quality in accepted:
+        primary = value.split("-")[0].lower()
+        if quality > 0 and primary in LOCALES:
+            return primary
+    return DEFAULT_LOCALE
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def negotiate() -> None:
-        g.locale = request.accept_languages.best_match(LOCALES, default=DEFAULT_LOCALE)
+        g.locale = negotiate_locale(request.accept_languages)
 
     @app.after_request
     def content_language(response: Response) -> Response:

@@ -7,6 +7,7 @@ after commit, never through an event, so no token travels through an event log o
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
@@ -154,8 +155,11 @@ def get_user(query: GetUser, *, uow: UnitOfWork) -> User:
 
 
 def list_users(query: ListUsers, *, uow: UnitOfWork) -> Page:
+    filter = query.filter
+    if filter.email is not None:
+        filter = replace(filter, email=rules.normalise_email(filter.email))
     with uow:
-        return uow.users.list(query.filter, query.page)
+        return uow.users.list(filter, query.page)
 
 
 def notify_email_changed(event: EmailChanged, *, mailer: Mailer) -> None:

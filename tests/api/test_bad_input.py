@@ -1,0 +1,99 @@
+"""Bad input of every kind gets a clear 4xx problem and changes nothing (invariant I7)."""
+from __future__ import annotations
+
+import pytest
+
+PROBLEM = "application/problem+json"
+
+
+def snapshot(client) -> list:
+    return client.get("/api/users?page_size=100").get_json()["items"]
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("request_kwargs", "status", "field"),
+    [
+        ({"data": '{"email": "a@b.c",', "content_type": "application/json"}, 400, None),
+        ({"json": {"email": 42, "initials": "AB", "password": "Secret123"}}, 422, "email"),
+        ({"json": {"email": "a@example.com", "initials": ["A"], "password": "Secret123"}}, 422, "initials"),
+        ({"json": {"email": "a@example.com", "initials": "AB", "password": "Secret123", "admin": True}},
+         422, "admin"),
+        ({"json": {"email": "a@example.com", "initials": "AB"}}, 422, "password"),
+        ({"json": {"email": "a@example.com", "initials": "1AB", "password": "Secret123"}}, 422, "initials"),
+        ({"json": {"email": "a@example.com", "initials": "AB", "password": "secret"}}, 422, "password"),
+        ({"json": ["not", "an", "object"]}, 422, None),
+        ({"data": "email=a@example.com", "content_type": "application/x-www-form-urlencoded"}, 415, None),
+        ({"data": "<user/>", "content_type": "application/xml"}, 415, None),
+        ({"json": {"email": "a@example.com", "initials": "A" * 5000, "password": "Secret123"}}, 413, None),
+    ],
+    ids=["malformed-json", "wrong-type", "wrong-type-list", "unknown-field", "missing-field",
+         "rule-initials", "rule-password", "not-an-object", "form-body", "xml-body", "oversize"],
+)
+def test_registration_refuses_bad_input(client, registered, request_kwargs, status, field):
+    before = snapshot(client)
+    body = assert_problem(client.post("/api/users", **request_kwargs), status)
+    if field:
+        assert field in body["errors"]
+    assert snapshot(client) == before
+
+
+@pytest.mark.parametrize(
+    "request_kwargs",
+    [
+        {"json": {"initials": 7}},
+        {"json": {"initials": "OK", "roles": ["admin"]}},
+        {"json": {"email": "new@example.com"}},
+        {"json": {"email": "new@example.com", "old_password": "Wrong1234"}},
+        {"data": "not json", "content_type": "application/json"},
+        {"data": "initials=OK", "content_type": "text/plain"},
+    ],
+    ids=["wrong-type", "unknown-field", "no-old-password", "wrong-old-password", "malformed", "text-body"],
+)
+def test_patch_refuses_bad_input_and_changes_nothing(client, registered, request_kwargs):
+    response = client.patch(registered["url"], **request_kwargs)
+    assert 400 <= response.status_code < 500 and response.mimetype == PROBLEM
+    after = client.get(registered["url"])
+    assert after.get_json() == registered["json"] and after.headers["ETag"] == registered["etag"]
+
+
+@pytest.mark.parametrize("path", ["/api/users/not-a-uuid", "/api/users/1234", "/api/users/%00"])
+def test_an_invalid_uuid_is_not_found(client, path):
+    assert_problem(client.get(path), 404)
+
+
+def test_unknown_query_arguments_and_bad_pages_are_refused(client):
+    assert "page_size" in assert_problem(client.get("/api/users?page_size=101"), 422)["errors"]
+    assert "page" in assert_problem(client.get("/api/users?page=0"), 422)["errors"]
+    assert "confirmed" in assert_problem(client.get("/api/users?confirmed=maybe"), 422)["errors"]
+    assert "sort" in assert_problem(client.get("/api/users?sort=email"), 422)["errors"]
+
+
+def test_wrong_method_lists_the_allowed_ones(client):
+    response = client.put("/api/users")
+    assert_problem(response, 405)
+    assert "POST" in response.headers["Allow"]
+
+
+def test_duplicate_email_is_a_conflict(client, registered):
+    data = {"email": registered["json"]["email"].upper(), "initials": "DU", "password": "Secret123"}
+    assert_problem(client.post("/api/users", json=data), 409)
+
+
+def test_a_server_error_reveals_nothing(app, client, monkeypatch):
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+
+    def explode(message):
+        raise RuntimeError("connection string postgres://secret@db")
+
+    monkeypatch.setattr(app.extensions["container"].bus(), "handle", explode)
+    response = client.get("/api/users/00000000-0000-0000-0000-000000000000")
+    body = assert_problem(response, 500)
+    assert "secret" not in response.get_data(as_text=True) and "RuntimeError" not in body["detail"]

@@ -1,0 +1,88 @@
+"""Validators and cache headers on the users resource (DESIGN §6)."""
+from __future__ import annotations
+
+import pytest
+
+USER_CACHE = "max-age=600, s-maxage=600"
+VARY = "Accept, Authorization, Accept-Language"
+
+
+def test_conversation_get_304_patch_new_etag_412(client, registered):
+    url = registered["url"]
+    first = client.get(url)
+    assert first.status_code == 200
+    etag = first.headers["ETag"]
+    assert etag == registered["etag"] and not etag.startswith("W/")
+    assert (first.headers["Cache-Control"], first.headers["Vary"]) == (USER_CACHE, VARY)
+
+    not_modified = client.get(url, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.data == b""
+    assert (not_modified.headers["ETag"], not_modified.headers["Cache-Control"],
+            not_modified.headers["Vary"]) == (etag, USER_CACHE, VARY)
+
+    patched = client.patch(url, json={"initials": "NW"}, headers={"If-Match": etag})
+    assert patched.status_code == 200
+    new_etag = patched.headers["ETag"]
+    assert new_etag != etag and patched.get_json()["initials"] == "NW"
+    assert client.get(url, headers={"If-None-Match": new_etag}).status_code == 304
+
+    stale = client.patch(url, json={"initials": "XX"}, headers={"If-Match": etag})
+    assert stale.status_code == 412
+    assert stale.mimetype == "application/problem+json"
+    assert client.get(url).get_json()["initials"] == "NW"
+
+
+@pytest.mark.parametrize("header", ['W/{etag}', '"other", {etag}', "*"])
+def test_if_none_match_uses_weak_comparison_lists_and_star(client, registered, header):
+    response = client.get(registered["url"], headers={"If-None-Match": header.format(etag=registered["etag"])})
+    assert response.status_code == 304
+    assert response.headers["ETag"] == registered["etag"]
+
+
+def test_if_none_match_with_another_tag_gets_the_representation(client, registered):
+    response = client.get(registered["url"], headers={"If-None-Match": '"r1-something-else"'})
+    assert response.status_code == 200 and response.get_json() == registered["json"]
+
+
+def test_head_answers_like_get_without_a_body(client, registered):
+    response = client.head(registered["url"])
+    assert response.status_code == 200 and response.data == b""
+    assert response.headers["ETag"] == registered["etag"]
+    assert client.head(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
+
+
+def test_if_match_is_optional_and_uses_strong_comparison(client, registered):
+    url, etag = registered["url"], registered["etag"]
+    assert client.patch(url, json={"initials": "W"}, headers={"If-Match": f"W/{etag}"}).status_code == 412
+    assert client.patch(url, json={"initials": "LI"}, headers={"If-Match": f'"nope", {etag}'}).status_code == 200
+    assert client.patch(url, json={"initials": "NO"}).status_code == 200
+    assert client.patch(url, json={"initials": "ST"}, headers={"If-Match": "*"}).status_code == 200
+
+
+def test_delete_with_a_stale_etag_is_refused(client, registered):
+    url, etag = registered["url"], registered["etag"]
+    client.patch(url, json={"initials": "V2"})
+    assert client.delete(url, headers={"If-Match": etag}).status_code == 412
+    current = client.get(url).headers["ETag"]
+    assert client.delete(url, headers={"If-Match": current}).status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_collection_pages_carry_validators(client, registered):
+    page = client.get("/api/users?page_size=10")
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "max-age=300, s-maxage=600"
+    assert page.headers["Vary"] == VARY
+    etag = page.headers["ETag"]
+    assert client.get("/api/users?page_size=10", headers={"If-None-Match": etag}).status_code == 304
+    client.patch(registered["url"], json={"initials": "CH"})
+    changed = client.get("/api/users?page_size=10", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_error_responses_are_never_cacheable(client):
+    response = client.get("/api/users/00000000-0000-0000-0000-000000000000")
+    assert response.status_code == 404
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in response.headers

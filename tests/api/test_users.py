@@ -1,0 +1,77 @@
+"""The users and reset-password endpoints end to end over HTTP."""
+from __future__ import annotations
+
+from tests import factories
+from tests.api.conftest import token_from
+
+
+def test_register_answers_201_with_location_and_representation(client, outbox, faker):
+    data = factories.registration(faker, email="  Grace@Example.COM")
+    response = client.post("/api/users", json=data)
+    assert response.status_code == 201
+    body = response.get_json()
+    assert set(body) == {"id", "email", "initials", "confirmed", "roles"}
+    assert (body["email"], body["confirmed"], body["roles"]) == ("grace@example.com", False, ["user"])
+    assert response.headers["Location"].endswith(f"/api/users/{body['id']}")
+    assert client.get(response.headers["Location"]).get_json() == body
+    assert [mail.to for mail, _ in outbox] == ["grace@example.com"]
+
+
+def test_confirm_with_the_mailed_token(client, outbox, faker):
+    client.post("/api/users", json=factories.registration(faker))
+    token = token_from(outbox, "confirm_email")
+    response = client.post("/api/users/confirm", json={"token": token})
+    assert response.status_code == 200 and response.get_json()["confirmed"] is True
+    again = client.post("/api/users/confirm", json={"token": token})
+    assert again.status_code == 400 and again.mimetype == "application/problem+json"
+
+
+def test_resend_confirmation_is_throttled_with_retry_after(client, outbox, registered):
+    url = f"{registered['url']}/resend-confirmation-email"
+    throttled = client.post(url)
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+    assert outbox == []
+
+
+def test_password_reset_answers_the_same_for_unknown_and_known_emails(client, outbox, registered):
+    unknown = client.post("/api/reset-password", json={"email": "nobody@example.com"})
+    known = client.post("/api/reset-password", json={"email": registered["json"]["email"]})
+    assert unknown.status_code == known.status_code == 204
+    assert unknown.data == known.data == b""
+    assert [mail.template for mail, _ in outbox] == ["reset_password"]
+
+    token = token_from(outbox, "reset_password")
+    assert client.post("/api/reset-password/confirm", json={"token": token, "password": "Fresh1234"}).status_code == 204
+    reused = client.post("/api/reset-password/confirm", json={"token": token, "password": "Other1234"})
+    assert reused.status_code == 400
+    patched = client.patch(registered["url"], json={"initials": "PW", "password": "Third1234",
+                                                    "old_password": "Fresh1234"})
+    assert patched.status_code == 200
+
+
+def test_email_change_through_patch(client, outbox, registered):
+    response = client.patch(registered["url"], json={"email": "moved@example.com",
+                                                     "old_password": registered["password"]})
+    assert response.status_code == 200
+    assert (response.get_json()["email"], response.get_json()["confirmed"]) == ("moved@example.com", False)
+    assert sorted(mail.template for mail, _ in outbox) == ["confirm_email", "email_changed"]
+
+
+def test_delete_then_gone(client, registered):
+    assert client.delete(registered["url"]).status_code == 204
+    assert client.get(registered["url"]).status_code == 404
+    assert client.delete(registered["url"]).status_code == 404
+
+
+def test_list_filters_and_pages(client, faker):
+    emails = sorted(client.post("/api/users", json=factories.registration(faker)).get_json()["email"]
+                    for _ in range(5))
+    page = client.get("/api/users?page=2&page_size=2").get_json()
+    assert (page["page"], page["page_size"], page["total"], len(page["items"])) == (2, 2, 5, 2)
+    listed = [u["email"] for n in (1, 2, 3) for u in client.get(f"/api/users?page={n}&page_size=2").get_json()["items"]]
+    assert sorted(listed) == emails
+    by_email = client.get("/api/users", query_string={"email": emails[0].upper()}).get_json()
+    assert [u["email"] for u in by_email["items"]] == [emails[0]]
+    assert client.get("/api/users?confirmed=true").get_json()["total"] == 0
+    assert client.get("/api/users?confirmed=false").get_json()["total"] == 5
