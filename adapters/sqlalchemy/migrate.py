@@ -1,0 +1,34 @@
+"""Apply the Alembic migrations from code, with no alembic.ini needed at runtime."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+SCRIPT_LOCATION = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    # Config values are %-interpolated: a literal % in the path must be doubled.
+    config.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Migrate the database to `revision` in one transaction (alembic's "sharing a
+    connection" recipe: env.py uses the connection passed in `config.attributes`)."""
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    _run(engine, command.downgrade, revision)
+
+
+def _run(engine: Engine, step: object, revision: str) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        step(config, revision)  # type: ignore[operator]

@@ -1,0 +1,1 @@
+"""Revisions, applied in order by `alembic upgrade head`; hand-checked, never edited once released."""

@@ -1,0 +1,83 @@
+"""The relational schema, as SQLAlchemy Core tables.
+
+The database itself is built by the Alembic migrations; a test checks that they agree.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table,
+    TypeDecorator, Uuid,
+)
+
+# Deterministic constraint names, so migrations can refer to them and errors can be recognised.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+EMAIL_UNIQUE = "uq_users_email"
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime, always stored and returned in UTC.
+
+    SQLite has no timezone type: SQLAlchemy writes the wall-clock digits and drops the offset,
+    so values are converted to UTC before they are written and tagged UTC when read back.
+    PostgreSQL returns them in the session time zone; they are converted to UTC as well.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: a time zone is required")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("email", String(255), nullable=False, unique=True),
+    Column("initials", String(255), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("confirmed", Boolean, nullable=False),
+    Column("roles", JSON, nullable=False),  # sorted list of role names
+    Column("status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    # Deferred: a token may be written before the user it belongs to, who is inserted at commit.
+    Column(
+        "user_id",
+        Uuid,
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+    ),
+    Column("purpose", String(32), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+    Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+)

@@ -1,0 +1,80 @@
+"""The unit of work over one SQLAlchemy connection and transaction."""
+from __future__ import annotations
+
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from adapters.sqlalchemy.tables import EMAIL_UNIQUE
+from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
+from adapters.sqlalchemy.users import SqlAlchemyUserRepository
+from domain.errors import AlreadyExists, ConcurrentUpdate
+from ports.events import EventBus
+
+
+class SqlAlchemyUnitOfWork:
+    """One connection and one transaction per `with` block, begun on entry (on SQLite that
+    takes the write lock: see `engine.make_engine`). `commit()` writes the tracked user changes,
+    commits, and only then publishes the events the aggregates recorded."""
+
+    def __init__(self, engine: Engine, bus: EventBus) -> None:
+        self._engine = engine
+        self._bus = bus
+
+    def __enter__(self) -> Self:
+        self._connection: Connection = self._engine.connect()
+        try:
+            self._connection.begin()
+        except BaseException:
+            self._connection.close()
+            raise
+        self.users = SqlAlchemyUserRepository(self._connection)
+        self.tokens = SqlAlchemyAccountTokenRepository(self._connection)
+        self._committed = False
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            if not self._committed:
+                self.rollback()
+        finally:
+            self._connection.close()  # also rolls back anything begun after commit
+
+    def commit(self) -> None:
+        try:
+            self.users.flush()
+            self._connection.commit()
+        except IntegrityError as error:
+            if (translated := _domain_error(error)) is None:
+                raise
+            raise translated from error
+        self._committed = True
+        self._publish()
+
+    def rollback(self) -> None:
+        self._connection.rollback()
+        self.users.tracker.clear()
+
+    def _publish(self) -> None:
+        # Same order as the in-memory adapter: by time, each aggregate's events in the order
+        # recorded (the sort is stable).
+        seen = self.users.seen()
+        events = [event for user in seen for event in user.events]
+        for user in seen:
+            user.events.clear()
+        events.sort(key=lambda event: event.occurred_at)
+        for event in events:
+            self._bus.publish(event)
+
+
+def _domain_error(error: IntegrityError) -> Exception | None:
+    """Translate the constraint violations a correct caller can still meet."""
+    # SQLite names the column, PostgreSQL the constraint.
+    message = str(error.orig)
+    if EMAIL_UNIQUE in message or "users.email" in message:
+        return AlreadyExists()
+    # A token's user (the only foreign key) was deleted by a transaction that committed first.
+    if "foreign key" in message.lower():
+        return ConcurrentUpdate()
+    return None

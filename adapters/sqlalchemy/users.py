@@ -1,0 +1,106 @@
+"""The user repository over SQLAlchemy Core: reads at once, writes on commit."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from adapters.sqlalchemy.tables import users
+from adapters.tracking import UserTracker
+from domain.errors import ConcurrentUpdate
+from domain.users.model import User, UserStatus
+from domain.users.queries import Page, PageRequest, UserFilter
+
+
+class SqlAlchemyUserRepository:
+    """Users of one unit of work, on its connection. Loaded users go through the tracker (the
+    identity map); `flush` writes the tracked changes, each conditional on the version loaded."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.tracker = UserTracker()
+
+    def add(self, user: User) -> None:
+        self.tracker.added(user)
+
+    def get(self, user_id: UUID) -> User | None:
+        if (user := self.tracker.known(user_id)) is not None:
+            return user
+        return self._load_one(users.c.id == user_id)
+
+    def get_by_email(self, email: str) -> User | None:
+        return self._load_one(users.c.email == email)
+
+    def remove(self, user: User) -> None:
+        self.tracker.removed(user)
+
+    def list(self, filter: UserFilter, page: PageRequest) -> Page:
+        """A page of committed users, oldest first; like the in-memory adapter, the items are
+        snapshots outside the identity map (a read model, not aggregates to change)."""
+        conditions = []
+        if filter.email is not None:
+            conditions.append(users.c.email == filter.email)
+        if filter.confirmed is not None:
+            conditions.append(users.c.confirmed == filter.confirmed)
+        total = self._connection.scalar(select(func.count()).select_from(users).where(*conditions))
+        rows = self._connection.execute(
+            select(users).where(*conditions)
+            .order_by(users.c.created_at, users.c.id)
+            .limit(page.size).offset(page.offset)
+        )
+        return Page(items=[_to_user(row) for row in rows.mappings()], total=total or 0, request=page)
+
+    def seen(self) -> list[User]:
+        return self.tracker.seen()
+
+    def flush(self) -> None:
+        """Write the tracked changes: deletes, then updates, then inserts, so an email freed in
+        this unit of work can be taken in it. Raises ConcurrentUpdate when a row is no longer
+        at the version this unit of work loaded (changed or deleted by another one)."""
+        changes = self.tracker.changes()
+        for user, version in changes.deletes:
+            self._write_if_unchanged(delete(users), user, version)
+        for user, version in changes.updates:
+            self._write_if_unchanged(update(users).values(_to_row(user)), user, version)
+        if changes.inserts:
+            self._connection.execute(insert(users), [_to_row(user) for user in changes.inserts])
+
+    def _write_if_unchanged(self, statement: Any, user: User, version: int) -> None:
+        result = self._connection.execute(
+            statement.where(users.c.id == user.id, users.c.version == version))
+        if result.rowcount != 1:
+            raise ConcurrentUpdate()
+
+    def _load_one(self, condition: Any) -> User | None:
+        row = self._connection.execute(select(users).where(condition)).mappings().first()
+        # A user already tracked stays the one returned, whatever the row now says.
+        return self.tracker.loaded(_to_user(row)) if row is not None else None
+
+
+def _to_row(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "initials": user.initials,
+        "password_hash": user.password_hash,
+        "confirmed": user.confirmed,
+        "roles": sorted(user.roles),
+        "status": user.status.value,
+        "version": user.version,
+        "created_at": user.created_at,
+    }
+
+
+def _to_user(row: Any) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        initials=row["initials"],
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        confirmed=row["confirmed"],
+        roles=frozenset(row["roles"]),
+        status=UserStatus(row["status"]),
+        version=row["version"],
+    )

@@ -1,0 +1,47 @@
+"""Test doubles and helpers shared by the integration suites (fixtures are in conftest.py)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import make_url
+
+from domain.messages import Event
+from ports.events import EventBus
+from ports.unit_of_work import UnitOfWork
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
+NOW = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+class RecordingBus:
+    """An event bus that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@dataclass
+class Backend:
+    name: str
+    unit_of_work: Callable[[EventBus], UnitOfWork]
+    # SQLite's BEGIN IMMEDIATE runs units of work one at a time: a second one waits for the
+    # first to end, so two can never hold the same version of a user at once.
+    serialises_units_of_work: bool = False
+    bus: RecordingBus = field(default_factory=RecordingBus)
+
+    def uow(self, bus: EventBus | None = None) -> UnitOfWork:
+        return self.unit_of_work(bus or self.bus)
+
+
+def postgres_url(schema: str | None = None) -> str:
+    url = make_url(os.environ.get("TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL))
+    query = {"connect_timeout": "5"}
+    if schema is not None:
+        query["options"] = f"-csearch_path={schema}"
+    return url.update_query_dict(query).render_as_string(hide_password=False)
