@@ -32,8 +32,11 @@ class UserTracker:
         entry = self._loaded.get(user_id)
         return entry[0] if entry else None
 
-    def loaded(self, user: User) -> User:
-        """Register a user read from storage; returns the instance already tracked, if any."""
+    def loaded(self, user: User) -> User | None:
+        """Register a user read from storage; returns the instance already tracked, if any,
+        and None for one this unit of work removed."""
+        if user.id in self._removed:
+            return None
         return self.known(user.id) or self._loaded.setdefault(user.id, (user, user.version))[0]
 
     def added(self, user: User) -> None:

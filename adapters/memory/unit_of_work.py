@@ -79,12 +79,13 @@ class InMemoryAccountTokenRepository:
             token = self.staged.get(digest) or self._db.tokens.get(digest)
             if token is None or token.purpose != purpose or not token.usable(now):
                 return None
-            # Consumed in the committed store at once: of two racing consumers only one wins.
-            # A rollback gives the token back.
             used = replace(token, used_at=now)
-            self._db.tokens[digest] = used
+            if digest in self._db.tokens and digest not in self.staged:
+                # Consumed in the committed store at once, as a row lock would: of two racing
+                # consumers only one wins. A rollback gives the token back.
+                self._db.tokens[digest] = used
+                self._consumed[digest] = token
             self.staged[digest] = used
-            self._consumed.setdefault(digest, token)
             return used
 
     def revoke(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
@@ -138,13 +139,13 @@ class InMemoryUnitOfWork:
             for user in written:
                 if owners.setdefault(user.email, user.id) != user.id:
                     raise AlreadyExists()
-            for user_id in deleted:
+            self.tokens.committed()
+            for user_id in deleted:  # after the staged tokens: a user's tokens go with it
                 del users[user_id]
                 for digest in [d for d, t in self._db.tokens.items() if t.user_id == user_id]:
                     del self._db.tokens[digest]
             for user in written:
                 users[user.id] = _snapshot(user)
-            self.tokens.committed()
         self._committed = True
         self._publish()
 
