@@ -51,8 +51,8 @@ class SmtpMailer:
         message = EmailMessage()
         message["From"], message["To"] = self._sender, rendered.to
         message["Subject"] = rendered.subject
-        message["Content-Language"] = rendered.locale
         message.set_content(rendered.body)
+        message["Content-Language"] = rendered.locale  # after set_content, which drops Content-*
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
             if self._starttls:
                 smtp.starttls()

@@ -1,0 +1,65 @@
+"""The whole app over HTTP on the SQL adapters (a migrated SQLite file, a PostgreSQL schema),
+as the embedded default and production run it."""
+from __future__ import annotations
+
+import pytest
+
+from adapters.sqlalchemy.migrate import upgrade
+from app.factory import create_app
+from tests import factories
+from tests.api.conftest import TEST_ENV, token_from
+from tests.integration.backends import postgres_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'users.db'}"
+    else:
+        url = postgres_url(request.getfixturevalue("postgres_schema")())
+    app = create_app({**TEST_ENV, "DATABASE_URL": url})
+    engine = app.extensions["container"].engine()
+    upgrade(engine)
+    yield app
+    engine.dispose()
+
+
+def test_account_lifecycle_with_conditional_requests(app, faker):
+    client = app.test_client()
+    outbox = app.extensions["container"].mailer().outbox
+    data = factories.registration(faker)
+
+    created = client.post("/api/users", json=data)
+    assert created.status_code == 201
+    url, etag = created.headers["Location"], created.headers["ETag"]
+    assert client.post("/api/users", json=data).status_code == 409
+
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    confirmed = client.post("/api/users/confirm", json={"token": token_from(outbox, "confirm_email")})
+    assert confirmed.status_code == 200 and confirmed.get_json()["confirmed"]
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 200
+    etag = confirmed.headers["ETag"]
+
+    patched = client.patch(url, json={"initials": "SQ"}, headers={"If-Match": etag})
+    assert patched.status_code == 200
+    assert client.patch(url, json={"initials": "NO"}, headers={"If-Match": etag}).status_code == 412
+
+    assert client.post("/api/reset-password", json={"email": data["email"]}).status_code == 204
+    reset = {"token": token_from(outbox, "reset_password"), "password": "Reset1234"}
+    assert client.post("/api/reset-password/confirm", json=reset).status_code == 204
+    assert client.post("/api/reset-password/confirm", json=reset).status_code == 400
+
+    listed = client.get("/api/users", query_string={"email": data["email"], "confirmed": "true"})
+    assert [u["id"] for u in listed.get_json()["items"]] == [created.get_json()["id"]]
+
+    assert client.delete(url, headers={"If-Match": patched.headers["ETag"]}).status_code == 412
+    assert client.delete(url).status_code == 204
+    assert client.get(url).status_code == 404
+    assert client.get("/health/ready").get_json() == {"status": "ok", "checks": {"database": "ok"}}
+
+
+def test_readiness_fails_when_the_database_is_unreachable():
+    app = create_app({**TEST_ENV, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"})
+    response = app.test_client().get("/health/ready")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "unavailable"}
