@@ -1,4 +1,5 @@
 """WSGI entry point: `gunicorn wsgi:app`."""
+
 from app.factory import create_app
 from app.logs import configure
 

@@ -1,8 +1,10 @@
 """In-process, synchronous event bus on blinker signals (one signal per event type)."""
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from blinker import Namespace
 
@@ -21,8 +23,12 @@ class BlinkerEventBus:
     `dead_letters`, never silently dropped.
     """
 
-    def __init__(self, subscribers: Mapping[type, Iterable[Subscriber]], attempts: int = 3,
-                 on_dead_letter: Callable[[Event, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        subscribers: Mapping[type, Iterable[Subscriber]],
+        attempts: int = 3,
+        on_dead_letter: Callable[[Event, str], None] | None = None,
+    ) -> None:
         self._signals = Namespace()
         self._attempts = attempts
         self._on_dead_letter = on_dead_letter
@@ -50,10 +56,20 @@ class BlinkerEventBus:
                 receiver(event)
                 return
             except Exception:
-                log.warning("operation=event.retry event=%s id=%s subscriber=%s attempt=%d",
-                            type(event).__name__, event.event_id, name, attempt, exc_info=True)
-        log.error("operation=event.dead_letter event=%s id=%s subscriber=%s",
-                  type(event).__name__, event.event_id, name)
+                log.warning(
+                    "operation=event.retry event=%s id=%s subscriber=%s attempt=%d",
+                    type(event).__name__,
+                    event.event_id,
+                    name,
+                    attempt,
+                    exc_info=True,
+                )
+        log.error(
+            "operation=event.dead_letter event=%s id=%s subscriber=%s",
+            type(event).__name__,
+            event.event_id,
+            name,
+        )
         self.dead_letters.append((event, name))
         if self._on_dead_letter is not None:
             self._on_dead_letter(event, name)

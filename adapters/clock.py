@@ -1,4 +1,5 @@
 """Clocks: the system one, and a settable one for tests and simulations."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta

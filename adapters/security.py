@@ -1,4 +1,5 @@
 """Password hashing (argon2id) and random account tokens."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,9 @@ class Argon2PasswordHasher:
     """argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile) unless tuned down,
     e.g. for tests, through the constructor."""
 
-    def __init__(self, time_cost: int | None = None, memory_cost: int | None = None,
-                 parallelism: int | None = None) -> None:
+    def __init__(
+        self, time_cost: int | None = None, memory_cost: int | None = None, parallelism: int | None = None
+    ) -> None:
         options = {"time_cost": time_cost, "memory_cost": memory_cost, "parallelism": parallelism}
         self._hasher = argon2.PasswordHasher(**{k: v for k, v in options.items() if v is not None})
 

@@ -1,4 +1,5 @@
 """Identity map and change tracking shared by the repositories of every backend."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,4 +1,5 @@
 """`user-service`: apply migrations and serve the app with gunicorn."""
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,14 @@ def migrate() -> None:
 def run(host: str, port: int, workers: int, threads: int) -> None:
     """Apply migrations, then serve with gunicorn."""
     _migrate()
-    options = {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-               "worker_class": "gthread" if threads > 1 else "sync",
-               "accesslog": "-", "errorlog": "-"}
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread" if threads > 1 else "sync",
+        "accesslog": "-",
+        "errorlog": "-",
+    }
     click.echo(f"Serving on http://{host}:{port} (API docs at /api/docs)")
     _Gunicorn(options).run()
 

@@ -1,9 +1,11 @@
 """Settings from environment variables (each one is documented in the README)."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/users.db').resolve()}"

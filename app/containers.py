@@ -1,8 +1,10 @@
 """The composition root: the one place that chooses adapters and binds handlers to them."""
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -29,9 +31,12 @@ def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers
     return providers.Dict({message: bound(h, ports).provider for message, h in handlers.items()})
 
 
-def subscriber_map(handlers: Mapping[type, list[Callable]], ports: Mapping[str, providers.Provider]) -> providers.Dict:
-    return providers.Dict({event: providers.List(*(bound(h, ports).provider for h in hs))
-                           for event, hs in handlers.items()})
+def subscriber_map(
+    handlers: Mapping[type, list[Callable]], ports: Mapping[str, providers.Provider]
+) -> providers.Dict:
+    return providers.Dict(
+        {event: providers.List(*(bound(h, ports).provider for h in hs)) for event, hs in handlers.items()}
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -51,9 +56,13 @@ class Container(containers.DeclarativeContainer):
         log=providers.Singleton(LoggingMailer, catalogs),
         record=providers.Singleton(RecordingMailer, catalogs),
         smtp=providers.Singleton(
-            SmtpMailer, catalogs,
-            host=config.mail.smtp.host, port=config.mail.smtp.port, sender=config.mail.smtp.sender,
-            username=config.mail.smtp.username, password=config.mail.smtp.password,
+            SmtpMailer,
+            catalogs,
+            host=config.mail.smtp.host,
+            port=config.mail.smtp.port,
+            sender=config.mail.smtp.sender,
+            username=config.mail.smtp.username,
+            password=config.mail.smtp.password,
             starttls=config.mail.smtp.starttls,
         ),
     )
@@ -72,7 +81,11 @@ class Container(containers.DeclarativeContainer):
     )
 
     _ports: dict[str, Any] = {
-        "uow": uow, "hasher": hasher, "tokens": tokens, "clock": clock, "mailer": mailer,
+        "uow": uow,
+        "hasher": hasher,
+        "tokens": tokens,
+        "clock": clock,
+        "mailer": mailer,
     }
     bus = providers.Singleton(
         MessageBus,

@@ -1,8 +1,9 @@
 """The application factory."""
+
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from flask import Flask
 

@@ -1,4 +1,5 @@
 """Logging for the processes this project starts (CLI, gunicorn workers via wsgi.py)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,7 +1,8 @@
 """Domain exceptions: a refused command raises one; the app maps each kind to HTTP once."""
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from domain.messages import Message
 

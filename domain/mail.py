@@ -1,8 +1,10 @@
 """Outgoing mail as the domain describes it; rendering and delivery belong to adapters."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)

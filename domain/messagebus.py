@@ -1,7 +1,9 @@
 """Dispatches commands and queries to their one handler."""
+
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 
 class MessageBus:

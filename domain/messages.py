@@ -1,9 +1,11 @@
 """Base types for commands, events and translatable messages."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 from uuid import UUID, uuid4
 
 DEFAULT_LOCALE = "en"

@@ -1,4 +1,5 @@
 """Time, so handlers and tests agree on 'now'."""
+
 from __future__ import annotations
 
 from datetime import datetime

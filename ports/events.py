@@ -1,4 +1,5 @@
 """Publishing domain events."""
+
 from __future__ import annotations
 
 from typing import Protocol

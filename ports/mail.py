@@ -1,4 +1,5 @@
 """Outgoing mail."""
+
 from __future__ import annotations
 
 from typing import Protocol

@@ -1,4 +1,5 @@
 """Secrets: password hashing and random account tokens."""
+
 from __future__ import annotations
 
 from typing import Protocol

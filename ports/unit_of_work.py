@@ -1,4 +1,5 @@
 """The unit of work: one atomic transaction over the repositories."""
+
 from __future__ import annotations
 
 from typing import Protocol, Self

@@ -1,4 +1,5 @@
 """Persistence ports of the users context."""
+
 from __future__ import annotations
 
 from datetime import datetime

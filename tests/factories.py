@@ -1,4 +1,5 @@
 """Faker factories for test data. Seeded by the `faker_seed` fixture in tests/conftest.py."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -16,7 +17,11 @@ def password(faker: Faker) -> str:
 
 
 def registration(faker: Faker, **overrides) -> dict:
-    data = {"email": faker.unique.email(), "initials": faker.lexify("??").upper(), "password": password(faker)}
+    data = {
+        "email": faker.unique.email(),
+        "initials": faker.lexify("??").upper(),
+        "password": password(faker),
+    }
     return {**data, **overrides}
 
 

@@ -1,5 +1,6 @@
 """Every text the code marks for translation (Message(...) and N_(...)) is translated in
 every catalog, with the same placeholders."""
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,8 @@ def marked_texts() -> set[str]:
     texts = set()
     for package in ("app", "domain", "adapters"):
         for _, _, message, _, _ in extract_from_dir(
-            ROOT / package, method_map=[("**.py", "python")],
+            ROOT / package,
+            method_map=[("**.py", "python")],
             keywords={"Message": None, "N_": None},
         ):
             texts.add(message if isinstance(message, str) else message[0])

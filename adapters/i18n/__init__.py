@@ -3,11 +3,13 @@
 The msgid of every catalog entry is the English text, so English needs no catalog and a text
 missing from a catalog falls back to English rather than to a key.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from babel.messages.pofile import read_po
 
@@ -19,6 +21,7 @@ LOCALES = ("en", "uk", "vi")
 def N_(text: str) -> str:
     """Marks a text for the catalogs (babel extracts `N_` and `Message`) without translating it."""
     return text
+
 
 _DIR = Path(__file__).parent / "locales"
 

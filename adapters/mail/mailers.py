@@ -1,4 +1,5 @@
 """Mailer adapters: log (development), record (tests) and SMTP (production)."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,13 @@ class LoggingMailer:
 
     def send(self, mail: Mail) -> None:
         rendered = render(mail, self._catalogs)
-        log.info("operation=mail.logged template=%s to=%s subject=%r\n%s",
-                 rendered.template, rendered.to, rendered.subject, rendered.body)
+        log.info(
+            "operation=mail.logged template=%s to=%s subject=%r\n%s",
+            rendered.template,
+            rendered.to,
+            rendered.subject,
+            rendered.body,
+        )
 
 
 class RecordingMailer:
@@ -38,9 +44,17 @@ class RecordingMailer:
 class SmtpMailer:
     """Delivers through an SMTP server, with STARTTLS and login when configured."""
 
-    def __init__(self, catalogs: Catalogs, host: str, port: int, sender: str,
-                 username: str | None = None, password: str | None = None,
-                 starttls: bool = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        catalogs: Catalogs,
+        host: str,
+        port: int,
+        sender: str,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = True,
+        timeout: float = 10.0,
+    ) -> None:
         self._catalogs = catalogs
         self._host, self._port, self._sender = host, port, sender
         self._username, self._password = username, password

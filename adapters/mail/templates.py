@@ -1,4 +1,5 @@
 """Mail templates: a subject and a body per template, both catalog msgids."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,24 +11,31 @@ from domain.messages import Message
 TEMPLATES = {
     "confirm_email": (
         Message("Confirm your email address"),
-        Message("Welcome! To confirm your email address, send this token to "
-                "POST /api/users/confirm: {token}\nIt is valid for 24 hours."),
+        Message(
+            "Welcome! To confirm your email address, send this token to "
+            "POST /api/users/confirm: {token}\nIt is valid for 24 hours."
+        ),
     ),
     "reset_password": (
         Message("Reset your password"),
-        Message("To choose a new password, send this token with it to "
-                "POST /api/reset-password/confirm: {token}\nIt is valid for one hour and "
-                "can be used once. If you did not ask for this, ignore this mail."),
+        Message(
+            "To choose a new password, send this token with it to "
+            "POST /api/reset-password/confirm: {token}\nIt is valid for one hour and "
+            "can be used once. If you did not ask for this, ignore this mail."
+        ),
     ),
     "email_changed": (
         Message("Your email address was changed"),
-        Message("The email address of your account was changed to {email}. "
-                "If you did not do this, reset your password at once."),
+        Message(
+            "The email address of your account was changed to {email}. "
+            "If you did not do this, reset your password at once."
+        ),
     ),
     "password_changed": (
         Message("Your password was changed"),
-        Message("The password of your account was changed. "
-                "If you did not do this, reset your password at once."),
+        Message(
+            "The password of your account was changed. If you did not do this, reset your password at once."
+        ),
     ),
 }
 

@@ -1,4 +1,5 @@
 """A thread-safe in-memory database with the same transactional contract as the SQL one."""
+
 from __future__ import annotations
 
 import copy
@@ -51,12 +52,15 @@ class InMemoryUserRepository:
     def list(self, filter: UserFilter, page: PageRequest) -> Page:
         with self._db.lock:
             matches = sorted(
-                (u for u in self._db.users.values()
-                 if (filter.email is None or u.email == filter.email)
-                 and (filter.confirmed is None or u.confirmed == filter.confirmed)),
+                (
+                    u
+                    for u in self._db.users.values()
+                    if (filter.email is None or u.email == filter.email)
+                    and (filter.confirmed is None or u.confirmed == filter.confirmed)
+                ),
                 key=lambda u: (u.created_at, str(u.id)),
             )
-            items = [copy.deepcopy(u) for u in matches[page.offset:page.offset + page.size]]
+            items = [copy.deepcopy(u) for u in matches[page.offset : page.offset + page.size]]
         return Page(items=items, total=len(matches), request=page)
 
     def seen(self) -> list[User]:
@@ -96,8 +100,11 @@ class InMemoryAccountTokenRepository:
 
     def last_issued_at(self, user_id: UUID, purpose: TokenPurpose) -> datetime | None:
         with self._db.lock:
-            times = [t.created_at for t in [*self._db.tokens.values(), *self.staged.values()]
-                     if t.user_id == user_id and t.purpose == purpose]
+            times = [
+                t.created_at
+                for t in [*self._db.tokens.values(), *self.staged.values()]
+                if t.user_id == user_id and t.purpose == purpose
+            ]
         return max(times, default=None)
 
     def give_back(self) -> None:

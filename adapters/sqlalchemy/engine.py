@@ -1,4 +1,5 @@
 """Engines for SQLite and PostgreSQL, configured for several processes sharing one database."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     # pre_ping replaces connections the server closed (restart, idle timeout) before use.
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10,
-                         pool_recycle=1800)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800)
 
 
 def check(engine: Engine) -> None:

@@ -1,4 +1,5 @@
 """Apply the Alembic migrations from code, with no alembic.ini needed at runtime."""
+
 from __future__ import annotations
 
 from pathlib import Path

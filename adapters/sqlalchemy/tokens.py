@@ -1,5 +1,6 @@
 """The account token repository over SQLAlchemy Core. Token writes go to the unit of work's
 transaction at once (the foreign key to the user is deferred to commit)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -25,27 +26,35 @@ class SqlAlchemyAccountTokenRepository:
         """One conditional UPDATE: the database decides which of two racing consumers wins
         (PostgreSQL re-checks the condition after the row lock is released; SQLite lets only
         one writer in at a time). A rollback gives the token back."""
-        row = self._connection.execute(
-            update(tokens)
-            .where(tokens.c.digest == digest, tokens.c.purpose == purpose.value,
-                   tokens.c.used_at.is_(None), tokens.c.expires_at > now)
-            .values(used_at=now)
-            .returning(*tokens.c)
-        ).mappings().first()
+        row = (
+            self._connection.execute(
+                update(tokens)
+                .where(
+                    tokens.c.digest == digest,
+                    tokens.c.purpose == purpose.value,
+                    tokens.c.used_at.is_(None),
+                    tokens.c.expires_at > now,
+                )
+                .values(used_at=now)
+                .returning(*tokens.c)
+            )
+            .mappings()
+            .first()
+        )
         return _to_token(row) if row is not None else None
 
     def revoke(self, user_id: UUID, purpose: TokenPurpose, now: datetime) -> None:
         self._connection.execute(
             update(tokens)
-            .where(tokens.c.user_id == user_id, tokens.c.purpose == purpose.value,
-                   tokens.c.used_at.is_(None))
+            .where(tokens.c.user_id == user_id, tokens.c.purpose == purpose.value, tokens.c.used_at.is_(None))
             .values(used_at=now)
         )
 
     def last_issued_at(self, user_id: UUID, purpose: TokenPurpose) -> datetime | None:
         return self._connection.scalar(
-            select(func.max(tokens.c.created_at))
-            .where(tokens.c.user_id == user_id, tokens.c.purpose == purpose.value)
+            select(func.max(tokens.c.created_at)).where(
+                tokens.c.user_id == user_id, tokens.c.purpose == purpose.value
+            )
         )
 
 

@@ -1,4 +1,5 @@
 """The unit of work over one SQLAlchemy connection and transaction."""
+
 from __future__ import annotations
 
 from typing import Self

@@ -1,4 +1,5 @@
 """The user repository over SQLAlchemy Core: reads at once, writes on commit."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -45,9 +46,11 @@ class SqlAlchemyUserRepository:
             conditions.append(users.c.confirmed == filter.confirmed)
         total = self._connection.scalar(select(func.count()).select_from(users).where(*conditions))
         rows = self._connection.execute(
-            select(users).where(*conditions)
+            select(users)
+            .where(*conditions)
             .order_by(users.c.created_at, users.c.id)
-            .limit(page.size).offset(page.offset)
+            .limit(page.size)
+            .offset(page.offset)
         )
         return Page(items=[_to_user(row) for row in rows.mappings()], total=total or 0, request=page)
 
@@ -67,8 +70,7 @@ class SqlAlchemyUserRepository:
             self._connection.execute(insert(users), [_to_row(user) for user in changes.inserts])
 
     def _write_if_unchanged(self, statement: Any, user: User, version: int) -> None:
-        result = self._connection.execute(
-            statement.where(users.c.id == user.id, users.c.version == version))
+        result = self._connection.execute(statement.where(users.c.id == user.id, users.c.version == version))
         if result.rowcount != 1:
             raise ConcurrentUpdate()
 

@@ -1,4 +1,5 @@
 """The HTTP API: one blueprint per resource; views only translate HTTP to messages."""
+
 from __future__ import annotations
 
 from flask import current_app

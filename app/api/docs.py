@@ -1,8 +1,9 @@
 """OpenAPI fragments shared by the blueprints."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Callable
 
 from flask_smorest import Blueprint
 
@@ -13,24 +14,38 @@ VALIDATORS = {
     "Vary": _HEADER,
 }
 LOCATION = {"Location": {**_HEADER, "description": "URL of the new user"}}
-IF_NONE_MATCH = {"in": "header", "name": "If-None-Match", "required": False, "schema": {"type": "string"},
-                 "description": "ETags (weak comparison, lists, *): 304 when one matches"}
-IF_MATCH = {"in": "header", "name": "If-Match", "required": False, "schema": {"type": "string"},
-            "description": "Optional. Strong ETags: 412 unless the current one is among them"}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "ETags (weak comparison, lists, *): 304 when one matches",
+}
+IF_MATCH = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Optional. Strong ETags: 412 unless the current one is among them",
+}
 
 
 def errors(blp: Blueprint, *statuses: int) -> Callable:
     """Document the error statuses an operation can answer with (problem+json)."""
+
     def decorate(view: Callable) -> Callable:
         for status in statuses:
             view = blp.alt_response(status, response=HTTPStatus(status).name)(view)
         return view
+
     return decorate
 
 
 def not_modified(blp: Blueprint) -> Callable:
     def decorate(view: Callable) -> Callable:
-        view = blp.alt_response(304, description="Not Modified: If-None-Match matched",
-                                headers=VALIDATORS)(view)
+        view = blp.alt_response(304, description="Not Modified: If-None-Match matched", headers=VALIDATORS)(
+            view
+        )
         return blp.doc(parameters=[IF_NONE_MATCH])(view)
+
     return decorate

@@ -1,4 +1,5 @@
 """/health/live and /health/ready for process supervisors and load balancers."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """/api/reset-password: forgotten passwords."""
+
 from __future__ import annotations
 
 from flask.views import MethodView
@@ -30,5 +31,6 @@ class ResetConfirmation(MethodView):
     @errors(blp, 400, 413, 415)
     def post(self, body: dict) -> None:
         """Set a new password with the token from the reset mail (single use, one hour)"""
-        bus().handle(ConfirmPasswordReset(token=body["token"], password=body["password"],
-                                          locale=current_locale()))
+        bus().handle(
+            ConfirmPasswordReset(token=body["token"], password=body["password"], locale=current_locale())
+        )

@@ -1,4 +1,5 @@
 """Request and response schemas. Types and shapes only: the domain owns the field rules."""
+
 from __future__ import annotations
 
 import marshmallow as ma
@@ -16,12 +17,24 @@ class UserSchema(ma.Schema):
 
 
 # Documentation of the domain's rules (domain.users.rules enforces them, with per-field errors).
-EMAIL_DOC = {"format": "email", "maxLength": 255, "example": "ada@example.com",
-             "description": "Trimmed and lower-cased; unique."}
-INITIALS_DOC = {"minLength": 1, "maxLength": 255, "example": "AL",
-                "description": "Must not start with a digit nor be only spaces."}
-PASSWORD_DOC = {"minLength": 8, "maxLength": 64, "example": "Secret123",
-                "description": "At least one digit and one uppercase letter."}
+EMAIL_DOC = {
+    "format": "email",
+    "maxLength": 255,
+    "example": "ada@example.com",
+    "description": "Trimmed and lower-cased; unique.",
+}
+INITIALS_DOC = {
+    "minLength": 1,
+    "maxLength": 255,
+    "example": "AL",
+    "description": "Must not start with a digit nor be only spaces.",
+}
+PASSWORD_DOC = {
+    "minLength": 8,
+    "maxLength": 64,
+    "example": "Secret123",
+    "description": "At least one digit and one uppercase letter.",
+}
 
 
 class UserCreateSchema(ma.Schema):
@@ -34,8 +47,10 @@ class UserUpdateSchema(ma.Schema):
     email = ma.fields.String(metadata=EMAIL_DOC)
     initials = ma.fields.String(metadata=INITIALS_DOC)
     password = ma.fields.String(load_only=True, metadata=PASSWORD_DOC)
-    old_password = ma.fields.String(load_only=True, metadata={
-        "description": "The current password; required to change email or password."})
+    old_password = ma.fields.String(
+        load_only=True,
+        metadata={"description": "The current password; required to change email or password."},
+    )
 
 
 class UserListArgs(ma.Schema):

@@ -1,21 +1,32 @@
 """/api/users: registration, reading, listing, profile updates, deletion, confirmation."""
+
 from __future__ import annotations
 
 import json
 from uuid import UUID
 
 from flask import Response, url_for
-from marshmallow import RAISE
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from app.api import bus
 from app.api.docs import IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
 from app.api.schemas import (
-    ConfirmSchema, UserCreateSchema, UserListArgs, UserPageSchema, UserSchema, UserUpdateSchema,
+    ConfirmSchema,
+    UserCreateSchema,
+    UserListArgs,
+    UserPageSchema,
+    UserSchema,
+    UserUpdateSchema,
 )
 from app.http.conditional import (
-    COLLECTION_CACHE_CONTROL, USER_CACHE_CONTROL, collection_etag, expected_versions, represent, user_etag,
+    COLLECTION_CACHE_CONTROL,
+    USER_CACHE_CONTROL,
+    collection_etag,
+    expected_versions,
+    represent,
+    user_etag,
 )
 from app.http.locale import current_locale
 from domain.users.commands import ConfirmUser, DeleteUser, RegisterUser, ResendConfirmation, UpdateUser
@@ -26,8 +37,13 @@ blp = Blueprint("users", __name__, url_prefix="/api/users", description="User ac
 
 
 def user_payload(user: User) -> dict:
-    return {"id": str(user.id), "email": user.email, "initials": user.initials,
-            "confirmed": user.confirmed, "roles": sorted(user.roles)}
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "initials": user.initials,
+        "confirmed": user.confirmed,
+        "roles": sorted(user.roles),
+    }
 
 
 def user_response(user: User, status: int = 200, **headers: str) -> Response:
@@ -48,13 +64,22 @@ class Users(MethodView):
     @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors
     @blp.response(200, UserPageSchema, headers=VALIDATORS)
     @not_modified(blp)
-    def get(self, page: int, page_size: int, email: str | None = None,
-            confirmed: bool | None = None) -> Response:
+    def get(
+        self, page: int, page_size: int, email: str | None = None, confirmed: bool | None = None
+    ) -> Response:
         """List users, filtered by email and confirmation, a page at a time"""
         result = bus().handle(ListUsers(UserFilter(email, confirmed), PageRequest(page, page_size)))
         items = [user_payload(user) for user in result.items]
-        etag = collection_etag([email, confirmed, page, page_size, result.total,
-                                *((item["id"], user.version) for item, user in zip(items, result.items))])
+        etag = collection_etag(
+            [
+                email,
+                confirmed,
+                page,
+                page_size,
+                result.total,
+                *((str(user.id), user.version) for user in result.items),
+            ]
+        )
         body = {"items": items, "page": page, "page_size": page_size, "total": result.total}
         return represent(json.dumps(body, ensure_ascii=False), etag, COLLECTION_CACHE_CONTROL)
 
@@ -74,8 +99,9 @@ class UserById(MethodView):
     @errors(blp, 400, 404, 409, 412, 413, 415)
     def patch(self, body: dict, user_id: UUID) -> Response:
         """Change email, initials or password (the current password is needed for email and password)"""
-        command = UpdateUser(user_id=user_id, expected_versions=expected_versions(user_id),
-                             locale=current_locale(), **body)
+        command = UpdateUser(
+            user_id=user_id, expected_versions=expected_versions(user_id), locale=current_locale(), **body
+        )
         return user_response(bus().handle(command))
 
     @blp.response(204)
@@ -83,8 +109,9 @@ class UserById(MethodView):
     @errors(blp, 404, 412)
     def delete(self, user_id: UUID) -> None:
         """Delete a user"""
-        bus().handle(DeleteUser(user_id=user_id, expected_versions=expected_versions(user_id),
-                                locale=current_locale()))
+        bus().handle(
+            DeleteUser(user_id=user_id, expected_versions=expected_versions(user_id), locale=current_locale())
+        )
 
 
 @blp.route("/confirm")

@@ -1,5 +1,6 @@
 """flask-smorest's Api, made to speak problem+json: the documented error schema and content
 type match what app.http.problems sends."""
+
 from __future__ import annotations
 
 import http

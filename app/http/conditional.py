@@ -1,11 +1,13 @@
 """Conditional requests (RFC 9110 §13) beyond what flask-smorest does on its own: a 304 that
 carries its validators, weak comparison for If-None-Match (so W/"x" matches "x"), lists and
 `*`, and an If-Match that is optional and maps onto the domain's expected versions."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from uuid import UUID
 
 from flask import Response, request
@@ -26,8 +28,9 @@ def collection_etag(parts: Iterable[Any]) -> str:
     return f"{REPRESENTATION}-c-{digest[:32]}"
 
 
-def represent(payload: bytes | str, etag: str, cache_control: str, status: int = 200,
-              **headers: str) -> Response:
+def represent(
+    payload: bytes | str, etag: str, cache_control: str, status: int = 200, **headers: str
+) -> Response:
     """The response for a cacheable representation, or a 304 when If-None-Match matches it."""
     validators = {"ETag": f'"{etag}"', "Cache-Control": cache_control, "Vary": VARY}
     if request.method in ("GET", "HEAD") and _none_match(etag):
@@ -49,6 +52,7 @@ def expected_versions(user_id: UUID) -> frozenset[int] | None:
     if not tags or tags.star_tag:
         return None
     prefix = f"{REPRESENTATION}-{user_id.hex}-"
-    suffixes = (tag[len(prefix):] for tag in tags.as_set(include_weak=False)
-                if tag and tag.startswith(prefix))  # a malformed header may parse to None
+    suffixes = (
+        tag[len(prefix) :] for tag in tags.as_set(include_weak=False) if tag and tag.startswith(prefix)
+    )  # a malformed header may parse to None
     return frozenset(int(suffix) for suffix in suffixes if suffix.isascii() and suffix.isdigit())

@@ -1,4 +1,5 @@
 """Accept-Language negotiation; every response says its language in Content-Language."""
+
 from __future__ import annotations
 
 from flask import Flask, Response, g, request

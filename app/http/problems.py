@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details (application/problem+json), localized, never cached.
 
 Domain errors map to a status here and nowhere else; 5xx bodies never carry internals."""
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ DETAIL_OF = {
 }
 
 
-def problem(status: int, detail: str | None = None, errors: Any = None,
-            headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int, detail: str | None = None, errors: Any = None, headers: dict[str, str] | None = None
+) -> Response:
     catalogs = current_app.extensions["container"].catalogs()
     locale = current_locale()
     body: dict[str, Any] = {

@@ -1,4 +1,5 @@
 """Request bodies: JSON only (415 otherwise); the size limit is Flask's MAX_CONTENT_LENGTH (413)."""
+
 from __future__ import annotations
 
 from flask import Flask, request

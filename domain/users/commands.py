@@ -1,4 +1,5 @@
 """Commands of the users context."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

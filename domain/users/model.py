@@ -1,4 +1,5 @@
 """The User aggregate."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -1,4 +1,5 @@
 """Read-side messages of the users context."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

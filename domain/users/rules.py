@@ -1,4 +1,5 @@
 """Field rules of a user (DESIGN §3). Each check returns the normalised value or raises."""
+
 from __future__ import annotations
 
 import re

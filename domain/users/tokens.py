@@ -2,6 +2,7 @@
 
 Only a digest of a token is stored; the raw value exists in the mail sent to the user.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """HTTP tests through Flask's test client, on the in-memory adapters."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,15 @@ import pytest
 from app.factory import create_app
 from tests import factories
 
-TEST_ENV = {"APP_ENV": "test", "DATABASE_URL": "memory://", "MAIL_BACKEND": "record",
-            "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "8", "ARGON2_PARALLELISM": "1",
-            "MAX_CONTENT_LENGTH": "4096"}
+TEST_ENV = {
+    "APP_ENV": "test",
+    "DATABASE_URL": "memory://",
+    "MAIL_BACKEND": "record",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_COST": "8",
+    "ARGON2_PARALLELISM": "1",
+    "MAX_CONTENT_LENGTH": "4096",
+}
 
 
 @pytest.fixture
@@ -33,8 +40,12 @@ def registered(client, outbox, faker):
     response = client.post("/api/users", json=data)
     assert response.status_code == 201, response.get_json()
     outbox.clear()
-    return {"json": response.get_json(), "url": response.headers["Location"],
-            "etag": response.headers["ETag"], "password": data["password"]}
+    return {
+        "json": response.get_json(),
+        "url": response.headers["Location"],
+        "etag": response.headers["ETag"],
+        "password": data["password"],
+    }
 
 
 def token_from(outbox: list, template: str) -> str:

@@ -1,4 +1,5 @@
 """Bad input of every kind gets a clear 4xx problem and changes nothing (invariant I7)."""
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,11 @@ def assert_problem(response, status: int) -> dict:
         ({"data": '{"email": "a@b.c",', "content_type": "application/json"}, 400, None),
         ({"json": {"email": 42, "initials": "AB", "password": "Secret123"}}, 422, "email"),
         ({"json": {"email": "a@example.com", "initials": ["A"], "password": "Secret123"}}, 422, "initials"),
-        ({"json": {"email": "a@example.com", "initials": "AB", "password": "Secret123", "admin": True}},
-         422, "admin"),
+        (
+            {"json": {"email": "a@example.com", "initials": "AB", "password": "Secret123", "admin": True}},
+            422,
+            "admin",
+        ),
         ({"json": {"email": "a@example.com", "initials": "AB"}}, 422, "password"),
         ({"json": {"email": "a@example.com", "initials": "1AB", "password": "Secret123"}}, 422, "initials"),
         ({"json": {"email": "a@example.com", "initials": "AB", "password": "secret"}}, 422, "password"),
@@ -34,8 +38,19 @@ def assert_problem(response, status: int) -> dict:
         ({"data": "<user/>", "content_type": "application/xml"}, 415, None),
         ({"json": {"email": "a@example.com", "initials": "A" * 5000, "password": "Secret123"}}, 413, None),
     ],
-    ids=["malformed-json", "wrong-type", "wrong-type-list", "unknown-field", "missing-field",
-         "rule-initials", "rule-password", "not-an-object", "form-body", "xml-body", "oversize"],
+    ids=[
+        "malformed-json",
+        "wrong-type",
+        "wrong-type-list",
+        "unknown-field",
+        "missing-field",
+        "rule-initials",
+        "rule-password",
+        "not-an-object",
+        "form-body",
+        "xml-body",
+        "oversize",
+    ],
 )
 def test_registration_refuses_bad_input(client, registered, request_kwargs, status, field):
     before = snapshot(client)

@@ -1,4 +1,5 @@
 """Validators and cache headers on the users resource (DESIGN §6)."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,11 @@ def test_conversation_get_304_patch_new_etag_412(client, registered):
     not_modified = client.get(url, headers={"If-None-Match": etag})
     assert not_modified.status_code == 304
     assert not_modified.data == b""
-    assert (not_modified.headers["ETag"], not_modified.headers["Cache-Control"],
-            not_modified.headers["Vary"]) == (etag, USER_CACHE, VARY)
+    assert (
+        not_modified.headers["ETag"],
+        not_modified.headers["Cache-Control"],
+        not_modified.headers["Vary"],
+    ) == (etag, USER_CACHE, VARY)
 
     patched = client.patch(url, json={"initials": "NW"}, headers={"If-Match": etag})
     assert patched.status_code == 200
@@ -33,9 +37,11 @@ def test_conversation_get_304_patch_new_etag_412(client, registered):
     assert client.get(url).get_json()["initials"] == "NW"
 
 
-@pytest.mark.parametrize("header", ['W/{etag}', '"other", {etag}', "*"])
+@pytest.mark.parametrize("header", ["W/{etag}", '"other", {etag}', "*"])
 def test_if_none_match_uses_weak_comparison_lists_and_star(client, registered, header):
-    response = client.get(registered["url"], headers={"If-None-Match": header.format(etag=registered["etag"])})
+    response = client.get(
+        registered["url"], headers={"If-None-Match": header.format(etag=registered["etag"])}
+    )
     assert response.status_code == 304
     assert response.headers["ETag"] == registered["etag"]
 
@@ -55,7 +61,9 @@ def test_head_answers_like_get_without_a_body(client, registered):
 def test_if_match_is_optional_and_uses_strong_comparison(client, registered):
     url, etag = registered["url"], registered["etag"]
     assert client.patch(url, json={"initials": "W"}, headers={"If-Match": f"W/{etag}"}).status_code == 412
-    assert client.patch(url, json={"initials": "LI"}, headers={"If-Match": f'"nope", {etag}'}).status_code == 200
+    assert (
+        client.patch(url, json={"initials": "LI"}, headers={"If-Match": f'"nope", {etag}'}).status_code == 200
+    )
     assert client.patch(url, json={"initials": "NO"}).status_code == 200
     assert client.patch(url, json={"initials": "ST"}, headers={"If-Match": "*"}).status_code == 200
 

@@ -1,4 +1,5 @@
 """Accept-Language picks the language of errors and mails; Content-Language says which."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,9 +7,16 @@ import pytest
 from tests import factories
 
 
-@pytest.mark.parametrize(("accept", "expected"), [
-    (None, "en"), ("uk", "uk"), ("vi-VN, en;q=0.5", "vi"), ("fr, uk;q=0.3", "uk"), ("de", "en"),
-])
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        (None, "en"),
+        ("uk", "uk"),
+        ("vi-VN, en;q=0.5", "vi"),
+        ("fr, uk;q=0.3", "uk"),
+        ("de", "en"),
+    ],
+)
 def test_negotiation(client, accept, expected):
     headers = {"Accept-Language": accept} if accept else {}
     response = client.get("/api/users/00000000-0000-0000-0000-000000000000", headers=headers)
@@ -29,7 +37,9 @@ def test_errors_are_translated(client, locale):
 def test_domain_rule_messages_are_translated(client, faker, locale):
     data = factories.registration(faker, password="short")
     english = client.post("/api/users", json=data).get_json()["errors"]["password"]
-    translated = client.post("/api/users", json=data, headers={"Accept-Language": locale}).get_json()["errors"]["password"]
+    translated = client.post("/api/users", json=data, headers={"Accept-Language": locale}).get_json()[
+        "errors"
+    ]["password"]
     assert len(translated) == len(english) and set(translated).isdisjoint(english)
 
 

@@ -1,6 +1,7 @@
 """Schemathesis against the app's own OpenAPI document: no server errors, and every response
 (status, headers, body) conforms to the schema. What the fuzzer creates is deleted again
 through the DeleteUser command after each case, so cases do not pile up state."""
+
 from __future__ import annotations
 
 from urllib.parse import urlparse

@@ -1,4 +1,5 @@
 """The users and reset-password endpoints end to end over HTTP."""
+
 from __future__ import annotations
 
 from tests import factories
@@ -42,17 +43,22 @@ def test_password_reset_answers_the_same_for_unknown_and_known_emails(client, ou
     assert [mail.template for mail, _ in outbox] == ["reset_password"]
 
     token = token_from(outbox, "reset_password")
-    assert client.post("/api/reset-password/confirm", json={"token": token, "password": "Fresh1234"}).status_code == 204
+    assert (
+        client.post("/api/reset-password/confirm", json={"token": token, "password": "Fresh1234"}).status_code
+        == 204
+    )
     reused = client.post("/api/reset-password/confirm", json={"token": token, "password": "Other1234"})
     assert reused.status_code == 400
-    patched = client.patch(registered["url"], json={"initials": "PW", "password": "Third1234",
-                                                    "old_password": "Fresh1234"})
+    patched = client.patch(
+        registered["url"], json={"initials": "PW", "password": "Third1234", "old_password": "Fresh1234"}
+    )
     assert patched.status_code == 200
 
 
 def test_email_change_through_patch(client, outbox, registered):
-    response = client.patch(registered["url"], json={"email": "moved@example.com",
-                                                     "old_password": registered["password"]})
+    response = client.patch(
+        registered["url"], json={"email": "moved@example.com", "old_password": registered["password"]}
+    )
     assert response.status_code == 200
     assert (response.get_json()["email"], response.get_json()["confirmed"]) == ("moved@example.com", False)
     assert sorted(mail.template for mail, _ in outbox) == ["confirm_email", "email_changed"]
@@ -65,11 +71,16 @@ def test_delete_then_gone(client, registered):
 
 
 def test_list_filters_and_pages(client, faker):
-    emails = sorted(client.post("/api/users", json=factories.registration(faker)).get_json()["email"]
-                    for _ in range(5))
+    emails = sorted(
+        client.post("/api/users", json=factories.registration(faker)).get_json()["email"] for _ in range(5)
+    )
     page = client.get("/api/users?page=2&page_size=2").get_json()
     assert (page["page"], page["page_size"], page["total"], len(page["items"])) == (2, 2, 5, 2)
-    listed = [u["email"] for n in (1, 2, 3) for u in client.get(f"/api/users?page={n}&page_size=2").get_json()["items"]]
+    listed = [
+        u["email"]
+        for n in (1, 2, 3)
+        for u in client.get(f"/api/users?page={n}&page_size=2").get_json()["items"]
+    ]
     assert sorted(listed) == emails
     by_email = client.get("/api/users", query_string={"email": emails[0].upper()}).get_json()
     assert [u["email"] for u in by_email["items"]] == [emails[0]]

@@ -1,4 +1,5 @@
 """Test doubles and helpers shared by the integration suites (fixtures are in conftest.py)."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ schema of its own per test session, migrated, dropped at the end).
 PostgreSQL tests fail, never skip, when the server is missing: TEST_POSTGRES_URL says where
 it is (default postgresql+psycopg://root@127.0.0.1:5432/test).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -24,7 +25,6 @@ from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from domain.users.model import User
-
 from tests.integration.backends import NOW, Backend, postgres_url
 
 
@@ -62,8 +62,11 @@ def postgres_schema() -> Iterator[Callable[[], str]]:
         else:
             created.append(schema)
             return schema
-        pytest.fail(f"PostgreSQL is required by the postgres tests and is not reachable at "
-                    f"{make_url(postgres_url())} (set TEST_POSTGRES_URL): {reason}", pytrace=False)
+        pytest.fail(
+            f"PostgreSQL is required by the postgres tests and is not reachable at "
+            f"{make_url(postgres_url())} (set TEST_POSTGRES_URL): {reason}",
+            pytrace=False,
+        )
 
     yield create
     if created:
@@ -96,8 +99,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         return Backend("memory", lambda bus: InMemoryUnitOfWork(db, bus))
     if request.param == "sqlite":
         engine = request.getfixturevalue("sqlite_engine")
-        return Backend("sqlite", lambda bus: SqlAlchemyUnitOfWork(engine, bus),
-                       serialises_units_of_work=True)
+        return Backend("sqlite", lambda bus: SqlAlchemyUnitOfWork(engine, bus), serialises_units_of_work=True)
     engine = request.getfixturevalue("postgres_engine")
     with engine.begin() as connection:  # the schema lives for the session: start each test empty
         connection.execute(text("TRUNCATE account_tokens, users"))

@@ -1,5 +1,6 @@
 """The whole app over HTTP on the SQL adapters (a migrated SQLite file, a PostgreSQL schema),
 as the embedded default and production run it."""
+
 from __future__ import annotations
 
 import pytest
@@ -59,7 +60,9 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
 
 
 def test_readiness_fails_when_the_database_is_unreachable():
-    app = create_app({**TEST_ENV, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"})
+    app = create_app(
+        {**TEST_ENV, "DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"}
+    )
     response = app.test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "unavailable"}

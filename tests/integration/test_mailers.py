@@ -1,4 +1,5 @@
 """Mailers: SMTP against a real SMTP server (aiosmtpd on loopback), and rendering per locale."""
+
 from __future__ import annotations
 
 import email
@@ -42,22 +43,36 @@ def smtp_server():
 
 def test_smtp_mailer_delivers_a_rendered_localized_mail(smtp_server):
     controller, inbox = smtp_server
-    mailer = SmtpMailer(Catalogs(), host="127.0.0.1", port=controller.port,
-                        sender="accounts@example.com", starttls=False, timeout=5)
+    mailer = SmtpMailer(
+        Catalogs(),
+        host="127.0.0.1",
+        port=controller.port,
+        sender="accounts@example.com",
+        starttls=False,
+        timeout=5,
+    )
 
     mailer.send(Mail("ada@example.com", "confirm_email", "uk", {"token": "tok-123"}))
 
     [received] = inbox.messages
     parsed = email.message_from_string(received.as_string(), policy=default_policy)
     assert (parsed["From"], parsed["To"], parsed["Content-Language"]) == (
-        "accounts@example.com", "ada@example.com", "uk")
-    assert parsed["Subject"] == Catalogs().render("Confirm your email address", "uk") != "Confirm your email address"
+        "accounts@example.com",
+        "ada@example.com",
+        "uk",
+    )
+    assert (
+        parsed["Subject"]
+        == Catalogs().render("Confirm your email address", "uk")
+        != "Confirm your email address"
+    )
     assert "tok-123" in parsed.get_content()
 
 
 def test_smtp_mailer_raises_when_the_server_is_unreachable():
-    mailer = SmtpMailer(Catalogs(), host="127.0.0.1", port=free_port(), sender="a@example.com",
-                        starttls=False, timeout=1)
+    mailer = SmtpMailer(
+        Catalogs(), host="127.0.0.1", port=free_port(), sender="a@example.com", starttls=False, timeout=1
+    )
     with pytest.raises(OSError):
         mailer.send(Mail("ada@example.com", "password_changed", "en"))
 

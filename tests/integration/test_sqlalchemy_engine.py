@@ -1,4 +1,5 @@
 """Engine configuration: SQLite pragmas and locking, in-memory SQLite, the readiness check."""
+
 from __future__ import annotations
 
 import threading
@@ -11,15 +12,13 @@ from sqlalchemy.exc import OperationalError
 from adapters.sqlalchemy.engine import check, make_engine
 from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-
 from tests.integration.backends import RecordingBus
 
 
 def test_sqlite_file_connections_enforce_foreign_keys_and_use_wal(sqlite_engine):
     with sqlite_engine.connect() as connection:
         pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()  # noqa: E731
-        assert (pragma("foreign_keys"), pragma("journal_mode"), pragma("busy_timeout")) == (
-            1, "wal", 5000)
+        assert (pragma("foreign_keys"), pragma("journal_mode"), pragma("busy_timeout")) == (1, "wal", 5000)
 
 
 def test_a_sqlite_unit_of_work_holds_the_write_lock_from_its_start(sqlite_engine):

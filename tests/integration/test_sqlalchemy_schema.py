@@ -1,4 +1,5 @@
 """The migrations build exactly the schema of adapters/sqlalchemy/tables.py, and undo it."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,6 @@ from sqlalchemy import Engine, inspect
 from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.migrate import downgrade, upgrade
 from adapters.sqlalchemy.tables import metadata
-
 from tests.integration.backends import postgres_url
 
 

@@ -1,5 +1,6 @@
 """One contract for UserRepository, AccountTokenRepository and UnitOfWork, run against every
 backend (in-memory, SQLite, PostgreSQL): what the domain may rely on, whatever stores it."""
+
 from __future__ import annotations
 
 import threading
@@ -14,7 +15,6 @@ from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import PageRequest, UserFilter
 from domain.users.tokens import AccountToken, TokenPurpose
-
 from tests.integration.backends import NOW, Backend, RecordingBus
 
 CONFIRM, RESET = TokenPurpose.CONFIRM_EMAIL, TokenPurpose.RESET_PASSWORD
@@ -47,16 +47,34 @@ def consumable(backend: Backend, token: AccountToken, now=NOW) -> bool:
 
 # --- users: reading and writing -------------------------------------------------------------
 
+
 def test_an_added_user_reads_back_whole(backend, make_user):
-    user = make_user(confirmed=True, roles=frozenset({"user", "admin"}),
-                     status=UserStatus.DISABLED, version=7)
+    user = make_user(
+        confirmed=True, roles=frozenset({"user", "admin"}), status=UserStatus.DISABLED, version=7
+    )
     save(backend, user)
 
     got = stored(backend, user.id)
     assert got is not user
-    assert (got.id, got.email, got.initials, got.password_hash, got.confirmed, got.roles,
-            got.status, got.version) == (user.id, user.email, user.initials, user.password_hash,
-                                         True, {"user", "admin"}, UserStatus.DISABLED, 7)
+    assert (
+        got.id,
+        got.email,
+        got.initials,
+        got.password_hash,
+        got.confirmed,
+        got.roles,
+        got.status,
+        got.version,
+    ) == (
+        user.id,
+        user.email,
+        user.initials,
+        user.password_hash,
+        True,
+        {"user", "admin"},
+        UserStatus.DISABLED,
+        7,
+    )
     assert got.created_at == user.created_at  # to the microsecond
     assert got.created_at.utcoffset() == timedelta(0)
     assert got.events == []
@@ -156,6 +174,7 @@ def test_an_email_freed_by_a_removal_can_be_taken_in_the_same_unit_of_work(backe
 
 # --- events ----------------------------------------------------------------------------------
 
+
 def test_events_are_published_after_commit_in_order_and_cleared(backend, make_user):
     user, new = make_user(), make_user()
     save(backend, user)
@@ -207,6 +226,7 @@ def test_no_events_without_commit(backend, make_user):
 
 # --- concurrency -----------------------------------------------------------------------------
 
+
 def race(backend: Backend, user_id, first, second) -> Exception | None:
     """`first` loads the user; then `second` changes it in another unit of work (in a thread)
     and commits; then `first` changes its copy and commits. Returns what that commit raised.
@@ -250,9 +270,12 @@ def race(backend: Backend, user_id, first, second) -> Exception | None:
 def test_concurrent_updates_never_lose_a_write(backend, make_user):
     user = make_user()
     save(backend, user)
-    outcome = race(backend, user.id,
-                   first=lambda uow, u: u.change_initials("First"),
-                   second=lambda uow, u: u.change_password_hash("second-hash"))
+    outcome = race(
+        backend,
+        user.id,
+        first=lambda uow, u: u.change_initials("First"),
+        second=lambda uow, u: u.change_password_hash("second-hash"),
+    )
     got = stored(backend, user.id)
     assert got.password_hash == "second-hash"
     if backend.serialises_units_of_work:  # one after the other: both written
@@ -266,9 +289,12 @@ def test_concurrent_updates_never_lose_a_write(backend, make_user):
 def test_removing_a_user_changed_concurrently_conflicts(backend, make_user):
     user = make_user()
     save(backend, user)
-    outcome = race(backend, user.id,
-                   first=lambda uow, u: uow.users.remove(u),
-                   second=lambda uow, u: u and u.change_initials("Second"))
+    outcome = race(
+        backend,
+        user.id,
+        first=lambda uow, u: uow.users.remove(u),
+        second=lambda uow, u: u and u.change_initials("Second"),
+    )
     got = stored(backend, user.id)
     if backend.serialises_units_of_work:
         assert outcome is None and got is None
@@ -280,14 +306,18 @@ def test_removing_a_user_changed_concurrently_conflicts(backend, make_user):
 def test_changing_a_user_removed_concurrently_conflicts(backend, make_user):
     user = make_user()
     save(backend, user)
-    outcome = race(backend, user.id,
-                   first=lambda uow, u: u.change_initials("First"),
-                   second=lambda uow, u: uow.users.remove(u))
+    outcome = race(
+        backend,
+        user.id,
+        first=lambda uow, u: u.change_initials("First"),
+        second=lambda uow, u: uow.users.remove(u),
+    )
     assert stored(backend, user.id) is None
     assert (outcome is None) is backend.serialises_units_of_work
 
 
 # --- unique email ----------------------------------------------------------------------------
+
 
 def test_adding_a_taken_email_writes_nothing(backend, make_user):
     user = make_user()
@@ -320,6 +350,7 @@ def test_changing_to_a_taken_email_writes_nothing(backend, make_user):
 
 # --- listing ---------------------------------------------------------------------------------
 
+
 def test_list_filters_orders_and_pages(backend, make_user):
     users = [make_user(confirmed=i % 2 == 0) for i in range(5)]
     twin = make_user(created_at=users[2].created_at)  # same time: ordered by id
@@ -343,10 +374,14 @@ def test_list_filters_orders_and_pages(backend, make_user):
     assert (nobody.items, nobody.total) == ([], 0)
     first = pages[0].items[0]
     assert (first.email, first.created_at, first.roles) == (
-        expected[0].email, expected[0].created_at, expected[0].roles)
+        expected[0].email,
+        expected[0].created_at,
+        expected[0].roles,
+    )
 
 
 # --- account tokens --------------------------------------------------------------------------
+
 
 def test_a_token_is_consumed_once(backend, make_user):
     user = make_user()
@@ -411,7 +446,11 @@ def test_a_token_added_and_consumed_without_commit_leaves_nothing(backend, make_
 def test_revoke_ends_the_unused_tokens_of_one_purpose(backend, make_user):
     user, other = make_user(), make_user()
     confirm, confirm_new, reset, others = (
-        token_for(user), token_for(user), token_for(user, RESET), token_for(other))
+        token_for(user),
+        token_for(user),
+        token_for(user, RESET),
+        token_for(other),
+    )
     save(backend, user, other, tokens=(confirm, reset, others))
     with backend.uow() as uow:
         uow.tokens.add(confirm_new)  # staged in this unit of work: revoked as well
@@ -435,10 +474,17 @@ def test_revoke_is_rolled_back_without_commit(backend, make_user):
 def test_last_issued_at_is_the_newest_token_of_the_user_and_purpose(backend, make_user):
     user, other = make_user(), make_user()
     newest = NOW + timedelta(seconds=30)
-    save(backend, user, other, tokens=(
-        token_for(user, at=NOW), token_for(user, at=newest),
-        token_for(user, RESET, at=newest + timedelta(hours=1)),
-        token_for(other, at=newest + timedelta(hours=2))))
+    save(
+        backend,
+        user,
+        other,
+        tokens=(
+            token_for(user, at=NOW),
+            token_for(user, at=newest),
+            token_for(user, RESET, at=newest + timedelta(hours=1)),
+            token_for(other, at=newest + timedelta(hours=2)),
+        ),
+    )
     with backend.uow() as uow:
         assert uow.tokens.last_issued_at(user.id, CONFIRM) == newest
         assert uow.tokens.last_issued_at(user.id, CONFIRM).utcoffset() == timedelta(0)

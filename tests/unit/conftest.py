@@ -1,4 +1,5 @@
 """Unit tests: the domain through the real composition root, on in-memory adapters only."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,14 @@ from adapters.clock import FrozenClock
 from app import config
 from app.containers import Container
 
-TEST_ENV = {"APP_ENV": "test", "DATABASE_URL": "memory://", "MAIL_BACKEND": "record",
-            "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "8", "ARGON2_PARALLELISM": "1"}
+TEST_ENV = {
+    "APP_ENV": "test",
+    "DATABASE_URL": "memory://",
+    "MAIL_BACKEND": "record",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_COST": "8",
+    "ARGON2_PARALLELISM": "1",
+}
 
 
 class Recorder:

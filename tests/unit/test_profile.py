@@ -52,7 +52,9 @@ def test_email_change_unconfirms_and_mails_both_addresses(bus, outbox, events, r
     [event] = events.of(UserUpdated)
     assert event.previous_email == user.email
     assert sorted((m.template, m.to) for m, _ in outbox) == [
-        ("confirm_email", "new@example.com"), ("email_changed", user.email)]
+        ("confirm_email", "new@example.com"),
+        ("email_changed", user.email),
+    ]
     token = next(m.params["token"] for m, _ in outbox if m.template == "confirm_email")
     assert bus.handle(ConfirmUser(token=token)).confirmed
 
@@ -95,7 +97,10 @@ def test_update_with_a_stale_version_is_refused(bus, registered):
     bus.handle(UpdateUser(user_id=user.id, initials="V2"))
     with pytest.raises(StaleVersion):
         bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1})))
-    assert bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1, 2}))).version == 3
+    assert (
+        bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1, 2}))).version
+        == 3
+    )
 
 
 def test_delete(bus, events, registered):

@@ -3,6 +3,7 @@
 Programmatic runs (`migrate.upgrade`) hand in their connection through
 `config.attributes["connection"]`; the `alembic` command line connects to DATABASE_URL.
 """
+
 from __future__ import annotations
 
 import os

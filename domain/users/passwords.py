@@ -1,0 +1,58 @@
+"""Forgotten passwords: reset by a mailed single-use token."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.users import rules
+from domain.users.commands import (
+    ConfirmPasswordReset,
+    RequestPasswordReset,
+)
+from domain.users.events import PasswordChanged, UserUpdated
+from domain.users.support import (
+    issue_token,
+    redeem,
+    send_token_mail,
+)
+from domain.users.tokens import TokenPurpose, retry_after
+
+if TYPE_CHECKING:
+    from ports.clock import Clock
+    from ports.mail import Mailer
+    from ports.security import PasswordHasher, TokenGenerator
+    from ports.unit_of_work import UnitOfWork
+
+
+def request_password_reset(
+    cmd: RequestPasswordReset, *, uow: UnitOfWork, tokens: TokenGenerator, clock: Clock, mailer: Mailer
+) -> None:
+    """Mail a reset token if the account exists. The caller learns nothing either way, and at
+    most one token per account is issued per reissue interval."""
+    with uow:
+        user = uow.users.get_by_email(rules.normalise_email(cmd.email))
+        now = clock.now()
+        if user is None or retry_after(uow.tokens.last_issued_at(user.id, TokenPurpose.RESET_PASSWORD), now):
+            return
+        token = issue_token(uow, tokens, user, TokenPurpose.RESET_PASSWORD, now)
+        uow.commit()
+    send_token_mail(mailer, user.email, "reset_password", cmd.locale, token)
+
+
+def confirm_password_reset(
+    cmd: ConfirmPasswordReset,
+    *,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    tokens: TokenGenerator,
+    clock: Clock,
+) -> None:
+    rules.check(password=cmd.password)
+    password_hash = hasher.hash(cmd.password)
+    with uow:
+        now = clock.now()
+        user = redeem(uow, tokens.digest(cmd.token), TokenPurpose.RESET_PASSWORD, now)
+        user.change_password_hash(password_hash)
+        user.record(PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
+        user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
+        uow.commit()

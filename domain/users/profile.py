@@ -1,0 +1,109 @@
+"""Reading, changing and deleting an account."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from domain.errors import AlreadyExists
+from domain.users import rules
+from domain.users.commands import (
+    DeleteUser,
+    UpdateUser,
+)
+from domain.users.events import EmailChanged, PasswordChanged, UserDeleted, UserUpdated
+from domain.users.model import User
+from domain.users.queries import GetUser, ListUsers, Page
+from domain.users.support import (
+    EMAIL_TAKEN,
+    check_version,
+    issue_token,
+    load_user,
+    send_token_mail,
+    verify_old_password,
+)
+from domain.users.tokens import TokenPurpose
+
+if TYPE_CHECKING:
+    from ports.clock import Clock
+    from ports.mail import Mailer
+    from ports.security import PasswordHasher, TokenGenerator
+    from ports.unit_of_work import UnitOfWork
+
+
+def update_user(
+    cmd: UpdateUser,
+    *,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    tokens: TokenGenerator,
+    clock: Clock,
+    mailer: Mailer,
+) -> User:
+    email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
+    with uow:
+        user = load_user(uow, cmd.user_id)
+        check_version(user, cmd.expected_versions)
+        if (email is not None and email != user.email) or cmd.password is not None:
+            verify_old_password(hasher, user, cmd.old_password)
+        if email is not None and email != user.email and uow.users.get_by_email(email) is not None:
+            raise AlreadyExists(EMAIL_TAKEN)
+        now = clock.now()
+        previous = user.change_email(email) if email is not None else None
+        renamed = cmd.initials is not None and user.change_initials(cmd.initials)
+        if cmd.password is not None:
+            user.change_password_hash(hasher.hash(cmd.password))
+        token = None
+        if previous is not None:
+            token = issue_token(uow, tokens, user, TokenPurpose.CONFIRM_EMAIL, now)
+            user.record(
+                EmailChanged(
+                    user_id=user.id,
+                    email=user.email,
+                    previous_email=previous,
+                    occurred_at=now,
+                    locale=cmd.locale,
+                )
+            )
+        if cmd.password is not None:
+            user.record(
+                PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale)
+            )
+        if previous is not None or renamed or cmd.password is not None:
+            user.record(
+                UserUpdated(
+                    user_id=user.id,
+                    email=user.email,
+                    previous_email=previous,
+                    occurred_at=now,
+                    locale=cmd.locale,
+                )
+            )
+        uow.commit()
+    if token is not None:
+        send_token_mail(mailer, user.email, "confirm_email", cmd.locale, token)
+    return user
+
+
+def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock) -> None:
+    with uow:
+        user = load_user(uow, cmd.user_id)
+        check_version(user, cmd.expected_versions)
+        user.record(
+            UserDeleted(user_id=user.id, email=user.email, occurred_at=clock.now(), locale=cmd.locale)
+        )
+        uow.users.remove(user)
+        uow.commit()
+
+
+def get_user(query: GetUser, *, uow: UnitOfWork) -> User:
+    with uow:
+        return load_user(uow, query.user_id)
+
+
+def list_users(query: ListUsers, *, uow: UnitOfWork) -> Page:
+    filter = query.filter
+    if filter.email is not None:
+        filter = replace(filter, email=rules.normalise_email(filter.email))
+    with uow:
+        return uow.users.list(filter, query.page)

@@ -1,0 +1,72 @@
+"""Helpers shared by the users handlers: loading, version checks, tokens and their mails."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from domain.errors import InvalidInput, InvalidToken, NotFound, StaleVersion
+from domain.mail import Mail
+from domain.messages import Message
+from domain.users.model import User
+from domain.users.tokens import AccountToken, TokenPurpose
+
+if TYPE_CHECKING:
+    from ports.mail import Mailer
+    from ports.security import PasswordHasher, TokenGenerator
+    from ports.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+EMAIL_TAKEN = Message("A user with this email already exists.")
+ALREADY_CONFIRMED = Message("The email address is already confirmed.")
+OLD_PASSWORD_REQUIRED = Message("The current password is required to change the email or password.")
+OLD_PASSWORD_WRONG = Message("The current password is incorrect.")
+USER_NOT_FOUND = Message("The user was not found.")
+
+
+def load_user(uow: UnitOfWork, user_id) -> User:
+    user = uow.users.get(user_id)
+    if user is None:
+        raise NotFound(USER_NOT_FOUND)
+    return user
+
+
+def check_version(user: User, expected: frozenset[int] | None) -> None:
+    if expected is not None and user.version not in expected:
+        raise StaleVersion()
+
+
+def redeem(uow: UnitOfWork, digest: str, purpose: TokenPurpose, now: datetime) -> User:
+    token = uow.tokens.consume(digest, purpose, now)
+    user = uow.users.get(token.user_id) if token is not None else None
+    if user is None:
+        raise InvalidToken()
+    return user
+
+
+def issue_token(
+    uow: UnitOfWork, tokens: TokenGenerator, user: User, purpose: TokenPurpose, now: datetime
+) -> str:
+    """A new token for the purpose; only the newest of a purpose works (older mails go stale)."""
+    uow.tokens.revoke(user.id, purpose, now)
+    raw = tokens.new()
+    uow.tokens.add(AccountToken.issue(tokens.digest(raw), user.id, purpose, now))
+    return raw
+
+
+def verify_old_password(hasher: PasswordHasher, user: User, old_password: str | None) -> None:
+    if old_password is None:
+        raise InvalidInput({"old_password": [OLD_PASSWORD_REQUIRED]})
+    if not hasher.verify(user.password_hash, old_password):
+        raise InvalidInput({"old_password": [OLD_PASSWORD_WRONG]})
+
+
+def send_token_mail(mailer: Mailer, to: str, template: str, locale: str, token: str) -> None:
+    # The account change is committed; a mail outage must not turn it into an error. The user
+    # can ask again (resend confirmation, request another reset).
+    try:
+        mailer.send(Mail(to, template, locale, {"token": token}))
+    except Exception:
+        log.exception("mail not sent", extra={"template": template})
