@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from domain.messages import Event
 from domain.users.model import User
 
 
@@ -61,6 +62,15 @@ class UserTracker:
         users.update(self._added)
         users.update(self._removed)
         return list(users.values())
+
+    def drain_events(self) -> list[Event]:
+        """The events the tracked aggregates recorded, taken from them: ordered by time, each
+        aggregate's in the order recorded (the sort is stable)."""
+        events = []
+        for user in self.seen():
+            events.extend(user.events)
+            user.events.clear()
+        return sorted(events, key=lambda event: event.occurred_at)
 
     def clear(self) -> None:
         self._loaded.clear()

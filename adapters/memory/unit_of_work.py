@@ -161,11 +161,7 @@ class InMemoryUnitOfWork:
         self.users.tracker.clear()
 
     def _publish(self) -> None:
-        events = [event for user in self.users.seen() for event in user.events]
-        for user in self.users.seen():
-            user.events.clear()
-        events.sort(key=lambda e: e.occurred_at)
-        for event in events:
+        for event in self.users.tracker.drain_events():
             self._bus.publish(event)
 
 

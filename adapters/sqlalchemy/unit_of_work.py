@@ -58,14 +58,7 @@ class SqlAlchemyUnitOfWork:
         self.users.tracker.clear()
 
     def _publish(self) -> None:
-        # Same order as the in-memory adapter: by time, each aggregate's events in the order
-        # recorded (the sort is stable).
-        seen = self.users.seen()
-        events = [event for user in seen for event in user.events]
-        for user in seen:
-            user.events.clear()
-        events.sort(key=lambda event: event.occurred_at)
-        for event in events:
+        for event in self.users.tracker.drain_events():
             self._bus.publish(event)
 
 

@@ -6,16 +6,7 @@ import pytest
 
 from app.factory import create_app
 from tests import factories
-
-TEST_ENV = {
-    "APP_ENV": "test",
-    "DATABASE_URL": "memory://",
-    "MAIL_BACKEND": "record",
-    "ARGON2_TIME_COST": "1",
-    "ARGON2_MEMORY_COST": "8",
-    "ARGON2_PARALLELISM": "1",
-    "MAX_CONTENT_LENGTH": "4096",
-}
+from tests.settings import TEST_ENV
 
 
 @pytest.fixture

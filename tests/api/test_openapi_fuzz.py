@@ -13,7 +13,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.factory import create_app
 from domain.users.commands import DeleteUser
-from tests.api.conftest import TEST_ENV
+from tests.settings import TEST_ENV
 
 app = create_app(TEST_ENV)
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)

@@ -8,8 +8,9 @@ import pytest
 from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories
-from tests.api.conftest import TEST_ENV, token_from
+from tests.api.conftest import token_from
 from tests.integration.backends import postgres_url
+from tests.settings import TEST_ENV
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -8,15 +8,7 @@ from dependency_injector import providers
 from adapters.clock import FrozenClock
 from app import config
 from app.containers import Container
-
-TEST_ENV = {
-    "APP_ENV": "test",
-    "DATABASE_URL": "memory://",
-    "MAIL_BACKEND": "record",
-    "ARGON2_TIME_COST": "1",
-    "ARGON2_MEMORY_COST": "8",
-    "ARGON2_PARALLELISM": "1",
-}
+from tests.settings import TEST_ENV
 
 
 class Recorder:

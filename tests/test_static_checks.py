@@ -1,5 +1,6 @@
-"""The layering contracts of setup.cfg (import-linter) hold: app > adapters > ports > domain,
-and domain and ports import no framework or infrastructure library."""
+"""Static checks that run with the tests: the layering contracts of setup.cfg (import-linter:
+app > adapters > ports > domain, and no framework or infrastructure library in domain and
+ports), and ruff's lint rules from pyproject.toml."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def test_import_contracts_are_kept():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_ruff_finds_nothing():
+    ruff = Path(sys.executable).with_name("ruff")
+    result = subprocess.run(
+        [str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

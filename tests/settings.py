@@ -1,0 +1,12 @@
+"""Environment for apps and containers built by the tests: in-memory storage, recorded mail,
+cheap password hashing (the hashing itself is argon2-cffi's concern, not these tests')."""
+
+TEST_ENV = {
+    "APP_ENV": "test",
+    "DATABASE_URL": "memory://",
+    "MAIL_BACKEND": "record",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_COST": "8",
+    "ARGON2_PARALLELISM": "1",
+    "MAX_CONTENT_LENGTH": "4096",
+}
