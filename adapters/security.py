@@ -40,4 +40,6 @@ class SecretsTokenGenerator:
         return secrets.token_urlsafe(32)
 
     def digest(self, token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
+        # surrogatepass: a malformed token (a lone surrogate) digests to nothing stored
+        # rather than failing to encode.
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()

@@ -27,8 +27,8 @@ def bound(handler: Callable, ports: Mapping[str, providers.Provider]) -> provide
     return providers.Callable(handler, **{name: p for name, p in ports.items() if name in wanted})
 
 
-def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers.Provider]) -> providers.Dict:
-    return providers.Dict({message: bound(h, ports).provider for message, h in handlers.items()})
+def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers.Provider]) -> dict:
+    return {message: bound(handler, ports).provider for message, handler in handlers.items()}
 
 
 def subscriber_map(
@@ -79,16 +79,21 @@ class Container(containers.DeclarativeContainer):
         sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
     )
+    # Queries take no write lock (SQLite: DEFERRED; PostgreSQL: READ ONLY transactions).
+    read_uow = providers.Selector(
+        config.storage,
+        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus, read_only=True),
+        memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
+    )
 
-    _ports: dict[str, Any] = {
-        "uow": uow,
-        "hasher": hasher,
-        "tokens": tokens,
-        "clock": clock,
-        "mailer": mailer,
-    }
+    _ports: dict[str, Any] = {"hasher": hasher, "tokens": tokens, "clock": clock, "mailer": mailer}
     bus = providers.Singleton(
         MessageBus,
-        handler_map({**users.COMMAND_HANDLERS, **users.QUERY_HANDLERS}, _ports),
+        providers.Dict(
+            {
+                **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": uow}),
+                **handler_map(users.QUERY_HANDLERS, {"uow": read_uow}),
+            }
+        ),
     )
     del _ports

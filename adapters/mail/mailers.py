@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import ssl
 from email.message import EmailMessage
 
 from adapters.i18n import Catalogs
@@ -69,7 +70,7 @@ class SmtpMailer:
         message["Content-Language"] = rendered.locale  # after set_content, which drops Content-*
         with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
             if self._starttls:
-                smtp.starttls()
+                smtp.starttls(context=ssl.create_default_context())  # verify the server
             if self._username:
                 smtp.login(self._username, self._password or "")
             smtp.send_message(message)

@@ -24,27 +24,46 @@ class InMemoryDatabase:
         self.lock = threading.RLock()
         self.users: dict[UUID, User] = {}
         self.tokens: dict[str, AccountToken] = {}
+        self.row_locks: dict[UUID, threading.Lock] = {}
 
 
 class InMemoryUserRepository:
     def __init__(self, db: InMemoryDatabase) -> None:
         self._db = db
         self.tracker = UserTracker()
+        self._held: list[threading.Lock] = []
 
     def add(self, user: User) -> None:
         self.tracker.added(user)
 
-    def get(self, user_id: UUID) -> User | None:
-        if (user := self.tracker.known(user_id)) is not None:
+    def get(self, user_id: UUID, *, lock: bool = False) -> User | None:
+        if lock:
+            self._lock_row(user_id)
+        elif (user := self.tracker.known(user_id)) is not None:
             return user
         with self._db.lock:
             stored = self._db.users.get(user_id)
         return self.tracker.loaded(copy.deepcopy(stored)) if stored else None
 
-    def get_by_email(self, email: str) -> User | None:
+    def get_by_email(self, email: str, *, lock: bool = False) -> User | None:
         with self._db.lock:
             stored = next((u for u in self._db.users.values() if u.email == email), None)
-        return self.get(stored.id) if stored else None
+        if stored is None:
+            return None
+        user = self.get(stored.id, lock=lock)
+        return user if user is not None and user.email == email else None
+
+    def release_locks(self) -> None:
+        while self._held:
+            self._held.pop().release()
+
+    def _lock_row(self, user_id: UUID) -> None:
+        """Like SELECT ... FOR UPDATE: held until the unit of work ends."""
+        with self._db.lock:
+            row_lock = self._db.row_locks.setdefault(user_id, threading.Lock())
+        if row_lock not in self._held:
+            row_lock.acquire()  # outside the database lock, which the holder needs to commit
+            self._held.append(row_lock)
 
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
@@ -109,7 +128,10 @@ class InMemoryAccountTokenRepository:
 
     def give_back(self) -> None:
         with self._db.lock:
-            self._db.tokens.update(self._consumed)
+            for digest, token in self._consumed.items():
+                # Only what this unit of work consumed; not a token revoked meanwhile by another.
+                if self._db.tokens.get(digest) == self.staged.get(digest):
+                    self._db.tokens[digest] = token
         self._consumed.clear()
         self.staged.clear()
 
@@ -130,8 +152,11 @@ class InMemoryUnitOfWork:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if not self._committed:
-            self.rollback()
+        try:
+            if not self._committed:
+                self.rollback()
+        finally:
+            self.users.release_locks()
 
     def commit(self) -> None:
         changes = self.users.tracker.changes()
@@ -154,6 +179,7 @@ class InMemoryUnitOfWork:
             for user in written:
                 users[user.id] = _snapshot(user)
         self._committed = True
+        self.users.release_locks()  # as a database commit releases row locks, before publishing
         self._publish()
 
     def rollback(self) -> None:

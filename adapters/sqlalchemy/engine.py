@@ -21,7 +21,9 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     # pre_ping replaces connections the server closed (restart, idle timeout) before use.
-    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800)
+    return create_engine(
+        parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800, hide_parameters=True
+    )
 
 
 def check(engine: Engine) -> None:
@@ -48,7 +50,7 @@ def _sqlite_engine(url: URL) -> Engine:
     if url.database in (None, "", ":memory:"):
         # One in-memory database exists per connection: share a single one between threads.
         kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **kwargs)
+    engine = create_engine(url, hide_parameters=True, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Self
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from adapters.sqlalchemy.engine import SQLITE_BEGIN
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from ports.events import EventBus
+
+RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 
 class SqlAlchemyUnitOfWork:
@@ -19,12 +22,15 @@ class SqlAlchemyUnitOfWork:
     takes the write lock: see `engine.make_engine`). `commit()` writes the tracked user changes,
     commits, and only then publishes the events the aggregates recorded."""
 
-    def __init__(self, engine: Engine, bus: EventBus) -> None:
+    def __init__(self, engine: Engine, bus: EventBus, read_only: bool = False) -> None:
         self._engine = engine
         self._bus = bus
+        # Queries need no write lock: on SQLite they begin DEFERRED and, with WAL, never wait
+        # for a writer; on PostgreSQL the transaction is declared READ ONLY.
+        self._options = {SQLITE_BEGIN: "DEFERRED", "postgresql_readonly": True} if read_only else {}
 
     def __enter__(self) -> Self:
-        self._connection: Connection = self._engine.connect()
+        self._connection: Connection = self._engine.connect().execution_options(**self._options)
         try:
             self._connection.begin()
         except BaseException:
@@ -35,12 +41,16 @@ class SqlAlchemyUnitOfWork:
         self._committed = False
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
         try:
             if not self._committed:
                 self.rollback()
         finally:
             self._connection.close()  # also rolls back anything begun after commit
+        if isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in RETRYABLE:
+            # PostgreSQL chose this transaction as a deadlock victim (or could not serialise
+            # it): the client's answer is the one for any lost race, "read again and retry".
+            raise ConcurrentUpdate() from error
 
     def commit(self) -> None:
         try:

@@ -25,13 +25,13 @@ class SqlAlchemyUserRepository:
     def add(self, user: User) -> None:
         self.tracker.added(user)
 
-    def get(self, user_id: UUID) -> User | None:
-        if (user := self.tracker.known(user_id)) is not None:
+    def get(self, user_id: UUID, *, lock: bool = False) -> User | None:
+        if not lock and (user := self.tracker.known(user_id)) is not None:
             return user
-        return self._load_one(users.c.id == user_id)
+        return self._load_one(users.c.id == user_id, lock)
 
-    def get_by_email(self, email: str) -> User | None:
-        return self._load_one(users.c.email == email)
+    def get_by_email(self, email: str, *, lock: bool = False) -> User | None:
+        return self._load_one(users.c.email == email, lock)
 
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
@@ -74,8 +74,11 @@ class SqlAlchemyUserRepository:
         if result.rowcount != 1:
             raise ConcurrentUpdate()
 
-    def _load_one(self, condition: Any) -> User | None:
-        row = self._connection.execute(select(users).where(condition)).mappings().first()
+    def _load_one(self, condition: Any, lock: bool = False) -> User | None:
+        statement = select(users).where(condition)
+        if lock:  # SQLite has no row locks and needs none: its transactions begin IMMEDIATE
+            statement = statement.with_for_update()
+        row = self._connection.execute(statement).mappings().first()
         # A user already tracked stays the one returned, whatever the row now says.
         return self.tracker.loaded(_to_user(row)) if row is not None else None
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 from marshmallow import validate
 
+from adapters.i18n import N_
 from domain.users.queries import MAX_PAGE_SIZE
+
+MAX_PAGE = 100_000  # keeps the offset far from any integer limit of the database
+
+
+class Text(ma.fields.String):
+    """A string without control characters or lone surrogates, in every field and argument:
+    PostgreSQL refuses NUL, and a surrogate cannot be encoded, so they must never get further."""
+
+    _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+    default_error_messages = {"control": N_("Must not contain control characters.")}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if self._CONTROL.search(text):
+            raise self.make_error("control")
+        return text
 
 
 class UserSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
-    email = ma.fields.String(required=True)
-    initials = ma.fields.String(required=True)
+    email = Text(required=True)
+    initials = Text(required=True)
     confirmed = ma.fields.Boolean(required=True)
-    roles = ma.fields.List(ma.fields.String(), required=True)
+    roles = ma.fields.List(Text(), required=True)
 
 
 # Documentation of the domain's rules (domain.users.rules enforces them, with per-field errors).
@@ -38,25 +57,27 @@ PASSWORD_DOC = {
 
 
 class UserCreateSchema(ma.Schema):
-    email = ma.fields.String(required=True, metadata=EMAIL_DOC)
-    initials = ma.fields.String(required=True, metadata=INITIALS_DOC)
-    password = ma.fields.String(required=True, load_only=True, metadata=PASSWORD_DOC)
+    email = Text(required=True, metadata=EMAIL_DOC)
+    initials = Text(required=True, metadata=INITIALS_DOC)
+    password = Text(required=True, load_only=True, metadata=PASSWORD_DOC)
 
 
 class UserUpdateSchema(ma.Schema):
-    email = ma.fields.String(metadata=EMAIL_DOC)
-    initials = ma.fields.String(metadata=INITIALS_DOC)
-    password = ma.fields.String(load_only=True, metadata=PASSWORD_DOC)
-    old_password = ma.fields.String(
+    email = Text(metadata=EMAIL_DOC)
+    initials = Text(metadata=INITIALS_DOC)
+    password = Text(load_only=True, metadata=PASSWORD_DOC)
+    old_password = Text(
         load_only=True,
         metadata={"description": "The current password; required to change email or password."},
     )
 
 
 class UserListArgs(ma.Schema):
-    email = ma.fields.String()
+    email = Text()
     confirmed = ma.fields.Boolean()
-    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, error="Must be at least 1."))
+    page = ma.fields.Integer(
+        load_default=1, validate=validate.Range(min=1, max=MAX_PAGE, error="Must be between 1 and 100000.")
+    )
     page_size = ma.fields.Integer(
         load_default=20,
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="Must be between 1 and 100."),
@@ -71,13 +92,13 @@ class UserPageSchema(ma.Schema):
 
 
 class ConfirmSchema(ma.Schema):
-    token = ma.fields.String(required=True)
+    token = Text(required=True)
 
 
 class ResetRequestSchema(ma.Schema):
-    email = ma.fields.String(required=True)
+    email = Text(required=True)
 
 
 class ResetConfirmSchema(ma.Schema):
-    token = ma.fields.String(required=True)
-    password = ma.fields.String(required=True, load_only=True, metadata=PASSWORD_DOC)
+    token = Text(required=True)
+    password = Text(required=True, load_only=True, metadata=PASSWORD_DOC)

@@ -32,6 +32,6 @@ VALIDATION = [
     N_("Invalid input type."),
     N_("Invalid JSON body."),
     N_("Invalid value."),
-    N_("Must be at least 1."),
+    N_("Must be between 1 and 100000."),
     N_("Must be between 1 and 100."),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -9,6 +10,19 @@ from uuid import UUID
 from domain.messages import Event
 
 DEFAULT_ROLES = frozenset({"user"})
+
+
+@dataclass(frozen=True)
+class ProfileChange:
+    """What `User.update` changed."""
+
+    previous_email: str | None = None
+    initials_changed: bool = False
+    password_changed: bool = False
+
+    @property
+    def any(self) -> bool:
+        return self.previous_email is not None or self.initials_changed or self.password_changed
 
 
 class UserStatus(StrEnum):
@@ -69,21 +83,22 @@ class User:
         self._changed()
         return True
 
-    def change_email(self, email: str) -> str | None:
-        """Set a new email, which must be confirmed again; returns the previous one if changed."""
-        if email == self.email:
-            return None
-        previous, self.email, self.confirmed = self.email, email, False
-        self._changed()
-        return previous
-
-    def change_initials(self, initials: str) -> bool:
-        if initials == self.initials:
-            return False
-        self.initials = initials
-        self._changed()
-        return True
-
-    def change_password_hash(self, password_hash: str) -> None:
-        self.password_hash = password_hash
-        self._changed()
+    def update(
+        self, *, email: str | None = None, initials: str | None = None, password_hash: str | None = None
+    ) -> ProfileChange:
+        """Apply the given values (None leaves a field as it is). A new email must be confirmed
+        again. The version goes up once for the whole change, and only if something changed."""
+        change = ProfileChange(
+            previous_email=self.email if email is not None and email != self.email else None,
+            initials_changed=initials is not None and initials != self.initials,
+            password_changed=password_hash is not None,
+        )
+        if change.previous_email is not None:
+            self.email, self.confirmed = email, False
+        if change.initials_changed:
+            self.initials = initials
+        if password_hash is not None:
+            self.password_hash = password_hash
+        if change.any:
+            self._changed()
+        return change

@@ -29,8 +29,13 @@ def request_password_reset(
 ) -> None:
     """Mail a reset token if the account exists. The caller learns nothing either way, and at
     most one token per account is issued per reissue interval."""
+    email, problems = rules.email_problems(cmd.email)
+    if problems:  # no account can have it; same answer as for an unknown one
+        return
     with uow:
-        user = uow.users.get_by_email(rules.normalise_email(cmd.email))
+        # The row lock serialises concurrent requests for one account, so the reissue interval
+        # holds and only one token is ever live.
+        user = uow.users.get_by_email(email, lock=True)
         now = clock.now()
         if user is None or retry_after(uow.tokens.last_issued_at(user.id, TokenPurpose.RESET_PASSWORD), now):
             return
@@ -52,7 +57,8 @@ def confirm_password_reset(
     with uow:
         now = clock.now()
         user = redeem(uow, tokens.digest(cmd.token), TokenPurpose.RESET_PASSWORD, now)
-        user.change_password_hash(password_hash)
+        user.update(password_hash=password_hash)
+        uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)  # any other reset mail goes stale
         user.record(PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()

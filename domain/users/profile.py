@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from domain.errors import AlreadyExists
+from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users import rules
 from domain.users.commands import (
     DeleteUser,
@@ -41,40 +41,47 @@ def update_user(
     mailer: Mailer,
 ) -> User:
     email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
+    # argon2 is slow on purpose: check the current password and hash the new one before the
+    # write transaction, then write only if the user is still at the version that was read.
     with uow:
-        user = load_user(uow, cmd.user_id)
-        check_version(user, cmd.expected_versions)
-        if (email is not None and email != user.email) or cmd.password is not None:
-            verify_old_password(hasher, user, cmd.old_password)
+        current = load_user(uow, cmd.user_id)
+        check_version(current, cmd.expected_versions)
+    if (email is not None and email != current.email) or cmd.password is not None:
+        verify_old_password(hasher, current, cmd.old_password)
+    password_hash = hasher.hash(cmd.password) if cmd.password is not None else None
+    with uow:
+        user = load_user(uow, cmd.user_id, lock=True)
+        if user.version != current.version:
+            raise ConcurrentUpdate()
         if email is not None and email != user.email and uow.users.get_by_email(email) is not None:
             raise AlreadyExists(EMAIL_TAKEN)
         now = clock.now()
-        previous = user.change_email(email) if email is not None else None
-        renamed = cmd.initials is not None and user.change_initials(cmd.initials)
-        if cmd.password is not None:
-            user.change_password_hash(hasher.hash(cmd.password))
+        change = user.update(email=email, initials=cmd.initials, password_hash=password_hash)
         token = None
-        if previous is not None:
+        if change.previous_email is not None:
             token = issue_token(uow, tokens, user, TokenPurpose.CONFIRM_EMAIL, now)
             user.record(
                 EmailChanged(
                     user_id=user.id,
                     email=user.email,
-                    previous_email=previous,
+                    previous_email=change.previous_email,
                     occurred_at=now,
                     locale=cmd.locale,
                 )
             )
-        if cmd.password is not None:
+        if change.previous_email is not None or change.password_changed:
+            # A reset mailed before (perhaps to the old address) must not undo this change.
+            uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
+        if change.password_changed:
             user.record(
                 PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale)
             )
-        if previous is not None or renamed or cmd.password is not None:
+        if change.any:
             user.record(
                 UserUpdated(
                     user_id=user.id,
                     email=user.email,
-                    previous_email=previous,
+                    previous_email=change.previous_email,
                     occurred_at=now,
                     locale=cmd.locale,
                 )

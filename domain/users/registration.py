@@ -71,7 +71,7 @@ def resend_confirmation(
     cmd: ResendConfirmation, *, uow: UnitOfWork, tokens: TokenGenerator, clock: Clock, mailer: Mailer
 ) -> None:
     with uow:
-        user = load_user(uow, cmd.user_id)
+        user = load_user(uow, cmd.user_id, lock=True)  # serialises resends: one live token
         if user.confirmed:
             raise AlreadyExists(ALREADY_CONFIRMED)
         now = clock.now()

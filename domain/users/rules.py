@@ -13,6 +13,9 @@ PASSWORD_MIN, PASSWORD_MAX = 8, 64
 # Structural check only: one @, no spaces, a dot in the domain. Deliverability is proven by the
 # confirmation mail, not by a pattern.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# C0 and C1 controls and lone surrogates: never meaningful here, and NUL is refused by
+# PostgreSQL while a surrogate cannot even be encoded.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 EMAIL_INVALID = Message("Not a valid email address.")
 EMAIL_TOO_LONG = Message("Must be at most {max} characters.", {"max": EMAIL_MAX})
@@ -24,10 +27,13 @@ PASSWORD_LENGTH = Message(
 )
 PASSWORD_DIGIT = Message("Must contain at least one digit.")
 PASSWORD_UPPER = Message("Must contain at least one uppercase letter.")
+CONTROL_CHARACTERS = Message("Must not contain control characters.")
 
 
 def email_problems(raw: str) -> tuple[str, list[Message]]:
     email = raw.strip().lower()
+    if _CONTROL.search(email):
+        return email, [CONTROL_CHARACTERS]
     if len(email) > EMAIL_MAX:
         return email, [EMAIL_TOO_LONG]
     return email, ([] if _EMAIL.match(email) else [EMAIL_INVALID])
@@ -36,13 +42,15 @@ def email_problems(raw: str) -> tuple[str, list[Message]]:
 def initials_problems(raw: str) -> list[Message]:
     if not 1 <= len(raw) <= INITIALS_MAX:
         return [INITIALS_LENGTH]
+    if _CONTROL.search(raw):
+        return [CONTROL_CHARACTERS]
     if raw.isspace():
         return [INITIALS_BLANK]
     return [INITIALS_DIGIT] if raw[0].isdigit() else []
 
 
 def password_problems(raw: str) -> list[Message]:
-    problems = []
+    problems = [CONTROL_CHARACTERS] if _CONTROL.search(raw) else []
     if not PASSWORD_MIN <= len(raw) <= PASSWORD_MAX:
         problems.append(PASSWORD_LENGTH)
     if not any(c.isdigit() for c in raw):

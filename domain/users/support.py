@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from domain.errors import InvalidInput, InvalidToken, NotFound, StaleVersion
 from domain.mail import Mail
@@ -26,8 +27,8 @@ OLD_PASSWORD_WRONG = Message("The current password is incorrect.")
 USER_NOT_FOUND = Message("The user was not found.")
 
 
-def load_user(uow: UnitOfWork, user_id) -> User:
-    user = uow.users.get(user_id)
+def load_user(uow: UnitOfWork, user_id: UUID, *, lock: bool = False) -> User:
+    user = uow.users.get(user_id, lock=lock)
     if user is None:
         raise NotFound(USER_NOT_FOUND)
     return user

@@ -3,6 +3,8 @@ as the embedded default and production run it."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapters.sqlalchemy.migrate import upgrade
@@ -67,3 +69,27 @@ def test_readiness_fails_when_the_database_is_unreachable():
     response = app.test_client().get("/health/ready")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "unavailable"}
+
+
+@pytest.mark.parametrize("field", ["email", "initials", "password"])
+@pytest.mark.parametrize("bad", ["nul\u0000byte", "lone\ud800surrogate", "bell\u0007"])
+def test_control_characters_are_refused_not_crashed_on(app, faker, field, bad):
+    client = app.test_client()
+    data = factories.registration(faker, **{field: bad})
+    response = client.post("/api/users", data=json.dumps(data), content_type="application/json")
+    assert response.status_code == 422
+    assert field in response.get_json()["errors"]
+
+
+def test_odd_arguments_get_answers_not_errors(app):
+    client = app.test_client()
+    body = json.dumps({"email": "a\u0000@example.com"})
+    assert client.post("/api/reset-password", data=body, content_type="application/json").status_code == 422
+    assert client.get("/api/users", query_string={"email": "x\u0000"}).status_code == 422
+    assert client.get("/api/users?page=4611686018427387904").status_code == 422
+    assert client.get("/api/users?page=100000&page_size=100").status_code == 200
+    token = json.dumps({"token": "\ud800", "password": "Valid1234"})
+    assert (
+        client.post("/api/reset-password/confirm", data=token, content_type="application/json").status_code
+        == 422
+    )

@@ -114,7 +114,7 @@ def test_changes_to_a_loaded_user_are_written_on_commit(backend, make_user):
     with backend.uow() as uow:
         loaded = uow.users.get(user.id)
         loaded.confirm()
-        loaded.change_email("renamed@example.org")
+        loaded.update(email="renamed@example.org")
         uow.commit()
     got = stored(backend, user.id)
     assert (got.email, got.confirmed, got.version) == ("renamed@example.org", False, 3)
@@ -128,7 +128,7 @@ def test_nothing_is_written_without_commit(backend, make_user):
     save(backend, user)
     with backend.uow() as uow:
         uow.users.add(new)
-        uow.users.get(user.id).change_initials("Changed")
+        uow.users.get(user.id).update(initials="Changed")
         uow.tokens.add(token)
     assert stored(backend, new.id) is None
     assert stored(backend, user.id).initials == user.initials
@@ -141,7 +141,7 @@ def test_an_exception_rolls_everything_back(backend, make_user):
     save(backend, user, tokens=(token,))
     with pytest.raises(RuntimeError), backend.uow() as uow:
         uow.users.add(new)
-        uow.users.get(user.id).change_initials("Changed")
+        uow.users.get(user.id).update(initials="Changed")
         assert uow.tokens.consume(token.digest, CONFIRM, NOW) is not None
         raise RuntimeError("handler failed")
     assert stored(backend, new.id) is None
@@ -189,7 +189,7 @@ def test_events_are_published_after_commit_in_order_and_cleared(backend, make_us
     later = NOW + timedelta(minutes=1)
     with backend.uow(bus) as uow:
         loaded = uow.users.get(user.id)
-        loaded.change_initials("Changed")
+        loaded.update(initials="Changed")
         updated = UserUpdated(user_id=user.id, email=user.email, occurred_at=later)
         again = UserUpdated(user_id=user.id, email=user.email, occurred_at=later)
         loaded.record(updated)
@@ -273,8 +273,8 @@ def test_concurrent_updates_never_lose_a_write(backend, make_user):
     outcome = race(
         backend,
         user.id,
-        first=lambda uow, u: u.change_initials("First"),
-        second=lambda uow, u: u.change_password_hash("second-hash"),
+        first=lambda uow, u: u.update(initials="First"),
+        second=lambda uow, u: u.update(password_hash="second-hash"),
     )
     got = stored(backend, user.id)
     assert got.password_hash == "second-hash"
@@ -293,7 +293,7 @@ def test_removing_a_user_changed_concurrently_conflicts(backend, make_user):
         backend,
         user.id,
         first=lambda uow, u: uow.users.remove(u),
-        second=lambda uow, u: u and u.change_initials("Second"),
+        second=lambda uow, u: u and u.update(initials="Second"),
     )
     got = stored(backend, user.id)
     if backend.serialises_units_of_work:
@@ -309,7 +309,7 @@ def test_changing_a_user_removed_concurrently_conflicts(backend, make_user):
     outcome = race(
         backend,
         user.id,
-        first=lambda uow, u: u.change_initials("First"),
+        first=lambda uow, u: u.update(initials="First"),
         second=lambda uow, u: uow.users.remove(u),
     )
     assert stored(backend, user.id) is None
@@ -341,8 +341,8 @@ def test_changing_to_a_taken_email_writes_nothing(backend, make_user):
     save(backend, user, other)
     with pytest.raises(AlreadyExists), backend.uow() as uow:
         loaded = uow.users.get(other.id)
-        loaded.change_initials("Changed")
-        loaded.change_email(user.email)
+        loaded.update(initials="Changed")
+        loaded.update(email=user.email)
         uow.commit()
     got = stored(backend, other.id)
     assert (got.email, got.initials, got.version) == (other.email, other.initials, 1)

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import AlreadyExists, InvalidInput, InvalidToken, NotFound, StaleVersion
-from domain.users.commands import ConfirmUser, DeleteUser, UpdateUser
+from domain.users.commands import (
+    ConfirmPasswordReset,
+    ConfirmUser,
+    DeleteUser,
+    RequestPasswordReset,
+    UpdateUser,
+)
 from domain.users.events import EmailChanged, PasswordChanged, UserDeleted, UserUpdated
 from domain.users.queries import GetUser
 from tests import factories
@@ -121,3 +127,27 @@ def test_deleting_a_user_ends_its_tokens(bus, outbox, faker):
     bus.handle(DeleteUser(user_id=user.id))
     with pytest.raises(InvalidToken):
         bus.handle(ConfirmUser(token=outbox[0][0].params["token"]))
+
+
+def test_one_change_is_one_version_whatever_it_touches(bus, registered):
+    user, password = registered
+    changed = bus.handle(
+        UpdateUser(
+            user_id=user.id,
+            email="all@example.com",
+            initials="AL",
+            password="Every1234",
+            old_password=password,
+        )
+    )
+    assert changed.version == 2
+
+
+@pytest.mark.parametrize("change", [{"email": "elsewhere@example.com"}, {"password": "Changed123"}])
+def test_email_or_password_change_voids_a_pending_reset(bus, outbox, registered, change):
+    user, password = registered
+    bus.handle(RequestPasswordReset(email=user.email))
+    token = next(m.params["token"] for m, _ in outbox if m.template == "reset_password")
+    bus.handle(UpdateUser(user_id=user.id, old_password=password, **change))
+    with pytest.raises(InvalidToken):
+        bus.handle(ConfirmPasswordReset(token=token, password="Attacker1"))
