@@ -1,0 +1,155 @@
+"""A TagCache on Redis: versioned tags, one round trip per read, Lua for the compare-and-set.
+
+An entry is one string value: a header then the raw value bytes, expired by Redis (PEXPIRE):
+
+    >H header length | >d expires_at | >d delta | >B tag count
+    per tag: >H name length, name (UTF-8) | >B version length, version (decimal ASCII)
+
+Lua's `struct` reads it in place (cheaper than cjson, and no copy of the value); versions are
+kept as the decimal strings INCR produces so the script compares strings without converting.
+
+Tag version keys never expire: a version that vanished would read as 0 again and could revive an
+entry recorded under an older 0 or under a reused number. They are tiny (one per tag ever
+invalidated); run Redis with a volatile-* eviction policy (or none) so that only entries, which
+all carry a TTL, are evicted. On Redis Cluster put a hash tag in the prefix (`{us}:`) so every
+key a script touches lives in one slot.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import struct
+import time
+from collections.abc import Callable, Sequence
+
+import redis
+
+from ports.cache import CacheEntry, TagVersions
+
+_HEAD = struct.Struct(">HddB")
+_TAG_NAME = struct.Struct(">H")
+_VERSION_SUFFIX = ":v"
+_LEASE_SUFFIX = ":lease"
+
+# KEYS[1] entry; ARGV[1] prefix. Returns the stored blob only while every recorded tag version
+# is still current; the version keys are derived here so a hit stays one round trip.
+_GET = """
+local blob = redis.call('GET', KEYS[1])
+if not blob then return false end
+local n = struct.unpack('>B', blob, 19)
+if n == 0 then return blob end
+local pos, names, versions = 20, {}, {}
+for i = 1, n do
+  names[i], versions[i], pos = struct.unpack('>Hc0Bc0', blob, pos)
+  names[i] = ARGV[1] .. names[i] .. ':v'
+end
+local current = redis.call('MGET', unpack(names))
+for i = 1, n do
+  if (current[i] or '0') ~= versions[i] then return false end
+end
+return blob
+"""
+
+# KEYS[1] entry, KEYS[2..] version keys; ARGV[1] blob, ARGV[2] ttl ms, ARGV[3..] snapshot.
+_SET = """
+if #KEYS > 1 then
+  local current = redis.call('MGET', unpack(KEYS, 2))
+  for i = 1, #KEYS - 1 do
+    if (current[i] or '0') ~= ARGV[i + 2] then return 0 end
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVersions) -> bytes:
+    """The stored form of an entry (see the module docstring)."""
+    if len(versions) > 255:
+        raise ValueError("at most 255 tags per entry")
+    parts = []
+    for tag, version in versions.items():
+        name = tag.encode()
+        digits = str(int(version)).encode()
+        parts += (_TAG_NAME.pack(len(name)), name, bytes((len(digits),)), digits)
+    tags = b"".join(parts)
+    return _HEAD.pack(_HEAD.size + len(tags), expires_at, delta, len(versions)) + tags + value
+
+
+def _millis(ttl: float) -> int:
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+    return max(1, math.ceil(ttl * 1000))
+
+
+class RedisTagCache:
+    """Every key is `prefix + key`; a tag's version lives at `prefix + tag + ":v"` and a key's
+    lease at `prefix + key + ":lease"`. Leases belong to this instance (one token per key)."""
+
+    def __init__(
+        self, client: redis.Redis, prefix: str = "us:", *, clock: Callable[[], float] = time.time
+    ) -> None:
+        if client.get_encoder().decode_responses:
+            raise ValueError("RedisTagCache needs a client with decode_responses=False")
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._get = client.register_script(_GET)
+        self._set = client.register_script(_SET)
+        self._release = client.register_script(_RELEASE)
+        self._tokens: dict[str, str] = {}
+
+    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+        if not tags:
+            return {}
+        found = self._client.mget([self._version_key(tag) for tag in tags])
+        return {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
+
+    def get(self, key: str) -> CacheEntry | None:
+        blob = self._get(keys=[self._prefix + key], args=[self._prefix])
+        if blob is None:
+            return None
+        header_length, expires_at, delta, _ = _HEAD.unpack_from(blob)
+        return CacheEntry(blob[header_length:], expires_at, delta)
+
+    def set(self, key: str, value: bytes, *, ttl: float, versions: TagVersions, delta: float = 0.0) -> bool:
+        millis = _millis(ttl)
+        blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
+        keys = [self._prefix + key, *(self._version_key(tag) for tag in versions)]
+        args = [blob, millis, *(str(int(v)) for v in versions.values())]
+        return bool(self._set(keys=keys, args=args))
+
+    def invalidate(self, *tags: str) -> None:
+        # INCR only the version keys: the cost never depends on how many entries carry a tag.
+        pipe = self._client.pipeline(transaction=False)
+        for tag in dict.fromkeys(tags):
+            pipe.incr(self._version_key(tag))
+        pipe.execute()
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self._client.delete(*(self._prefix + key for key in keys))
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        token = secrets.token_hex(16)
+        if self._client.set(self._lease_key(key), token, nx=True, px=_millis(ttl)):
+            self._tokens[key] = token
+            return True
+        return False
+
+    def release(self, key: str) -> None:
+        token = self._tokens.pop(key, None)
+        if token is not None:  # compare-and-delete: never drop a lease someone else took since
+            self._release(keys=[self._lease_key(key)], args=[token])
+
+    def _version_key(self, tag: str) -> str:
+        return self._prefix + tag + _VERSION_SUFFIX
+
+    def _lease_key(self, key: str) -> str:
+        return self._prefix + key + _LEASE_SUFFIX

@@ -1,0 +1,128 @@
+"""Benchmark: `invalidate` of a tag covering 1 key vs 100,000 keys (in-memory and Redis), and a
+Redis `get` hit vs a plain redis-py GET of the same payload.
+
+    .venv/bin/python bench/tag_invalidation.py
+
+Redis is BENCH_REDIS_URL (default redis://127.0.0.1:6379/12); every key it writes is under
+`bench:<random>:` and deleted at the end. Runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.cache import InMemoryTagCache, RedisTagCache  # noqa: E402
+from adapters.cache.redis import pack_entry  # noqa: E402
+
+URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+WIDE = 100_000
+REPEATS = 1_000
+GETS = 5_000
+PAYLOAD = b'{"id": "5f0c", "email_hash": "ab12", "roles": ["member"], "pad": "' + b"x" * 444 + b'"}'
+TTL = 300
+
+
+def timed_pairs(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, float]:
+    """Median µs per call of each, interleaved so drift and noise hit both alike."""
+    for _ in range(50):
+        first(), second()
+    a, b = [], []
+    for _ in range(repeats):
+        start = time.perf_counter_ns()
+        first()
+        middle = time.perf_counter_ns()
+        second()
+        b.append(time.perf_counter_ns() - middle)
+        a.append(middle - start)
+    return statistics.median(a) / 1000, statistics.median(b) / 1000
+
+
+def fill_redis(client: redis.Redis, cache: RedisTagCache, prefix: str) -> None:
+    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions(["narrow"]))
+    versions = cache.tag_versions(["wide"])
+    blob = pack_entry(b"v", expires_at=time.time() + TTL, delta=0.0, versions=versions)
+    pipe = client.pipeline(transaction=False)
+    for i in range(WIDE):  # the stored form `set` would write, sent 10,000 at a time
+        pipe.set(f"{prefix}wide.{i}", blob, px=TTL * 1000)
+        if i % 10_000 == 9_999:
+            pipe.execute()
+    pipe.execute()
+
+
+def fill_memory(cache: InMemoryTagCache) -> None:
+    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions(["narrow"]))
+    versions = cache.tag_versions(["wide"])
+    for i in range(WIDE):
+        cache.set(f"wide.{i}", b"v", ttl=TTL, versions=versions)
+
+
+def invalidation(cache, name: str) -> tuple[str, float, float]:
+    assert cache.get("wide.0") is not None and cache.get(f"wide.{WIDE - 1}") is not None
+    one, wide = timed_pairs(lambda: cache.invalidate("narrow"), lambda: cache.invalidate("wide"), REPEATS)
+    assert cache.get("wide.0") is None and cache.get(f"wide.{WIDE - 1}") is None
+    return name, one, wide
+
+
+def delete_prefixed(client: redis.Redis, prefix: str) -> None:
+    batch = []
+    for key in client.scan_iter(match=prefix + "*", count=5000):
+        batch.append(key)
+        if len(batch) == 5000:
+            client.unlink(*batch)
+            batch.clear()
+    if batch:
+        client.unlink(*batch)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    client = redis.Redis.from_url(URL, socket_timeout=5)
+    prefix = f"bench:{secrets.token_hex(4)}:"
+    print(f"Redis: {URL} (prefix {prefix}); {REPEATS} invalidations per tag, {GETS} gets")
+    try:
+        client.ping()
+        cache = RedisTagCache(client, prefix)
+        fill_redis(client, cache, prefix)
+        rows = [invalidation(cache, "redis")]
+
+        tags = ["user", "user.5f0c"]
+        cache.set("user.5f0c", PAYLOAD, ttl=TTL, versions=cache.tag_versions(tags))
+        client.set(f"{prefix}plain", PAYLOAD, px=TTL * 1000)
+        hit, plain = timed_pairs(lambda: cache.get("user.5f0c"), lambda: client.get(f"{prefix}plain"), GETS)
+        assert cache.get("user.5f0c").value == client.get(f"{prefix}plain") == PAYLOAD
+    finally:
+        delete_prefixed(client, prefix)
+        client.close()
+
+    memory = InMemoryTagCache()
+    fill_memory(memory)
+    rows.append(invalidation(memory, "in-memory"))
+    memory.set("user.5f0c", PAYLOAD, ttl=TTL, versions=memory.tag_versions(tags))
+    memory_hit, _ = timed_pairs(lambda: memory.get("user.5f0c"), lambda: None, GETS)
+
+    print()
+    print(f"{'invalidate, median µs':<22}{'1 key':>10}{f'{WIDE:,} keys':>15}{'ratio 100k/1':>15}")
+    for name, one, wide in rows:
+        print(f"{name:<22}{one:>10.1f}{wide:>15.1f}{wide / one:>15.2f}")
+    print()
+    print(f"{'get, median µs':<22}{'hit':>10}{'plain GET':>15}{'ratio':>15}")
+    label = f"redis (2 tags, {len(PAYLOAD)} B)"
+    print(f"{label:<22}{hit:>10.1f}{plain:>15.1f}{hit / plain:>15.2f}")
+    print(f"{'in-memory':<22}{memory_hit:>10.2f}{'':>15}{'':>15}")
+    print(f"\n{time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
