@@ -11,6 +11,7 @@ from dependency_injector import containers, providers
 from adapters.blinker_bus import BlinkerEventBus
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
+from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
@@ -56,14 +57,17 @@ class Container(containers.DeclarativeContainer):
         log=providers.Singleton(LoggingMailer, catalogs),
         record=providers.Singleton(RecordingMailer, catalogs),
         smtp=providers.Singleton(
-            SmtpMailer,
-            catalogs,
-            host=config.mail.smtp.host,
-            port=config.mail.smtp.port,
-            sender=config.mail.smtp.sender,
-            username=config.mail.smtp.username,
-            password=config.mail.smtp.password,
-            starttls=config.mail.smtp.starttls,
+            BackgroundMailer,
+            providers.Factory(
+                SmtpMailer,
+                catalogs,
+                host=config.mail.smtp.host,
+                port=config.mail.smtp.port,
+                sender=config.mail.smtp.sender,
+                username=config.mail.smtp.username,
+                password=config.mail.smtp.password,
+                starttls=config.mail.smtp.starttls,
+            ),
         ),
     )
 

@@ -11,6 +11,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 
 from adapters.i18n import Catalogs
+from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, SmtpMailer
 from domain.mail import Mail
 
@@ -81,3 +82,32 @@ def test_logging_mailer_logs_the_rendered_mail(caplog):
     caplog.set_level("INFO")
     LoggingMailer(Catalogs()).send(Mail("ada@example.com", "reset_password", "vi", {"token": "tok-9"}))
     assert "tok-9" in caplog.text and "operation=mail.logged" in caplog.text
+
+
+def test_background_mailer_delivers_after_returning(smtp_server):
+    controller, inbox = smtp_server
+    smtp = SmtpMailer(
+        Catalogs(), host="127.0.0.1", port=controller.port, sender="a@example.com", starttls=False, timeout=5
+    )
+    mailer = BackgroundMailer(smtp)
+    mailer.send(Mail("ada@example.com", "password_changed", "en"))
+    mailer.send(Mail("bob@example.com", "password_changed", "vi"))
+    mailer.close()  # drains the queue
+    assert sorted(m["To"] for m in inbox.messages) == ["ada@example.com", "bob@example.com"]
+
+
+def test_background_mailer_retries_then_logs_the_failure(caplog):
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def send(self, mail) -> None:
+            self.calls += 1
+            raise OSError("smtp down")
+
+    flaky = Flaky()
+    mailer = BackgroundMailer(flaky, attempts=3)
+    mailer.send(Mail("ada@example.com", "password_changed", "en"))
+    mailer.close()
+    assert flaky.calls == 3
+    assert "operation=mail.failed" in caplog.text
