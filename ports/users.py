@@ -29,10 +29,6 @@ class UserRepository(Protocol):
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page: ...
 
-    def seen(self) -> list[User]:
-        """Aggregates added, loaded or removed in this unit of work (their events to publish)."""
-        ...
-
 
 class AccountTokenRepository(Protocol):
     """Confirmation and reset tokens, looked up by digest; removed with their user."""

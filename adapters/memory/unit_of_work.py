@@ -82,9 +82,6 @@ class InMemoryUserRepository:
             items = [copy.deepcopy(u) for u in matches[page.offset : page.offset + page.size]]
         return Page(items=items, total=len(matches), request=page)
 
-    def seen(self) -> list[User]:
-        return self.tracker.seen()
-
 
 class InMemoryAccountTokenRepository:
     """Token writes are staged and applied on commit, like every other write."""

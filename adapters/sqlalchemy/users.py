@@ -54,9 +54,6 @@ class SqlAlchemyUserRepository:
         )
         return Page(items=[_to_user(row) for row in rows.mappings()], total=total or 0, request=page)
 
-    def seen(self) -> list[User]:
-        return self.tracker.seen()
-
     def flush(self) -> None:
         """Write the tracked changes: deletes, then updates, then inserts, so an email freed in
         this unit of work can be taken in it. Raises ConcurrentUpdate when a row is no longer

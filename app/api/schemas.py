@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 import marshmallow as ma
 from marshmallow import validate
 
 from adapters.i18n import N_
+from domain.users import rules
 from domain.users.queries import MAX_PAGE_SIZE
 
 MAX_PAGE = 100_000  # keeps the offset far from any integer limit of the database
@@ -17,12 +16,11 @@ class Text(ma.fields.String):
     """A string without control characters or lone surrogates, in every field and argument:
     PostgreSQL refuses NUL, and a surrogate cannot be encoded, so they must never get further."""
 
-    _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
     default_error_messages = {"control": N_("Must not contain control characters.")}
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if self._CONTROL.search(text):
+        if rules.has_control_characters(text):
             raise self.make_error("control")
         return text
 

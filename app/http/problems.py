@@ -51,7 +51,7 @@ def problem(
         "type": "about:blank",
         "title": catalogs.gettext(HTTPStatus(status).phrase, locale),
         "status": status,
-        "detail": catalogs.gettext(detail or DETAIL_OF.get(status, HTTPStatus(status).description), locale),
+        "detail": detail or catalogs.gettext(DETAIL_OF.get(status, HTTPStatus(status).description), locale),
     }
     if errors:
         body["errors"] = _translate(errors, catalogs, locale)
@@ -74,6 +74,8 @@ def from_http_exception(error: HTTPException) -> Response:
     detail = data.get("message")
     if error.code == 400 and isinstance(messages, list):  # e.g. webargs' "Invalid JSON body."
         detail, messages = " ".join(messages), None
+    if detail:
+        detail = current_app.extensions["container"].catalogs().gettext(detail, current_locale())
     return problem(error.code or 500, detail, messages, headers)
 
 

@@ -31,8 +31,8 @@ CONTROL_CHARACTERS = Message("Must not contain control characters.")
 
 
 def email_problems(raw: str) -> tuple[str, list[Message]]:
-    email = raw.strip().lower()
-    if _CONTROL.search(email):
+    email = normalise_email(raw)
+    if has_control_characters(email):
         return email, [CONTROL_CHARACTERS]
     if len(email) > EMAIL_MAX:
         return email, [EMAIL_TOO_LONG]
@@ -42,7 +42,7 @@ def email_problems(raw: str) -> tuple[str, list[Message]]:
 def initials_problems(raw: str) -> list[Message]:
     if not 1 <= len(raw) <= INITIALS_MAX:
         return [INITIALS_LENGTH]
-    if _CONTROL.search(raw):
+    if has_control_characters(raw):
         return [CONTROL_CHARACTERS]
     if raw.isspace():
         return [INITIALS_BLANK]
@@ -50,7 +50,7 @@ def initials_problems(raw: str) -> list[Message]:
 
 
 def password_problems(raw: str) -> list[Message]:
-    problems = [CONTROL_CHARACTERS] if _CONTROL.search(raw) else []
+    problems = [CONTROL_CHARACTERS] if has_control_characters(raw) else []
     if not PASSWORD_MIN <= len(raw) <= PASSWORD_MAX:
         problems.append(PASSWORD_LENGTH)
     if not any(c.isdigit() for c in raw):
@@ -80,6 +80,10 @@ def check(
     if errors:
         raise InvalidInput(errors)
     return normalised
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
 
 
 def normalise_email(raw: str) -> str:
