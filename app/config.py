@@ -26,8 +26,10 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         raise ConfigError(f"MAIL_BACKEND must be log, record or smtp, not {mail_backend!r}")
     if mail_backend == "smtp" and not environ.get("SMTP_HOST"):
         raise ConfigError("SMTP_HOST is required when MAIL_BACKEND is smtp")
+    cache_url = environ.get("CACHE_URL") or ("" if env == "production" else "memory")
     return {
         "env": env,
+        "cache": _cache(environ, cache_url),
         "database_url": database_url,
         "storage": "memory" if database_url == "memory://" else "sql",
         "max_content_length": _int(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
@@ -49,6 +51,40 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
             "parallelism": _int(environ, "ARGON2_PARALLELISM", None),
         },
     }
+
+
+def _cache(environ: Mapping[str, str], url: str) -> dict[str, Any]:
+    if url in ("memory", "none"):
+        backend = url
+    elif url.startswith(("redis://", "rediss://", "unix://")):
+        backend = "redis"
+    elif not url:
+        raise ConfigError("CACHE_URL is required in production: redis://host:port/db, or none")
+    else:
+        raise ConfigError(
+            f"CACHE_URL must be redis://..., rediss://..., unix://..., memory or none, not {url!r}"
+        )
+    return {
+        "backend": backend,
+        "url": url,
+        "prefix": environ.get("CACHE_PREFIX", "us:"),
+        "socket_timeout": _float(environ, "CACHE_SOCKET_TIMEOUT", 0.1),
+        "breaker_failures": _int(environ, "CACHE_BREAKER_FAILURES", 3),
+        "breaker_reset": _float(environ, "CACHE_BREAKER_RESET", 5.0),
+    }
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
+    return value
 
 
 def _int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:

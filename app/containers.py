@@ -6,9 +6,15 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import redis
 from dependency_injector import containers, providers
 
 from adapters.blinker_bus import BlinkerEventBus
+from adapters.cache import users as user_caches
+from adapters.cache.memory import InMemoryTagCache
+from adapters.cache.read_through import ReadThrough
+from adapters.cache.redis import RedisTagCache, make_client
+from adapters.cache.resilient import ResilientCache
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
 from adapters.mail.background import BackgroundMailer
@@ -17,6 +23,7 @@ from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
 from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from app.api.representation import RepresentationCodec
 from domain.messagebus import MessageBus
 from domain.users import handlers as users
 
@@ -33,10 +40,14 @@ def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers
 
 
 def subscriber_map(
-    handlers: Mapping[type, list[Callable]], ports: Mapping[str, providers.Provider]
+    ports: Mapping[str, providers.Provider], *handler_maps: Mapping[type, list[Callable]]
 ) -> providers.Dict:
+    merged: dict[type, list[Callable]] = {}
+    for handlers in handler_maps:
+        for event, subscribers in handlers.items():
+            merged.setdefault(event, []).extend(subscribers)
     return providers.Dict(
-        {event: providers.List(*(bound(h, ports).provider for h in hs)) for event, hs in handlers.items()}
+        {event: providers.List(*(bound(h, ports).provider for h in hs)) for event, hs in merged.items()}
     )
 
 
@@ -71,10 +82,39 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # The read cache: Redis (shared by every worker and host), in-process (one worker with
+    # threads: the embedded default), or none.
+    cache = providers.Selector(
+        config.cache.backend,
+        redis=providers.Singleton(
+            ResilientCache,
+            providers.Singleton(
+                RedisTagCache,
+                providers.Singleton(
+                    make_client, config.cache.url, socket_timeout=config.cache.socket_timeout
+                ),
+                prefix=config.cache.prefix,
+            ),
+            errors=(redis.RedisError,),
+            fail_max=config.cache.breaker_failures,
+            reset_timeout=config.cache.breaker_reset,
+        ),
+        memory=providers.Singleton(InMemoryTagCache),
+        none=providers.Object(None),
+    )
+    reads = providers.Singleton(ReadThrough, cache)
+
+    _subscriber_ports = {"mailer": mailer, "clock": clock, "cache": cache}
     event_bus = providers.Singleton(
         BlinkerEventBus,
-        subscribers=subscriber_map(users.EVENT_HANDLERS, {"mailer": mailer, "clock": clock}),
+        subscribers=providers.Selector(
+            config.cache.backend,
+            redis=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS),
+            memory=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS),
+            none=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS),
+        ),
     )
+    del _subscriber_ports
 
     engine = providers.Singleton(make_engine, config.database_url)
     memory = providers.Singleton(InMemoryDatabase)
@@ -84,10 +124,16 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
     )
     # Queries take no write lock (SQLite: DEFERRED; PostgreSQL: READ ONLY transactions).
-    read_uow = providers.Selector(
+    database_read_uow = providers.Selector(
         config.storage,
         sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus, read_only=True),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
+    )
+    _cached_read_uow = providers.Factory(
+        user_caches.CachedReadUnitOfWork, database_read_uow, reads, providers.Singleton(RepresentationCodec)
+    )
+    read_uow = providers.Selector(
+        config.cache.backend, redis=_cached_read_uow, memory=_cached_read_uow, none=database_read_uow
     )
 
     _ports: dict[str, Any] = {"hasher": hasher, "tokens": tokens, "clock": clock, "mailer": mailer}

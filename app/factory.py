@@ -10,8 +10,9 @@ from flask import Flask
 from app import config
 from app.api import health, passwords, users
 from app.containers import Container
-from app.http import locale, problems, request_body
+from app.http import locale, metrics, problems, request_body
 from app.http.api import ProblemApi
+from app.http.fast_read import CachedUserReads
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
@@ -41,4 +42,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(users.blp)
     api.register_blueprint(passwords.blp)
     app.register_blueprint(health.blp)
+    metrics.init_app(app)
+    if settings["cache"]["backend"] != "none":
+        app.wsgi_app = CachedUserReads(app.wsgi_app, container.reads())  # type: ignore[method-assign]
     return app

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable, Sequence
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ports.cache import CacheEntry, TagVersions
 
@@ -80,6 +82,19 @@ def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVe
         parts += (_TAG_NAME.pack(len(name)), name, bytes((len(digits),)), digits)
     tags = b"".join(parts)
     return _HEAD.pack(_HEAD.size + len(tags), expires_at, delta, len(versions)) + tags + value
+
+
+def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
+    """A client for a cache that must never hold a request up: short connect and read timeouts
+    and at most one immediate retry, on a dropped connection only (redis-py's default retries
+    ten times with backoff, which would turn one outage into seconds per request)."""
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        decode_responses=False,
+    )
 
 
 def _millis(ttl: float) -> int:

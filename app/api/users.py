@@ -12,6 +12,7 @@ from marshmallow import RAISE
 
 from app.api import bus
 from app.api.docs import IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
+from app.api.representation import user_body, user_payload
 from app.api.schemas import (
     ConfirmSchema,
     UserCreateSchema,
@@ -36,19 +37,8 @@ from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="User accounts")
 
 
-def user_payload(user: User) -> dict:
-    return {
-        "id": str(user.id),
-        "email": user.email,
-        "initials": user.initials,
-        "confirmed": user.confirmed,
-        "roles": sorted(user.roles),
-    }
-
-
 def user_response(user: User, status: int = 200, **headers: str) -> Response:
-    body = json.dumps(user_payload(user), ensure_ascii=False)
-    return represent(body, user_etag(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
+    return represent(user_body(user), user_etag(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
 
 
 @blp.route("")

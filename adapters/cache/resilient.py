@@ -1,0 +1,150 @@
+"""A TagCache decorator for a cache server that may be down or slow (DESIGN §5, cache outage).
+
+Every failure becomes `CacheUnavailable`, which the read-through layer answers by going to the
+source of truth. A circuit breaker (pybreaker) opens after `fail_max` consecutive failures and
+for `reset_timeout` seconds fails calls at once instead of waiting out a socket timeout each.
+
+Invalidations must not be forgotten: one that fails is kept and retried, first by a background
+thread and then before any other call, and until it is applied this process neither reads nor
+writes entries, so it can never serve or store a value the lost invalidation should have hidden.
+(Another process that can reach the server while this one cannot may still read such an entry
+until the retry lands; with every process on one host that reaches one server, both lose it
+together.)
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from typing import Any, TypeVar
+
+import pybreaker
+
+from adapters.cache import metrics
+from ports.cache import CacheEntry, TagCache, TagVersions
+
+log = logging.getLogger("user_service.cache")
+T = TypeVar("T")
+
+
+class CacheUnavailable(Exception):
+    """The cache could not be used for this call; read from the source instead."""
+
+
+class _LogTransitions(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        log.warning("operation=cache.breaker state=%s previous=%s", new_state.name, old_state.name)
+
+
+class ResilientCache:
+    def __init__(
+        self,
+        inner: TagCache,
+        *,
+        errors: tuple[type[Exception], ...],
+        fail_max: int = 3,
+        reset_timeout: float = 5.0,
+        retry_interval: float = 1.0,
+    ) -> None:
+        self._inner = inner
+        self._errors = errors
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=fail_max, reset_timeout=reset_timeout, listeners=[_LogTransitions()], name="cache"
+        )
+        self._retry_interval = retry_interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try
+        self._sequence = itertools.count()
+        self._retrier: threading.Thread | None = None
+
+    @property
+    def pending_invalidations(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._pending)
+
+    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+        return self._call("tag_versions", self._inner.tag_versions, tags)
+
+    def get(self, key: str) -> CacheEntry | None:
+        return self._call("get", self._inner.get, key)
+
+    def set(self, key: str, value: bytes, *, ttl: float, versions: TagVersions, delta: float = 0.0) -> bool:
+        return self._call("set", lambda: self._inner.set(key, value, ttl=ttl, versions=versions, delta=delta))
+
+    def delete(self, *keys: str) -> None:
+        self._call("delete", self._inner.delete, *keys)
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        return self._call("acquire", self._inner.acquire, key, ttl)
+
+    def release(self, key: str) -> None:
+        with suppress(CacheUnavailable):  # the lease expires by itself
+            self._call("release", self._inner.release, key)
+
+    def invalidate(self, *tags: str) -> None:
+        """Never raises: a failed invalidation is kept and retried until the server takes it."""
+        with self._lock:
+            for tag in tags:
+                self._pending[tag] = next(self._sequence)
+        if not self._flush():
+            self._start_retrier()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _call(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        if self._pending and not self._flush():
+            metrics.ERRORS.labels(operation).inc()
+            raise CacheUnavailable("invalidations are still pending")
+        return self._guarded(operation, function, *args)
+
+    def _guarded(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        try:
+            return self._breaker.call(function, *args)
+        except pybreaker.CircuitBreakerError as error:
+            metrics.ERRORS.labels(operation).inc()
+            raise CacheUnavailable("circuit open") from error
+        except self._errors as error:
+            metrics.ERRORS.labels(operation).inc()
+            log.warning("operation=cache.error call=%s error=%r", operation, error)
+            raise CacheUnavailable(str(error)) from error
+
+    def _flush(self) -> bool:
+        """Apply the pending invalidations; True when none is left."""
+        with self._lock:
+            batch = dict(self._pending)
+        if not batch:
+            return True
+        try:
+            self._guarded("invalidate", self._inner.invalidate, *batch)
+        except CacheUnavailable:
+            return False
+        with self._lock:
+            for tag, sequence in batch.items():
+                if self._pending.get(tag) == sequence:  # not failed again since this try began
+                    del self._pending[tag]
+            left = bool(self._pending)
+        return not left
+
+    def _start_retrier(self) -> None:
+        with self._lock:
+            if self._retrier is not None:
+                return
+            self._retrier = threading.Thread(target=self._retry, name="cache-invalidation-retry", daemon=True)
+            self._retrier.start()
+
+    def _retry(self) -> None:
+        pause = threading.Event()
+        while True:
+            pause.wait(self._retry_interval)
+            if not self._flush():
+                continue
+            with self._lock:
+                if self._pending:  # failed again meanwhile
+                    continue
+                self._retrier = None
+            metrics.INVALIDATION_RETRIES.inc()
+            log.info("operation=cache.invalidation reason=retry: pending invalidations applied")
+            return

@@ -1,0 +1,83 @@
+"""The hot path: GET and HEAD of /api/users/{id} answered from the read cache in front of Flask.
+
+A hit costs one cache round trip and slices the stored bytes (see app.api.representation):
+no routing, no request context, no serializer, no database. Everything else, and every case
+the cache cannot answer (miss, invalidated, due for early recompute, cache unavailable),
+goes on to the Flask app, whose GetUser handler reads through the same cache and stores what
+this path serves next. The responses are the same either way (a test compares them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header, parse_etags
+
+from adapters.cache import keys, metrics
+from adapters.cache.read_through import ReadThrough, recompute_due
+from adapters.cache.resilient import CacheUnavailable
+from adapters.cache.users import BY_ID
+from app.api.representation import representation
+from app.http.conditional import USER_CACHE_CONTROL, VARY
+from app.http.locale import negotiate_locale
+
+# The same UUID syntax as werkzeug's `uuid` converter, which routes the Flask view.
+_HEX = "[A-Fa-f0-9]"
+_USER_PATH = re.compile(rf"/api/users/({_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}})")
+
+WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+@lru_cache(maxsize=512)
+def _content_language(header: str) -> str:
+    return negotiate_locale(parse_accept_header(header, LanguageAccept))
+
+
+class CachedUserReads:
+    def __init__(self, app: WsgiApp, reads: ReadThrough) -> None:
+        self._app = app
+        self._reads = reads
+        self._hits = metrics.HITS.labels(BY_ID.name)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"]
+        if method != "GET" and method != "HEAD":
+            return self._app(environ, start_response)
+        match = _USER_PATH.fullmatch(environ.get("PATH_INFO", ""))
+        if match is None:
+            return self._app(environ, start_response)
+        key = keys.user(UUID(match[1]))
+        try:
+            entry = self._reads.cache.get(key)
+        except CacheUnavailable:
+            entry = None
+        if entry is None or not entry.value:
+            return self._app(environ, start_response)
+        if self._reads.due(entry, BY_ID):
+            token = recompute_due.set(key)  # the Flask path recomputes it, without rolling again
+            try:
+                return self._app(environ, start_response)
+            finally:
+                recompute_due.reset(token)
+        self._hits.inc()
+        etag, body = representation(entry.value)
+        quoted = f'"{etag}"'
+        headers = [
+            ("ETag", quoted),
+            ("Cache-Control", USER_CACHE_CONTROL),
+            ("Vary", VARY),
+            ("Content-Language", _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))),
+        ]
+        if (condition := environ.get("HTTP_IF_NONE_MATCH")) is not None:
+            tags = parse_etags(condition)
+            if tags.star_tag or tags.contains_weak(etag):
+                start_response("304 NOT MODIFIED", headers)
+                return []
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [] if method == "HEAD" else [body]

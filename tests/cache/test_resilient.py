@@ -1,0 +1,139 @@
+"""ResilientCache: failures become CacheUnavailable, the breaker stops waiting on a dead cache,
+and failed invalidations are retried, never forgotten (the real-Redis outage is in
+tests/integration/test_cache_outage.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from adapters.cache.memory import InMemoryTagCache
+from adapters.cache.read_through import Policy, ReadThrough
+from adapters.cache.resilient import CacheUnavailable, ResilientCache
+
+
+class Down(Exception):
+    pass
+
+
+class Flaky:
+    """A TagCache that fails every call while `down`, counting the calls that reached it."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryTagCache()
+        self.down = False
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        method = getattr(self.inner, name)
+
+        def call(*args, **kwargs):
+            self.calls += 1
+            if self.down:
+                raise Down(name)
+            return method(*args, **kwargs)
+
+        return call
+
+
+def resilient(flaky: Flaky, **options) -> ResilientCache:
+    defaults = {"fail_max": 2, "reset_timeout": 0.2, "retry_interval": 0.02}
+    return ResilientCache(flaky, errors=(Down,), **{**defaults, **options})  # type: ignore[arg-type]
+
+
+def test_failures_become_cache_unavailable_and_the_breaker_stops_calling() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky)
+    flaky.down = True
+    for _ in range(2):
+        with pytest.raises(CacheUnavailable):
+            cache.get("k")
+    calls = flaky.calls
+    for _ in range(10):
+        with pytest.raises(CacheUnavailable):
+            cache.get("k")
+    assert flaky.calls == calls  # open: no call waits on the dead cache
+
+
+def test_the_breaker_closes_again_after_a_successful_trial() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky)
+    flaky.down = True
+    for _ in range(3):
+        with pytest.raises(CacheUnavailable):
+            cache.get("k")
+    flaky.down = False
+    time.sleep(0.25)
+    assert cache.get("k") is None
+    assert cache.set("k", b"v", ttl=10, versions={}) and cache.get("k").value == b"v"
+
+
+def test_reads_go_to_the_source_while_the_cache_is_down() -> None:
+    flaky = Flaky()
+    reads = ReadThrough(resilient(flaky))
+    flaky.down = True
+    loads = []
+    for _ in range(5):
+        assert reads.fetch("k", ("t",), Policy("p", 10), lambda: loads.append(1) or b"db") == b"db"
+    assert len(loads) == 5
+
+
+def test_a_failed_invalidation_is_retried_and_hides_the_entry_once_the_cache_is_back() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, retry_interval=10)  # only the flush-before-use can apply it here
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    flaky.down = True
+    cache.invalidate("t")  # never raises: the write it follows has committed
+    assert cache.pending_invalidations == {"t"}
+    flaky.down = False
+    time.sleep(0.25)  # the breaker's reset timeout
+    assert cache.get("k") is None  # the pending invalidation was applied first
+    assert cache.pending_invalidations == frozenset()
+
+
+def test_the_retry_thread_applies_pending_invalidations_without_any_other_call() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, reset_timeout=0.05)
+    peer = flaky.inner  # another worker reading the same server
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    flaky.down = True
+    cache.invalidate("t")
+    assert peer.get("k") is not None  # the server never heard of it yet
+    flaky.down = False
+    deadline = time.monotonic() + 5
+    while cache.pending_invalidations and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.pending_invalidations == frozenset()
+    assert peer.get("k") is None
+
+
+def test_while_invalidations_are_pending_nothing_is_read_or_stored() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, fail_max=100, retry_interval=10)
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    flaky.down = True
+    cache.invalidate("t")
+    flaky.down = False
+    flaky.inner.invalidate = lambda *tags: (_ for _ in ()).throw(Down("still failing"))  # type: ignore
+    with pytest.raises(CacheUnavailable):
+        cache.get("k")  # the old entry is never served while its invalidation is pending
+    with pytest.raises(CacheUnavailable):
+        cache.set("k", b"older", ttl=60, versions={})
+
+
+def test_concurrent_invalidations_during_an_outage_are_all_applied() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, fail_max=1000, retry_interval=0.01)
+    flaky.down = True
+    threads = [threading.Thread(target=cache.invalidate, args=(f"t{i}",)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    flaky.down = False
+    deadline = time.monotonic() + 5
+    while cache.pending_invalidations and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert flaky.inner.tag_versions([f"t{i}" for i in range(20)]) == {f"t{i}": 1 for i in range(20)}
