@@ -124,6 +124,12 @@ class ReadThrough:
             if self._monotonic() >= deadline:
                 log.warning("operation=cache.lease key=%s: holder too slow, loading unshared", key)
                 return load()
+        # Between this reader's miss and its lease, another holder may have stored the value
+        # and let go: look once more rather than load it a second time.
+        if (entry := self.cache.get(key)) is not None:
+            self.cache.release(key)
+            metrics.HITS.labels(policy.name).inc()
+            return entry.value or None
         return self._load_and_store(key, tags, policy, load)
 
     def _load_and_store(

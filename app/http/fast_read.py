@@ -66,18 +66,16 @@ class CachedUserReads:
                 recompute_due.reset(token)
         self._hits.inc()
         etag, body = representation(entry.value)
-        quoted = f'"{etag}"'
-        headers = [
-            ("ETag", quoted),
-            ("Cache-Control", USER_CACHE_CONTROL),
-            ("Vary", VARY),
-            ("Content-Language", _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))),
-        ]
+        headers = [("ETag", f'"{etag}"'), ("Cache-Control", USER_CACHE_CONTROL), ("Vary", VARY)]
         if (condition := environ.get("HTTP_IF_NONE_MATCH")) is not None:
             tags = parse_etags(condition)
             if tags.star_tag or tags.contains_weak(etag):
-                start_response("304 NOT MODIFIED", headers)
+                start_response("304 NOT MODIFIED", headers)  # as werkzeug: no content headers
                 return []
-        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += [
+            ("Content-Language", _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))),
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+        ]
         start_response("200 OK", headers)
         return [] if method == "HEAD" else [body]

@@ -35,9 +35,14 @@ class Backend:
     # first to end, so two can never hold the same version of a user at once.
     serialises_units_of_work: bool = False
     bus: RecordingBus = field(default_factory=RecordingBus)
+    # What queries use (no write lock); the same as unit_of_work where that takes none.
+    read_unit_of_work: Callable[[EventBus], UnitOfWork] | None = None
 
     def uow(self, bus: EventBus | None = None) -> UnitOfWork:
         return self.unit_of_work(bus or self.bus)
+
+    def read_uow(self, bus: EventBus | None = None) -> UnitOfWork:
+        return (self.read_unit_of_work or self.unit_of_work)(bus or self.bus)
 
 
 def postgres_url(schema: str | None = None) -> str:

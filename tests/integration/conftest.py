@@ -99,8 +99,17 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         return Backend("memory", lambda bus: InMemoryUnitOfWork(db, bus))
     if request.param == "sqlite":
         engine = request.getfixturevalue("sqlite_engine")
-        return Backend("sqlite", lambda bus: SqlAlchemyUnitOfWork(engine, bus), serialises_units_of_work=True)
+        return Backend(
+            "sqlite",
+            lambda bus: SqlAlchemyUnitOfWork(engine, bus),
+            serialises_units_of_work=True,
+            read_unit_of_work=lambda bus: SqlAlchemyUnitOfWork(engine, bus, read_only=True),
+        )
     engine = request.getfixturevalue("postgres_engine")
     with engine.begin() as connection:  # the schema lives for the session: start each test empty
         connection.execute(text("TRUNCATE account_tokens, users"))
-    return Backend("postgres", lambda bus: SqlAlchemyUnitOfWork(engine, bus))
+    return Backend(
+        "postgres",
+        lambda bus: SqlAlchemyUnitOfWork(engine, bus),
+        read_unit_of_work=lambda bus: SqlAlchemyUnitOfWork(engine, bus, read_only=True),
+    )

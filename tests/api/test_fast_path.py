@@ -1,0 +1,157 @@
+"""GET /api/users/{id} on a cache hit: the same response as the Flask view gives, from one cache
+round trip, with no database, serializer or Flask work; /metrics counts it."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+import redis
+
+from adapters.cache import keys
+from app.factory import create_app
+from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
+from tests.settings import TEST_ENV
+
+
+def comparable(response) -> tuple:
+    return response.status_code, sorted(response.headers.items()), response.data
+
+
+@pytest.fixture
+def flask_requests(app) -> list[str]:
+    """Paths of the requests that reached Flask (the fast path answers the others); ask for it
+    before any fixture that sends a request."""
+    seen: list[str] = []
+
+    @app.before_request
+    def count() -> None:
+        from flask import request
+
+        seen.append(request.path)
+
+    return seen
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Accept-Language": "uk, en;q=0.5"}, {"Accept-Language": "vi-VN"}, {"If-None-Match": "*"}],
+)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_hit_answers_exactly_as_the_view_does(app, flask_requests, client, registered, method, headers):
+    url = registered["url"]
+    flask_requests.clear()
+    from_view = client.open(url, method=method, headers=headers)  # a miss: Flask answers, stores
+    assert flask_requests == [url.removeprefix("http://localhost")]
+    from_cache = client.open(url, method=method, headers=headers)
+    assert len(flask_requests) == 1  # the fast path answered
+    assert comparable(from_cache) == comparable(from_view)
+    assert from_view.status_code == (304 if "If-None-Match" in headers else 200)
+
+
+def test_a_matching_if_none_match_gets_304_from_the_fast_path(flask_requests, client, registered):
+    flask_requests.clear()
+    client.get(registered["url"])
+    for condition in (registered["etag"], f"W/{registered['etag']}", f'"other", {registered["etag"]}'):
+        response = client.get(registered["url"], headers={"If-None-Match": condition})
+        assert response.status_code == 304 and response.data == b""
+        assert response.headers["ETag"] == registered["etag"]
+        assert response.headers["Cache-Control"] == "max-age=600, s-maxage=600"
+    assert client.get(registered["url"], headers={"If-None-Match": '"other"'}).status_code == 200
+    assert len(flask_requests) == 1
+
+
+def test_a_hit_needs_no_database_and_no_serializer(app, client, registered, monkeypatch):
+    client.get(registered["url"])
+    container = app.extensions["container"]
+
+    def unusable(*args, **kwargs):
+        raise AssertionError("a cache hit must not reach this")
+
+    container.database_read_uow.override(unusable)
+    monkeypatch.setattr("app.api.representation.RepresentationCodec.encode", unusable)
+    monkeypatch.setattr("app.api.representation.RepresentationCodec.decode", unusable)
+    monkeypatch.setattr("json.dumps", unusable)
+    try:
+        assert client.get(registered["url"]).get_json()["id"] == registered["json"]["id"]
+        assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
+    finally:
+        container.database_read_uow.reset_override()
+
+
+def test_writes_are_seen_at_once_and_a_deleted_user_is_gone(client, registered):
+    url = registered["url"]
+    client.get(url)
+    patched = client.patch(url, json={"initials": "ZZ"})
+    assert client.get(url).get_json()["initials"] == "ZZ"
+    assert client.get(url, headers={"If-None-Match": patched.headers["ETag"]}).status_code == 304
+    assert client.get(url, headers={"If-None-Match": registered["etag"]}).status_code == 200
+    assert client.delete(url).status_code == 204
+    assert client.get(url).status_code == 404
+
+
+def test_other_methods_and_paths_go_to_flask(flask_requests, client, registered):
+    flask_requests.clear()
+    client.get(registered["url"])
+    upper = registered["url"].upper().replace("HTTP://LOCALHOST/API/USERS", "/api/users")
+    assert client.get(upper).get_json()["id"] == registered["json"]["id"]  # any case: a hit too
+    assert client.get(registered["url"] + "/").status_code == 404
+    assert client.post(registered["url"]).status_code == 405
+    assert len(flask_requests) == 3
+
+
+def test_the_collection_is_invalidated_by_registration(client, registered, faker):
+    from tests import factories
+
+    first = client.get("/api/users").get_json()
+    assert first["total"] == 1
+    client.post("/api/users", json=factories.registration(faker))
+    assert client.get("/api/users").get_json()["total"] == 2
+
+
+def test_metrics_count_hits_misses_and_invalidations(client, registered):
+    def sample(name: str, label: str) -> float:
+        text = client.get("/metrics").get_data(as_text=True)
+        for line in text.splitlines():
+            if line.startswith(f"{name}{{{label}}} "):
+                return float(line.split()[-1])
+        return 0.0
+
+    hits = sample("cache_hits_total", 'policy="user_by_id"')
+    misses = sample("cache_misses_total", 'policy="user_by_id"')
+    updated = sample("cache_invalidations_total", 'reason="user_updated"')
+    client.get(registered["url"])
+    client.get(registered["url"])
+    client.patch(registered["url"], json={"initials": "QQ"})
+    assert sample("cache_misses_total", 'policy="user_by_id"') - misses == 1
+    assert sample("cache_hits_total", 'policy="user_by_id"') - hits == 1
+    assert sample("cache_invalidations_total", 'reason="user_updated"') - updated == 1
+    assert client.get("/metrics").headers["Cache-Control"] == "no-store"
+
+
+class TestOnRedis:
+    @pytest.fixture
+    def app(self):
+        client = redis_client()
+        prefix = f"test:fast:{secrets.token_hex(6)}:"
+        yield create_app({**TEST_ENV, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix})
+        delete_prefixed(client, prefix)
+        client.close()
+
+    def test_a_hit_and_a_304_each_make_one_round_trip(self, app, client, registered, monkeypatch):
+        client.get(registered["url"])
+        client.get(registered["url"])  # loads the Lua script
+        sent: list[bytes] = []
+        original = redis.connection.Connection.send_packed_command
+
+        def counting(connection, command, *args, **kwargs):
+            sent.append(command)
+            return original(connection, command, *args, **kwargs)
+
+        monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+        assert client.get(registered["url"]).status_code == 200
+        assert len(sent) == 1
+        assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
+        assert len(sent) == 2
+        cache = app.extensions["container"].cache()
+        assert cache.get(keys.user(registered["json"]["id"])) is not None
