@@ -1,0 +1,565 @@
+"""Benchmark: `GET /api/users/{id}` over HTTP, the service against a bare Flask app, in one run.
+
+Every server runs under gunicorn with 2 sync workers on a free loopback port (access log off);
+wrk loads it on loopback (`wrk -t2 -cC -dS --latency`, after a 1 s warm-up). Scenarios:
+
+    bare      bench/bare_app.py: a constant body of the same size, with the same headers
+    hit       the service on a SQLite file with the Redis read cache (CACHE_URL=redis://…), warm
+    304       the same server, every request with If-None-Match: <the user's ETag>
+    sqlite    the service on a SQLite file, no cache (CACHE_URL=none)
+    postgres  the service on PostgreSQL, no cache, in a schema of its own
+
+It prints req/s, p50 and p99 latency per scenario with their ratios to `bare`, and checks the
+targets: hit ≥ 0.80 × bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99.
+
+    .venv/bin/python bench/http_read.py [--duration S] [--connections C] [--strict] [--smoke]
+
+A scenario fails (exit 1) when its pre-check with urllib answers another status than expected
+(200, or 304 for `304`), or wrk sees socket errors or non-2xx/3xx responses. Missed targets
+are printed; only --strict makes them exit 1. --smoke (1 s, 4 connections, no warm-up) checks
+that every scenario works and judges no target. wrk is needed (`apt-get install -y wrk`;
+exit 2 without it).
+
+Redis is --redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's
+keys are under `bench:<random>:` and deleted at the end. PostgreSQL is --postgres-url (default
+TEST_POSTGRES_URL, else postgresql+psycopg://root@127.0.0.1:5432/test); the schema
+`bench_<random>` is created and dropped again. SQLite files live in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.message import Message
+from pathlib import Path
+from types import FrameType
+
+import bare_app  # bench/, this script's directory, is first on sys.path
+import redis
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent  # the virtualenv's bin: gunicorn and user-service
+DEFAULT_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+DEFAULT_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
+PASSWORD = "Passw0rd!x"
+WORKERS = 2
+WRK_THREADS = 2
+WARMUP_SECONDS = 1
+WARM_GETS = 5
+STARTUP_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+SERVICE_ENV = {
+    "APP_ENV": "production",
+    "MAIL_BACKEND": "log",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_COST": "8",
+    "ARGON2_PARALLELISM": "1",
+}
+SCENARIOS = ("bare", "hit", "304", "sqlite", "postgres")
+
+
+@dataclass(frozen=True)
+class Target:
+    """`scenario`'s `metric` compared with bare's: at least (req/s) or at most (p99) `factor` ×."""
+
+    scenario: str
+    metric: str  # "rps" or "p99"
+    factor: float
+
+    def describe(self) -> str:
+        if self.metric == "rps":
+            return f"{self.scenario} req/s >= {self.factor:.2f} x bare"
+        return f"{self.scenario} p99 <= {self.factor:.2f} x bare p99"
+
+
+TARGETS = (Target("hit", "rps", 0.80), Target("304", "rps", 0.85), Target("hit", "p99", 1.5))
+
+
+class ScenarioFailed(Exception):
+    """A scenario could not be set up or measured; the message says why."""
+
+
+@dataclass(frozen=True)
+class Load:
+    duration: int
+    connections: int
+    warmup: bool
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx_3xx: int
+    socket_errors: int
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.requests == 0:
+            found.append("no request completed")
+        if self.socket_errors:
+            found.append(f"{self.socket_errors} socket errors")
+        if self.non_2xx_3xx:
+            found.append(f"{self.non_2xx_3xx} non-2xx/3xx responses")
+        return found
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scenario: str
+    result: WrkResult | None
+    error: str | None = None
+
+
+# --- progress, processes and HTTP ------------------------------------------------------------
+
+
+def progress(message: str) -> None:
+    print(f"[http_read] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def http(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, Message, bytes]:
+    """Status, headers and body; 3xx, 4xx and 5xx are answers here, not exceptions."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def expect_status(url: str, expected: int, headers: dict[str, str] | None = None) -> bytes:
+    status, _, body = http(url, headers=headers)
+    if status != expected:
+        raise ScenarioFailed(f"pre-check GET {url} answered {status}, expected {expected}: {body[:200]!r}")
+    return body
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def wait_live(name: str, base: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ScenarioFailed(f"{name} server exited with {process.returncode}:\n{tail(log)}")
+        with contextlib.suppress(OSError):
+            if http(f"{base}/health/live")[0] == 200:
+                return
+        time.sleep(0.1)
+    raise ScenarioFailed(f"{name} server not live after {STARTUP_TIMEOUT:.0f} s:\n{tail(log)}")
+
+
+@contextlib.contextmanager
+def gunicorn(name: str, app: str, cwd: Path, env: dict[str, str], logs: Path) -> Iterator[str]:
+    """A gunicorn server for `app` on a free loopback port, live; yields its base URL."""
+    port = free_port()
+    log = logs / f"{name}.stderr"
+    argv = [str(BIN / "gunicorn"), "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"]
+    argv += ["--graceful-timeout", "10", app]  # no --access-logfile: gunicorn's default is off
+    progress(f"starting {name} server on :{port}")
+    with log.open("wb") as stderr:
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_live(name, base, process, log)
+        yield base
+    finally:
+        progress(f"stopping {name} server")
+        stop(process)
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
+
+
+def parse_latency(output: str, percentile: int) -> float:
+    match = re.search(rf"^\s*{percentile}(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
+    if match is None:
+        raise ScenarioFailed(f"no {percentile}% latency in wrk's output:\n{output}")
+    return float(match.group(1)) * UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    requests = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    if rps is None or requests is None:
+        raise ScenarioFailed(f"unexpected wrk output:\n{output}")
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(
+        requests=int(requests.group(1)),
+        rps=float(rps.group(1)),
+        p50_ms=parse_latency(output, 50),
+        p99_ms=parse_latency(output, 99),
+        non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+    )
+
+
+def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> WrkResult:
+    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise ScenarioFailed(f"wrk exited with {done.returncode}: {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "--version"], capture_output=True, text=True, timeout=10)
+    first = (done.stdout or done.stderr).splitlines()[0] if (done.stdout or done.stderr) else "wrk ?"
+    return first.split(" Copyright")[0].removeprefix("wrk ").strip()
+
+
+def measure(
+    scenario: str, url: str, load: Load, expected: int, headers: dict[str, str] | None = None
+) -> Outcome:
+    """Pre-check the status with urllib, warm up, then the measured wrk run."""
+    headers = headers or {}
+    try:
+        expect_status(url, expected, headers)
+        if load.warmup:
+            progress(f"{scenario}: warm-up {WARMUP_SECONDS} s")
+            wrk(url, WARMUP_SECONDS, load.connections, headers)
+        progress(f"{scenario}: wrk -t{WRK_THREADS} -c{load.connections} -d{load.duration}s {url}")
+        result = wrk(url, load.duration, load.connections, headers)
+    except (ScenarioFailed, OSError, subprocess.SubprocessError) as error:
+        return Outcome(scenario, None, str(error) or repr(error))
+    problems = result.problems()
+    return Outcome(scenario, result, "; ".join(problems) if problems else None)
+
+
+# --- the service: environment, schema, data ----------------------------------------------------
+
+
+def base_env() -> dict[str, str]:
+    """This process's environment without anything that would change gunicorn's settings."""
+    return {name: value for name, value in os.environ.items() if name != "GUNICORN_CMD_ARGS"}
+
+
+def service_env(database_url: str, cache_url: str, cache_prefix: str | None = None) -> dict[str, str]:
+    env = {**base_env(), **SERVICE_ENV, "DATABASE_URL": database_url, "CACHE_URL": cache_url}
+    if cache_prefix is not None:
+        env["CACHE_PREFIX"] = cache_prefix
+    return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [str(BIN / "user-service"), "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    if done.returncode != 0:
+        raise ScenarioFailed(f"user-service migrate exited with {done.returncode}:\n{done.stderr[-2000:]}")
+
+
+@contextlib.contextmanager
+def service(name: str, env: dict[str, str], logs: Path) -> Iterator[str]:
+    progress(f"{name}: migrating {make_url(env['DATABASE_URL']).render_as_string(hide_password=True)}")
+    migrate(env)
+    with gunicorn(name, "wsgi:app", ROOT, env, logs) as base:
+        yield base
+
+
+def seed(base: str) -> tuple[str, str]:
+    """Registers the user the scenarios read, reads it a few times (warming the cache) and
+    returns its URL and ETag."""
+    payload = json.dumps({"email": bare_app.EMAIL, "initials": "AB", "password": PASSWORD}).encode()
+    status, _, body = http(
+        f"{base}/api/users", "POST", {"Content-Type": "application/json"}, payload
+    )  # a 201 body is the user's representation
+    if status != 201:
+        raise ScenarioFailed(f"POST /api/users answered {status}: {body[:300]!r}")
+    url = f"{base}/api/users/{json.loads(body)['id']}"
+    for _ in range(WARM_GETS):
+        status, headers, body = http(url)
+        if status != 200:
+            raise ScenarioFailed(f"warm-up GET {url} answered {status}: {body[:300]!r}")
+    if len(body) != len(bare_app.BODY):
+        progress(f"warning: the service's body has {len(body)} bytes, the bare app's {len(bare_app.BODY)}")
+    return url, headers["ETag"]
+
+
+@contextlib.contextmanager
+def redis_prefix(url: str) -> Iterator[str]:
+    """A random key prefix on the Redis at `url`; its keys are deleted (SCAN + DEL) afterwards."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        client.close()
+        raise ScenarioFailed(f"Redis not reachable at {url}: {error}")
+    prefix = f"bench:{secrets.token_hex(4)}:"
+    try:
+        yield prefix
+    finally:
+        deleted = 0
+        for batch in batched(client.scan_iter(match=f"{prefix}*", count=1000), 1000):
+            deleted += client.delete(*batch)
+        progress(f"deleted {deleted} Redis keys under {prefix}")
+        client.close()
+
+
+def batched(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextlib.contextmanager
+def postgres_schema(server_url: str) -> Iterator[str]:
+    """A fresh schema `bench_<random>` on the server; yields a URL that selects it (search_path)
+    and drops it (CASCADE) afterwards."""
+    url = make_url(server_url).update_query_dict({"connect_timeout": "5"})
+    schema = f"bench_{secrets.token_hex(6)}"
+    admin = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except SQLAlchemyError as error:
+        admin.dispose()
+        raise ScenarioFailed(f"PostgreSQL not usable at {url.render_as_string(hide_password=True)}: {error}")
+    selected = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield selected.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        progress(f"dropped schema {schema}")
+
+
+# --- scenarios --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    load: Load
+    redis_url: str
+    postgres_url: str
+    workdir: Path
+
+
+def bare(settings: Settings) -> Iterator[Outcome]:
+    with gunicorn("bare", "bare_app:app", BENCH, base_env(), settings.workdir) as base:
+        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200)
+
+
+def cached(settings: Settings) -> Iterator[Outcome]:
+    with redis_prefix(settings.redis_url) as prefix:
+        env = service_env(sqlite_url(settings.workdir, "hit"), settings.redis_url, prefix)
+        with service("hit", env, settings.workdir) as base:
+            url, etag = seed(base)
+            yield measure("hit", url, settings.load, 200)
+            yield measure("304", url, settings.load, 304, {"If-None-Match": etag})
+
+
+def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
+    env = service_env(sqlite_url(settings.workdir, "sqlite"), "none")
+    with service("sqlite", env, settings.workdir) as base:
+        url, _ = seed(base)
+        yield measure("sqlite", url, settings.load, 200)
+
+
+def uncached_postgres(settings: Settings) -> Iterator[Outcome]:
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(postgres_schema(settings.postgres_url))
+        base = stack.enter_context(service("postgres", service_env(database_url, "none"), settings.workdir))
+        url, _ = seed(base)
+        yield measure("postgres", url, settings.load, 200)
+
+
+def sqlite_url(workdir: Path, name: str) -> str:
+    return f"sqlite:///{workdir / f'{name}.db'}"
+
+
+GROUPS: tuple[tuple[tuple[str, ...], Callable[[Settings], Iterator[Outcome]]], ...] = (
+    (("bare",), bare),
+    (("hit", "304"), cached),
+    (("sqlite",), uncached_sqlite),
+    (("postgres",), uncached_postgres),
+)
+SETUP_ERRORS = (ScenarioFailed, OSError, subprocess.SubprocessError, redis.RedisError, SQLAlchemyError)
+
+
+def run_group(names: tuple[str, ...], group: Iterator[Outcome]) -> list[Outcome]:
+    """The group's outcomes; when its setup fails, the scenarios it did not reach fail with it."""
+    outcomes: list[Outcome] = []
+    with contextlib.closing(group):
+        try:
+            outcomes.extend(group)
+        except SETUP_ERRORS as error:
+            reason = str(error) or repr(error)
+            reached = {outcome.scenario for outcome in outcomes}
+            outcomes += [Outcome(name, None, reason) for name in names if name not in reached]
+    for outcome in outcomes:
+        if outcome.error:
+            progress(f"{outcome.scenario}: FAILED: {outcome.error}")
+    return outcomes
+
+
+def run_all(settings: Settings) -> list[Outcome]:
+    return [outcome for names, group in GROUPS for outcome in run_group(names, group(settings))]
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def ratio(value: float | None, baseline: float | None) -> str:
+    return f"{value / baseline:.2f}" if value is not None and baseline else "-"
+
+
+def table(outcomes: list[Outcome]) -> list[str]:
+    by_name = {outcome.scenario: outcome.result for outcome in outcomes}
+    base = by_name.get("bare")
+    lines = [f"{'scenario':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"]
+    for outcome in outcomes:
+        result = outcome.result
+        if result is None:
+            lines.append(f"{outcome.scenario:<10}{'FAILED':>10}  {outcome.error.splitlines()[0]}")
+            continue
+        row = f"{outcome.scenario:<10}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
+        row += f"{ratio(result.rps, base and base.rps):>12}{ratio(result.p99_ms, base and base.p99_ms):>10}"
+        lines.append(row + (f"  FAILED: {outcome.error}" if outcome.error else ""))
+    return lines
+
+
+def judge(target: Target, outcomes: list[Outcome]) -> str:
+    """PASS, MISS or n/a (a scenario it needs failed)."""
+    by_name = {o.scenario: o.result for o in outcomes if o.error is None}
+    result, base = by_name.get(target.scenario), by_name.get("bare")
+    if result is None or base is None:
+        return "n/a"
+    if target.metric == "rps":
+        return "PASS" if result.rps >= target.factor * base.rps else "MISS"
+    return "PASS" if result.p99_ms <= target.factor * base.p99_ms else "MISS"
+
+
+def context_line(load: Load) -> str:
+    load_average = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} CPUs, load average {load_average}; Python {platform.python_version()}; "
+        f"wrk {wrk_version()}; gunicorn -w {WORKERS} -k sync; "
+        f"wrk -t{WRK_THREADS} -c{load.connections} -d{load.duration}s"
+        + ("" if load.warmup else " (no warm-up)")
+    )
+
+
+def report(outcomes: list[Outcome], load: Load, judge_targets: bool) -> list[str]:
+    """Prints the table and the targets; returns the targets missed."""
+    print(context_line(load))
+    print()
+    print("\n".join(table(outcomes)))
+    print()
+    if not judge_targets:
+        print("targets: not judged in smoke mode")
+        return []
+    missed = []
+    for target in TARGETS:
+        verdict = judge(target, outcomes)
+        print(f"target {target.describe():<32} {verdict}")
+        if verdict == "MISS":
+            missed.append(target.describe())
+    return missed
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (default 16)")
+    parser.add_argument("--smoke", action="store_true", help="1 s, 4 connections, no warm-up, no targets")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"default {DEFAULT_REDIS_URL}")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="default TEST_POSTGRES_URL")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.duration, args.connections = 1, 4
+    if args.duration < 1 or args.connections < WRK_THREADS:
+        parser.error(f"--duration must be >= 1 and --connections >= {WRK_THREADS}")
+    return args
+
+
+def terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every server is stopped and every schema dropped."""
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, terminate)
+    load = Load(args.duration, args.connections, warmup=not args.smoke)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-http-read-") as workdir:
+            settings = Settings(load, args.redis_url, args.postgres_url, Path(workdir))
+            outcomes = run_all(settings)
+    except KeyboardInterrupt:
+        progress("interrupted; servers stopped")
+        return 130
+    missed = report(outcomes, load, judge_targets=not args.smoke)
+    failed = [outcome.scenario for outcome in outcomes if outcome.error]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""bench/http_read.py --smoke: every scenario starts, answers the expected status and serves wrk
+without errors (1 s each, no targets judged). Needs wrk, Redis and PostgreSQL; without wrk the
+test fails in CI (CI=true) and is skipped elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 180
+
+
+def redis_url() -> list[str]:
+    """--redis-url for TEST_REDIS_URL's server, on database 12 (the benchmarks' own)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        return []
+    return ["--redis-url", urlunsplit(urlsplit(url)._replace(path="/12"))]
+
+
+def test_every_scenario_runs():
+    if shutil.which("wrk") is None:
+        reason = "wrk is not installed (apt-get install -y wrk)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    argv = [sys.executable, str(ROOT / "bench" / "http_read.py"), "--smoke", *redis_url()]
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)  # the script stops its servers and drops its schema
+        output, _ = process.communicate(timeout=30)
+        pytest.fail(f"bench/http_read.py --smoke took over {TIMEOUT} s:\n{output}", pytrace=False)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
