@@ -31,7 +31,10 @@ class TagCache(Protocol):
     value read before a write committed can never be stored after the write invalidated.
     """
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]: ...
+    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+        """A snapshot to pass, whole, to `set`: the version of each tag, and possibly entries
+        of the adapter's own (the Redis adapter adds its server's epoch)."""
+        ...
 
     def get(self, key: str) -> CacheEntry | None:
         """The entry, if present, unexpired and no tag of it invalidated since it was stored;

@@ -11,8 +11,16 @@ kept as the decimal strings INCR produces so the script compares strings without
 Tag version keys never expire: a version that vanished would read as 0 again and could revive an
 entry recorded under an older 0 or under a reused number. They are tiny (one per tag ever
 invalidated); run Redis with a volatile-* eviction policy (or none) so that only entries, which
-all carry a TTL, are evicted. On Redis Cluster put a hash tag in the prefix (`{us}:`) so every
-key a script touches lives in one slot.
+all carry a TTL, are evicted.
+
+A server that restarts empty resets every version to 0 all the same, and a reader that took its
+snapshot before the restart, and loaded before a write whose invalidation the old server took,
+could then store its stale value. So every snapshot also records the server's *epoch*, a random
+number set once under `prefix + "~epoch:v"` (SET NX); it is checked like a tag version by both
+scripts, and a restarted server has a new epoch (or none), which matches no earlier snapshot.
+
+On Redis Cluster put a hash tag in the prefix (`{us}:`) so every key a script touches lives in
+one slot.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ _HEAD = struct.Struct(">HddB")
 _TAG_NAME = struct.Struct(">H")
 _VERSION_SUFFIX = ":v"
 _LEASE_SUFFIX = ":lease"
+EPOCH = "~epoch"  # the pseudo-tag of the server's epoch; real tags never start with "~"
 
 # KEYS[1] entry; ARGV[1] prefix. Returns the stored blob only while every recorded tag version
 # is still current; the version keys are derived here so a hit stays one round trip.
@@ -123,8 +132,15 @@ class RedisTagCache:
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
             return {}
-        found = self._client.mget([self._version_key(tag) for tag in tags])
-        return {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
+        epoch_key = self._version_key(EPOCH)
+        pipe = self._client.pipeline(transaction=False)
+        pipe.set(epoch_key, secrets.randbelow(2**62) + 1, nx=True)
+        pipe.get(epoch_key)
+        pipe.mget([self._version_key(tag) for tag in tags])
+        _, epoch, found = pipe.execute()
+        versions = {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
+        versions[EPOCH] = int(epoch or 0)
+        return versions
 
     def get(self, key: str) -> CacheEntry | None:
         blob = self._get(keys=[self._prefix + key], args=[self._prefix])

@@ -1,8 +1,13 @@
 """A TagCache decorator for a cache server that may be down or slow (DESIGN §5, cache outage).
 
 Every failure becomes `CacheUnavailable`, which the read-through layer answers by going to the
-source of truth. A circuit breaker (pybreaker) opens after `fail_max` consecutive failures and
-for `reset_timeout` seconds fails calls at once instead of waiting out a socket timeout each.
+source of truth. A circuit breaker opens after `fail_max` consecutive failures and for
+`reset_timeout` seconds fails calls at once instead of waiting out a socket timeout each; then
+one trial call is let through (half-open), and its outcome closes or reopens the circuit.
+
+The breaker is written here rather than taken from pybreaker because pybreaker holds its lock
+for the whole protected call (pybreaker issue #55, open), which would make every thread of a
+worker wait for every other thread's Redis round trip.
 
 Invalidations must not be forgotten: one that fails is kept and retried, first by a background
 thread and then before any other call, and until it is applied this process neither reads nor
@@ -17,11 +22,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
-
-import pybreaker
 
 from adapters.cache import metrics
 from ports.cache import CacheEntry, TagCache, TagVersions
@@ -34,9 +38,57 @@ class CacheUnavailable(Exception):
     """The cache could not be used for this call; read from the source instead."""
 
 
-class _LogTransitions(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        log.warning("operation=cache.breaker state=%s previous=%s", new_state.name, old_state.name)
+class CircuitBreaker:
+    """closed -> (fail_max consecutive failures) -> open -> (reset_timeout) -> half-open: one
+    trial call; success closes, failure reopens. Only the state is locked, never the call."""
+
+    def __init__(
+        self, fail_max: int, reset_timeout: float, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._fail_max = fail_max
+        self._reset_timeout = reset_timeout
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None  # None: closed
+        self._trial = False  # a half-open trial call is under way
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return "closed" if self._opened_at is None else "open"
+
+    def allow(self) -> bool:
+        if self._opened_at is None:  # the common case, without the lock
+            return True
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._trial or self._monotonic() - self._opened_at < self._reset_timeout:
+                return False
+            self._trial = True
+            return True
+
+    def succeeded(self) -> None:
+        if self._opened_at is None and self._failures == 0:
+            return
+        with self._lock:
+            if self._opened_at is not None:
+                log.warning("operation=cache.breaker state=closed: the cache answers again")
+            self._failures, self._opened_at, self._trial = 0, None, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._trial or (self._opened_at is None and self._failures >= self._fail_max):
+                if self._opened_at is None:
+                    log.warning(
+                        "operation=cache.breaker state=open failures=%d: reads go to the database "
+                        "for %.1f s before a trial",
+                        self._failures,
+                        self._reset_timeout,
+                    )
+                self._opened_at, self._trial = self._monotonic(), False
 
 
 class ResilientCache:
@@ -51,9 +103,7 @@ class ResilientCache:
     ) -> None:
         self._inner = inner
         self._errors = errors
-        self._breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max, reset_timeout=reset_timeout, listeners=[_LogTransitions()], name="cache"
-        )
+        self.breaker = CircuitBreaker(fail_max, reset_timeout)
         self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try
@@ -101,15 +151,21 @@ class ResilientCache:
         return self._guarded(operation, function, *args)
 
     def _guarded(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        try:
-            return self._breaker.call(function, *args)
-        except pybreaker.CircuitBreakerError as error:
+        if not self.breaker.allow():
             metrics.ERRORS.labels(operation).inc()
-            raise CacheUnavailable("circuit open") from error
+            raise CacheUnavailable("circuit open")
+        try:
+            result = function(*args)
         except self._errors as error:
+            self.breaker.failed()
             metrics.ERRORS.labels(operation).inc()
             log.warning("operation=cache.error call=%s error=%r", operation, error)
             raise CacheUnavailable(str(error)) from error
+        except BaseException:
+            self.breaker.succeeded()  # the server answered; the error is the caller's
+            raise
+        self.breaker.succeeded()
+        return result
 
     def _flush(self) -> bool:
         """Apply the pending invalidations; True when none is left."""

@@ -137,3 +137,58 @@ def test_concurrent_invalidations_during_an_outage_are_all_applied() -> None:
     while cache.pending_invalidations and time.monotonic() < deadline:
         time.sleep(0.01)
     assert flaky.inner.tag_versions([f"t{i}" for i in range(20)]) == {f"t{i}": 1 for i in range(20)}
+
+
+class Slow(Flaky):
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __getattr__(self, name: str):
+        call = super().__getattr__(name)
+
+        def slow(*args, **kwargs):
+            time.sleep(self.seconds)
+            return call(*args, **kwargs)
+
+        return slow
+
+
+def test_threads_reach_the_cache_in_parallel_through_the_breaker() -> None:
+    cache = resilient(Slow(0.1))
+    threads = [threading.Thread(target=cache.get, args=("k",)) for _ in range(8)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert time.perf_counter() - started < 0.4  # one at a time would take 0.8 s
+
+
+def test_half_open_lets_exactly_one_trial_through() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, fail_max=1, reset_timeout=0.05)
+    flaky.down = True
+    with pytest.raises(CacheUnavailable):
+        cache.get("k")
+    time.sleep(0.06)
+    assert cache.breaker.allow()  # the trial
+    assert not cache.breaker.allow()  # nobody else while it runs
+    cache.breaker.failed()  # the trial failed: open again, for a whole reset_timeout
+    assert not cache.breaker.allow()
+    time.sleep(0.06)
+    flaky.down = False
+    assert cache.get("k") is None and cache.breaker.state == "closed"
+
+
+def test_a_callers_own_error_does_not_wedge_the_breaker_half_open() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, fail_max=1, reset_timeout=0.05)
+    flaky.down = True
+    with pytest.raises(CacheUnavailable):
+        cache.get("k")
+    time.sleep(0.06)
+    flaky.down = False
+    with pytest.raises(ValueError):
+        cache.set("k", b"v", ttl=0, versions={})  # a bad ttl: the caller's bug, not an outage
+    assert cache.breaker.state == "closed"

@@ -110,14 +110,19 @@ def test_delete_removes_only_the_given_keys(backend: Backend):
 # --- tags -----------------------------------------------------------------------------------
 
 
+def tags_only(versions: dict[str, int]) -> dict[str, int]:
+    """The tag versions of a snapshot, without the adapter's own entries (Redis: the epoch)."""
+    return {tag: version for tag, version in versions.items() if not tag.startswith("~")}
+
+
 def test_tag_versions_start_at_zero_and_grow_with_each_invalidation(backend: Backend):
     assert backend.cache.tag_versions([]) == {}
-    assert backend.cache.tag_versions(["user", "user.1"]) == {"user": 0, "user.1": 0}
+    assert tags_only(backend.cache.tag_versions(["user", "user.1"])) == {"user": 0, "user.1": 0}
 
     backend.cache.invalidate("user.1")
     backend.peer.invalidate("user.1", "user")
 
-    assert backend.cache.tag_versions(["user", "user.1"]) == {"user": 1, "user.1": 2}
+    assert tags_only(backend.cache.tag_versions(["user", "user.1"])) == {"user": 1, "user.1": 2}
 
 
 def test_invalidating_a_tag_hides_every_key_carrying_it_and_no_other(backend: Backend):
@@ -337,10 +342,26 @@ def test_redis_reads_are_one_round_trip_and_writes_one_script(redis_backend: Bac
     with redis_backend.recording() as versions:
         cache.tag_versions(USER)
     with redis_backend.recording() as stored:
-        cache.set("user.1", b"v2", ttl=60, versions={"user": 0, "user.1": 0})
+        cache.set("user.1", b"v2", ttl=60, versions=cache.tag_versions(USER))
 
-    assert hit.commands == miss.commands == stored.commands == ["EVALSHA"]
-    assert versions.commands == ["MGET"]
+    assert hit.commands == miss.commands == ["EVALSHA"]
+    assert stored.commands == ["SET", "GET", "MGET", "EVALSHA"] and stored.round_trips == 2
+    assert versions.commands == ["SET", "GET", "MGET"] and versions.round_trips == 1  # the epoch too
+
+
+def test_redis_refuses_a_snapshot_taken_before_the_server_lost_its_data(redis_backend: Backend):
+    """A restart that empties Redis resets every version to 0; the epoch tells the snapshots
+    apart. Here: snapshot, the write's invalidation lands, the server loses everything, and the
+    reader's store of what it read before the write must still be refused."""
+    cache, client, prefix = redis_backend.cache, redis_backend.client, redis_backend.prefix
+    before = cache.tag_versions(USER)
+    cache.invalidate("user.1")
+    for key in client.scan_iter(match=prefix + "*"):  # what a restart without persistence does
+        client.delete(key)
+    assert tags_only(cache.tag_versions(USER)) == tags_only(before)  # the versions alone match
+    assert not cache.set("user.1", b"stale", ttl=60, versions=before)
+    assert cache.get("user.1") is None
+    assert cache.set("user.1", b"fresh", ttl=60, versions=cache.tag_versions(USER))
 
 
 def test_redis_keys_are_prefixed_entries_expire_and_versions_do_not(redis_backend: Backend):
@@ -351,7 +372,7 @@ def test_redis_keys_are_prefixed_entries_expire_and_versions_do_not(redis_backen
 
     keys = {key.decode() for key in client.scan_iter(match=prefix + "*")}
 
-    assert keys == {f"{prefix}user.1", f"{prefix}user:v", f"{prefix}user.1:lease"}
+    assert keys == {f"{prefix}user.1", f"{prefix}user:v", f"{prefix}~epoch:v", f"{prefix}user.1:lease"}
     assert 29_000 < client.pttl(f"{prefix}user.1") <= 30_000
     assert client.pttl(f"{prefix}user:v") == -1
     assert 0 < client.pttl(f"{prefix}user.1:lease") <= 5_000
