@@ -26,8 +26,10 @@ one slot.
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -80,6 +82,17 @@ return 0
 """
 
 
+_forks = 0  # forks of this process so far: a child must not use its parent's sockets
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVersions) -> bytes:
     """The stored form of an entry (see the module docstring)."""
     if len(versions) > 255:
@@ -128,6 +141,11 @@ class RedisTagCache:
         self._set = client.register_script(_SET)
         self._release = client.register_script(_RELEASE)
         self._tokens: dict[str, str] = {}
+        # The read request, pre-encoded but for the key (see `_read`).
+        prefix_arg = prefix.encode()
+        self._read_head = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + self._get.sha.encode() + b"\r\n$1\r\n1\r\n"
+        self._read_tail = b"$%d\r\n%b\r\n" % (len(prefix_arg), prefix_arg)
+        self._local = threading.local()
 
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
@@ -143,7 +161,7 @@ class RedisTagCache:
         return versions
 
     def get(self, key: str) -> CacheEntry | None:
-        blob = self._get(keys=[self._prefix + key], args=[self._prefix])
+        blob = self._read(key)
         if blob is None:
             return None
         header_length, expires_at, delta, _ = _HEAD.unpack_from(blob)
@@ -178,6 +196,33 @@ class RedisTagCache:
         token = self._tokens.pop(key, None)
         if token is not None:  # compare-and-delete: never drop a lease someone else took since
             self._release(keys=[self._lease_key(key)], args=[token])
+
+    def _read(self, key: str) -> bytes | None:
+        """EVALSHA of the read script on this thread's own connection, the request encoded
+        here. A read is the service's hot path, and redis-py's pool checkout and command layer
+        cost more client CPU than the round trip itself; its Connection still does connecting,
+        AUTH, SELECT, TLS, timeouts and reply parsing (hiredis). A dropped connection is
+        retried once, at once, as the pooled client does."""
+        name = (self._prefix + key).encode()
+        request = b"%b$%d\r\n%b\r\n%b" % (self._read_head, len(name), name, self._read_tail)
+        for attempt in range(3):
+            connection = self._connection()
+            try:
+                connection.send_packed_command([request], check_health=False)
+                return connection.read_response()
+            except redis.exceptions.NoScriptError:
+                self._client.script_load(_GET)  # a restarted or flushed server
+            except redis.ConnectionError:
+                if attempt:
+                    raise
+        raise redis.ConnectionError("the read script could not be loaded")
+
+    def _connection(self) -> redis.Connection:
+        local = self._local
+        if getattr(local, "forks", None) != _forks:  # a new thread, or a forked worker
+            local.connection = self._client.connection_pool.make_connection()
+            local.forks = _forks
+        return local.connection
 
     def _version_key(self, tag: str) -> str:
         return self._prefix + tag + _VERSION_SUFFIX

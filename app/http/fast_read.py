@@ -38,6 +38,12 @@ def _content_language(header: str) -> str:
     return negotiate_locale(parse_accept_header(header, LanguageAccept))
 
 
+def _matches(condition: str, etag: str) -> bool:
+    """If-None-Match's weak comparison, with lists and `*`."""
+    tags = parse_etags(condition)
+    return tags.star_tag or tags.contains_weak(etag)
+
+
 class CachedUserReads:
     def __init__(self, app: WsgiApp, reads: ReadThrough) -> None:
         self._app = app
@@ -66,12 +72,12 @@ class CachedUserReads:
                 recompute_due.reset(token)
         self._hits.inc()
         etag, body = representation(entry.value)
-        headers = [("ETag", f'"{etag}"'), ("Cache-Control", USER_CACHE_CONTROL), ("Vary", VARY)]
-        if (condition := environ.get("HTTP_IF_NONE_MATCH")) is not None:
-            tags = parse_etags(condition)
-            if tags.star_tag or tags.contains_weak(etag):
-                start_response("304 NOT MODIFIED", headers)  # as werkzeug: no content headers
-                return []
+        quoted = f'"{etag}"'
+        headers = [("ETag", quoted), ("Cache-Control", USER_CACHE_CONTROL), ("Vary", VARY)]
+        condition = environ.get("HTTP_IF_NONE_MATCH")
+        if condition is not None and (condition == quoted or _matches(condition, etag)):
+            start_response("304 NOT MODIFIED", headers)  # as werkzeug: no content headers
+            return []
         headers += [
             ("Content-Language", _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))),
             ("Content-Type", "application/json"),

@@ -67,19 +67,18 @@ class Backend:
             self.recorder.current = None
 
 
+_COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
+
+
 def _counting_connection(recorder: Recorder) -> type[redis.Connection]:
     class CountingConnection(redis.Connection):
-        def send_command(self, *args, **kwargs):
+        def send_packed_command(self, command, check_health=True):
             if (sent := recorder.current) is not None:
-                sent.commands.append(str(args[0]).upper())
+                chunks = [command] if isinstance(command, bytes | str) else command
+                data = b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
+                sent.commands.extend(name.decode().upper() for name in _COMMAND.findall(data))
                 sent.round_trips += 1
-            return super().send_command(*args, **kwargs)
-
-        def pack_commands(self, commands):
-            if (sent := recorder.current) is not None:
-                sent.commands.extend(str(command[0]).upper() for command in commands)
-                sent.round_trips += 1
-            return super().pack_commands(commands)
+            return super().send_packed_command(command, check_health)
 
     return CountingConnection
 

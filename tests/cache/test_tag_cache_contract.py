@@ -467,3 +467,32 @@ def test_in_memory_cache_survives_many_threads_mixing_every_operation():
 
     assert not errors, errors[:3]
     assert len(cache._store.entries) <= 50  # the bound is not visible in the port
+
+
+def test_redis_reads_survive_a_script_flush_and_a_dropped_connection(redis_backend: Backend):
+    cache, client = redis_backend.cache, redis_backend.client
+    put(redis_backend, "user.1", b"v1", USER)
+    assert cache.get("user.1").value == b"v1"
+    client.script_flush()  # as after a restart or failover: the read script is gone
+    assert cache.get("user.1").value == b"v1"
+    client.client_kill_filter(skipme=True, _type="normal")  # every other connection, ours too
+    assert cache.get("user.1").value == b"v1"
+
+
+def test_redis_reads_from_many_threads_each_get_their_own_answer(redis_backend: Backend):
+    for i in range(8):
+        put(redis_backend, f"user.{i}", f"v{i}".encode(), ["user", f"user.{i}"])
+    errors: list[str] = []
+
+    def read(i: int) -> None:
+        for _ in range(200):
+            entry = redis_backend.cache.get(f"user.{i}")
+            if entry is None or entry.value != f"v{i}".encode():
+                errors.append(f"thread {i} read {entry}")
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
