@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -35,7 +38,15 @@ def migrate() -> None:
 @click.option("--threads", default=4, show_default=True, help="Threads per process.")
 def run(host: str, port: int, workers: int, threads: int) -> None:
     """Apply migrations, then serve with gunicorn."""
+    settings = config.load()
+    if workers > 1 and settings["cache"]["backend"] == "memory":
+        raise click.UsageError(
+            "CACHE_URL=memory is one process's cache: with several workers a write on one would "
+            "leave the others serving the old data. Set CACHE_URL=redis://... or run one worker "
+            "(threads scale it instead)."
+        )
     _migrate()
+    _collect_metrics_from_every_worker()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -46,6 +57,17 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
     }
     click.echo(f"Serving on http://{host}:{port} (API docs at /api/docs)")
     _Gunicorn(options).run()
+
+
+def _collect_metrics_from_every_worker() -> None:
+    """prometheus_client's multiprocess mode: each worker writes its counters to files in
+    PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. A directory of this run's own unless one
+    is given (it must start empty)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = tempfile.mkdtemp(prefix="user-service-metrics-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 def _migrate() -> None:

@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,12 +114,31 @@ def server_env(tmp_path: Path, shared_cache: SharedCache) -> dict[str, str]:
     return env
 
 
-def _start(name: str, env: dict[str, str], tmp_path: Path) -> Server:
+def gunicorn_argv(port: int) -> list[str]:
+    return [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}", "wsgi:app"]
+
+
+def start(
+    name: str, env: dict[str, str], tmp_path: Path, argv: Callable[[int], list[str]] = gunicorn_argv
+) -> Server:
+    """A server process (`argv(port)`), live; stop it with `stop`."""
+    server = _start(name, env, tmp_path, argv)
+    try:
+        _wait_live(server, time.monotonic() + STARTUP_TIMEOUT)
+    except BaseException:
+        stop(server)
+        raise
+    return server
+
+
+def _start(
+    name: str, env: dict[str, str], tmp_path: Path, argv: Callable[[int], list[str]] = gunicorn_argv
+) -> Server:
     port = free_port()
     log = tmp_path / f"server-{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "1", "-k", "sync", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            argv(port),
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -151,7 +170,7 @@ def _wait_live(server: Server, deadline: float) -> None:
         time.sleep(0.1)
 
 
-def _stop(server: Server) -> None:
+def stop(server: Server) -> None:
     """SIGTERM (gunicorn's master stops its worker gracefully), wait, then SIGKILL the group."""
     process = server.process
     if process.poll() is None:
@@ -178,4 +197,4 @@ def servers(server_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Server
         yield started[0], started[1]
     finally:
         for server in started:
-            _stop(server)
+            stop(server)

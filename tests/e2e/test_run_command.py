@@ -1,0 +1,53 @@
+"""`user-service run` as a user starts it: several workers share the Redis cache and /metrics
+adds up every worker's counters; the in-process cache is refused with several workers."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+from tests import factories
+from tests.e2e.conftest import BIN, ROOT, start, stop
+
+REQUESTS = 40
+_HITS = re.compile(r'^cache_hits_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
+_MISSES = re.compile(r'^cache_misses_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
+
+
+def test_two_workers_share_the_cache_and_metrics_count_both(server_env, tmp_path, faker):
+    def argv(port: int) -> list[str]:
+        return [str(BIN / "user-service"), "run", "--port", str(port), "--workers", "2", "--threads", "1"]
+
+    server = start("run", server_env, tmp_path, argv)
+    try:
+        created = server.request(
+            "POST",
+            "/api/users",
+            json.dumps(factories.registration(faker)).encode(),
+            {"Content-Type": "application/json"},
+        )
+        assert created.status == 201, created.body
+        path = f"/api/users/{json.loads(created.body)['id']}"
+        for _ in range(REQUESTS):  # a new connection each: the kernel spreads them over the workers
+            assert server.request("GET", path).status == 200
+        text = server.request("GET", "/metrics").body.decode()
+    finally:
+        stop(server)
+    hits, misses = (float(pattern.search(text)[1]) for pattern in (_HITS, _MISSES))
+    # One load in all, and every hit counted whichever worker answered it or /metrics.
+    assert misses == 1 and hits == REQUESTS - 1, text
+
+
+def test_the_in_process_cache_is_refused_with_several_workers(server_env):
+    env = {**server_env, "CACHE_URL": "memory"}
+    result = subprocess.run(
+        [str(BIN / "user-service"), "run", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "CACHE_URL=memory" in result.stderr
