@@ -6,6 +6,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
+from adapters.cache.resilient import CacheUnavailable
 from adapters.sqlalchemy.engine import check
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,14 @@ def ready():
             log.warning("operation=health.ready database unavailable: %s", error)
             checks["database"] = "unavailable"
     ok = all(state == "ok" for state in checks.values())
+    # The cache is reported, but does not make the service unready: without it, reads are
+    # served from the database (slower, never wrong), which beats taking every worker out.
+    if (cache := container.cache()) is not None:
+        try:
+            cache.get("health")
+            checks["cache"] = "ok"
+        except CacheUnavailable:
+            checks["cache"] = "degraded"
     response = jsonify(status="ok" if ok else "unavailable", checks=checks)
     response.status_code = 200 if ok else 503
     response.headers["Cache-Control"] = "no-store"

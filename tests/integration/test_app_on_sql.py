@@ -59,7 +59,7 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
     assert client.delete(url, headers={"If-Match": patched.headers["ETag"]}).status_code == 412
     assert client.delete(url).status_code == 204
     assert client.get(url).status_code == 404
-    assert client.get("/health/ready").get_json() == {"status": "ok", "checks": {"database": "ok"}}
+    assert client.get("/health/ready").get_json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
 
 
 def test_readiness_fails_when_the_database_is_unreachable():
@@ -68,7 +68,14 @@ def test_readiness_fails_when_the_database_is_unreachable():
     )
     response = app.test_client().get("/health/ready")
     assert response.status_code == 503
-    assert response.get_json()["checks"] == {"database": "unavailable"}
+    assert response.get_json()["checks"] == {"database": "unavailable", "cache": "ok"}
+
+
+def test_readiness_reports_a_dead_cache_without_failing():
+    dead = create_app({**TEST_ENV, "CACHE_URL": "redis://127.0.0.1:1/0", "CACHE_SOCKET_TIMEOUT": "0.2"})
+    response = dead.test_client().get("/health/ready")
+    assert response.status_code == 200  # reads are served from the database meanwhile
+    assert response.get_json()["checks"]["cache"] == "degraded"
 
 
 @pytest.mark.parametrize("field", ["email", "initials", "password"])
