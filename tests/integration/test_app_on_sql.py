@@ -59,7 +59,10 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
     assert client.delete(url, headers={"If-Match": patched.headers["ETag"]}).status_code == 412
     assert client.delete(url).status_code == 204
     assert client.get(url).status_code == 404
-    assert client.get("/health/ready").get_json() == {"status": "ok", "checks": {"database": "ok", "cache": "ok"}}
+    assert client.get("/health/ready").get_json() == {
+        "status": "ok",
+        "checks": {"database": "ok", "cache": "ok"},
+    }
 
 
 def test_readiness_fails_when_the_database_is_unreachable():

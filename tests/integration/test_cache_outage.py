@@ -350,6 +350,14 @@ def retry_threads() -> set[threading.Thread]:
     return {thread for thread in threading.enumerate() if thread.name == RETRY_THREAD}
 
 
+def warm(client, url: str, initials: str) -> None:
+    """GET twice: a miss that stores the user, then a hit (checked on the hit counter)."""
+    assert get_initials(client, url)[0] == initials
+    hits = hits_by_id()
+    assert get_initials(client, url)[0] == initials
+    assert hits_by_id() == hits + 1, "the second GET was not served from the cache"
+
+
 def test_paused_redis_is_waited_on_briefly_then_not_at_all_and_serves_nothing_stale_after(
     redis_server: RedisServer, make_app: Callable[..., Flask], faker: Any, cache_log: pytest.LogCaptureFixture
 ) -> None:
@@ -362,11 +370,8 @@ def test_paused_redis_is_waited_on_briefly_then_not_at_all_and_serves_nothing_st
     old, new = user["initials"], other_initials(user["initials"])
     admin = redis_server.client()
 
-    assert get_initials(client, url)[0] == old  # a miss: loaded and stored
+    warm(client, url, old)
     assert admin.exists(key), f"{key} was not stored in Redis"
-    hits = hits_by_id()
-    assert get_initials(client, url)[0] == old
-    assert hits_by_id() == hits + 1, "the second GET was not served from the cache"
 
     errors = cache_errors()
     cache_log.clear()
@@ -496,10 +501,7 @@ def test_unreachable_redis_keeps_its_stale_entry_until_the_retried_invalidation_
     admin = redis_server.client()
     direct = RedisTagCache(admin, PREFIX)  # what a worker that still reaches Redis reads
 
-    assert get_initials(client, url)[0] == old
-    hits = hits_by_id()
-    assert get_initials(client, url)[0] == old
-    assert hits_by_id() == hits + 1, "the second GET was not served from the cache"
+    warm(client, url, old)
 
     errors = cache_errors()
     cache_log.clear()
