@@ -66,7 +66,13 @@ def _collect_metrics_from_every_worker() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
     directory = tempfile.mkdtemp(prefix="user-service-metrics-")
-    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    master = os.getpid()
+
+    def remove() -> None:  # workers inherit atexit handlers: only the master may remove it
+        if os.getpid() == master:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    atexit.register(remove)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 

@@ -126,7 +126,12 @@ class ReadThrough:
                 return load()
         # Between this reader's miss and its lease, another holder may have stored the value
         # and let go: look once more rather than load it a second time.
-        if (entry := self.cache.get(key)) is not None:
+        try:
+            entry = self.cache.get(key)
+        except CacheUnavailable:
+            self.cache.release(key)
+            raise
+        if entry is not None:
             self.cache.release(key)
             metrics.HITS.labels(policy.name).inc()
             return entry.value or None

@@ -206,8 +206,8 @@ class RedisTagCache:
         name = (self._prefix + key).encode()
         request = b"%b$%d\r\n%b\r\n%b" % (self._read_head, len(name), name, self._read_tail)
         for attempt in range(3):
-            connection = self._connection()
             try:
+                connection = self._connection()
                 connection.send_packed_command([request], check_health=False)
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
@@ -220,7 +220,10 @@ class RedisTagCache:
     def _connection(self) -> redis.Connection:
         local = self._local
         if getattr(local, "forks", None) != _forks:  # a new thread, or a forked worker
-            local.connection = self._client.connection_pool.make_connection()
+            # Made like the pool's own, but outside its count (max_connections): a thread's
+            # connection lives as long as the thread.
+            pool = self._client.connection_pool
+            local.connection = pool.connection_class(**pool.connection_kwargs)
             local.forks = _forks
         return local.connection
 

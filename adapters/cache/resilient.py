@@ -145,7 +145,8 @@ class ResilientCache:
     # -- internals -------------------------------------------------------------------------
 
     def _call(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        if self._pending and not self._flush():
+        # Pending invalidations first; a reader tries them only when the circuit lets it.
+        if self._pending and not (self.breaker.allow() and self._flush()):
             metrics.ERRORS.labels(operation).inc()
             raise CacheUnavailable("invalidations are still pending")
         return self._guarded(operation, function, *args)
@@ -173,10 +174,17 @@ class ResilientCache:
             batch = dict(self._pending)
         if not batch:
             return True
+        # Not gated by the breaker: an open circuit spares readers the wait, but a write's
+        # invalidation must reach the server as soon as it answers, or other workers, whose
+        # own circuits may well be closed, keep serving what the write replaced.
         try:
-            self._guarded("invalidate", self._inner.invalidate, *batch)
-        except CacheUnavailable:
+            self._inner.invalidate(*batch)
+        except self._errors as error:
+            self.breaker.failed()
+            metrics.ERRORS.labels("invalidate").inc()
+            log.warning("operation=cache.error call=invalidate error=%r", error)
             return False
+        self.breaker.succeeded()
         with self._lock:
             for tag, sequence in batch.items():
                 if self._pending.get(tag) == sequence:  # not failed again since this try began

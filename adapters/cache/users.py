@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
 from adapters.cache import keys, metrics
 from adapters.cache.read_through import Policy, ReadThrough
+from adapters.cache.resilient import CacheUnavailable
 from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter
@@ -25,6 +28,7 @@ from ports.unit_of_work import UnitOfWork
 from ports.users import AccountTokenRepository, UserRepository
 
 log = logging.getLogger("user_service.cache")
+T = TypeVar("T")
 
 BY_ID = Policy("user_by_id", ttl=600, beta=1.0)
 BY_EMAIL = Policy("user_by_email", ttl=300, missing_ttl=60)
@@ -92,24 +96,24 @@ class CachedUserRepository:
     def get(self, user_id: UUID, *, lock: bool = False) -> User | None:
         if lock:
             return self._inner().get(user_id, lock=True)
-        value = self._reads.fetch(
+        return self._fetch(
             keys.user(user_id),
             keys.user_tags(user_id),
             BY_ID,
             lambda: self._encode(self._inner().get(user_id)),
+            self._codec.decode,
         )
-        return None if value is None else self._codec.decode(value)
 
     def get_by_email(self, email: str, *, lock: bool = False) -> User | None:
         if lock:
             return self._inner().get_by_email(email, lock=True)
-        value = self._reads.fetch(
+        return self._fetch(
             keys.user_email(email),
             keys.user_email_tags(email),
             BY_EMAIL,
             lambda: self._encode(self._inner().get_by_email(email)),
+            self._codec.decode,
         )
-        return None if value is None else self._codec.decode(value)
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page:
         def load() -> bytes:
@@ -117,11 +121,38 @@ class CachedUserRepository:
             items = [user_record(user) for user in found.items]
             return json.dumps({"total": found.total, "items": items}, separators=(",", ":")).encode()
 
-        value = self._reads.fetch(
-            keys.user_collection(filter, page), keys.user_collection_tags(), COLLECTION, load
+        def decode(value: bytes) -> Page:
+            stored = json.loads(value)
+            items = [user_from_record(record) for record in stored["items"]]
+            return Page(items=items, total=stored["total"], request=page)
+
+        found = self._fetch(
+            keys.user_collection(filter, page), keys.user_collection_tags(), COLLECTION, load, decode
         )
-        stored = json.loads(value or b"{}")
-        return Page(items=[user_from_record(r) for r in stored["items"]], total=stored["total"], request=page)
+        if found is None:
+            raise AssertionError("a list page is never 'not found'")
+        return found
+
+    def _fetch(
+        self,
+        key: str,
+        tags: Sequence[str],
+        policy: Policy,
+        load: Callable[[], bytes | None],
+        decode: Callable[[bytes], T],
+    ) -> T | None:
+        value = self._reads.fetch(key, tags, policy, load)
+        if value is None:
+            return None
+        try:
+            return decode(value)
+        except (ValueError, KeyError, TypeError, struct.error):
+            # Written by another version of the service (a deploy under way): replace it.
+            log.info("operation=cache.unreadable key=%s: reloading", key)
+            with suppress(CacheUnavailable):
+                self._reads.cache.delete(key)
+            value = self._reads.fetch(key, tags, policy, load)
+            return None if value is None else decode(value)
 
     def _encode(self, user: User | None) -> bytes | None:
         return None if user is None else self._codec.encode(user)

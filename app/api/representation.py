@@ -3,9 +3,11 @@
 A cached user starts with its ready HTTP representation and ETag, then the record the
 repository rebuilds the aggregate from:
 
-    >B ETag length | >I body length | ETag (ASCII) | body (JSON, UTF-8) | record (JSON)
+    format | >B ETag length | >I body length | ETag (ASCII) | body (JSON, UTF-8) | record (JSON)
 
-so the fast path answers a hit, or a 304, by slicing bytes: no JSON parsing, no schema.
+so the fast path answers a hit, or a 304, by slicing bytes: no JSON parsing, no schema. The
+format names the representation and this layout: an entry written by another version of the
+service (a deploy under way) is not served, but replaced.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import json
 import struct
 
 from adapters.cache.users import RecordCodec
-from app.http.conditional import user_etag
+from app.http.conditional import REPRESENTATION, user_etag
 from domain.users.model import User
 
+# Bump the number when the layout or the record changes; REPRESENTATION covers the body.
+FORMAT = f"{REPRESENTATION}/1:".encode()
 _HEAD = struct.Struct(">BI")
+_START = len(FORMAT)
 _RECORD = RecordCodec()
 
 
@@ -41,15 +46,20 @@ class RepresentationCodec:
     def encode(self, user: User) -> bytes:
         etag = user_etag(user.id, user.version).encode()
         body = user_body(user)
-        return _HEAD.pack(len(etag), len(body)) + etag + body + _RECORD.encode(user)
+        return FORMAT + _HEAD.pack(len(etag), len(body)) + etag + body + _RECORD.encode(user)
 
     def decode(self, value: bytes) -> User:
-        etag_length, body_length = _HEAD.unpack_from(value)
-        return _RECORD.decode(value[_HEAD.size + etag_length + body_length :])
+        if not value.startswith(FORMAT):
+            raise ValueError("a cached user in another format")
+        etag_length, body_length = _HEAD.unpack_from(value, _START)
+        return _RECORD.decode(value[_START + _HEAD.size + etag_length + body_length :])
 
 
-def representation(value: bytes) -> tuple[str, bytes]:
-    """The ETag and body stored in a cached user."""
-    etag_length, body_length = _HEAD.unpack_from(value)
-    start = _HEAD.size + etag_length
-    return value[_HEAD.size : start].decode("ascii"), value[start : start + body_length]
+def representation(value: bytes) -> tuple[str, bytes] | None:
+    """The ETag and body stored in a cached user; None for an entry in another format."""
+    if not value.startswith(FORMAT):
+        return None
+    etag_length, body_length = _HEAD.unpack_from(value, _START)
+    start = _START + _HEAD.size
+    body_start = start + etag_length
+    return value[start:body_start].decode("ascii"), value[body_start : body_start + body_length]

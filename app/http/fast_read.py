@@ -70,8 +70,10 @@ class CachedUserReads:
                 return self._app(environ, start_response)
             finally:
                 recompute_due.reset(token)
+        if (stored := representation(entry.value)) is None:  # another version's entry
+            return self._app(environ, start_response)
         self._hits.inc()
-        etag, body = representation(entry.value)
+        etag, body = stored
         quoted = f'"{etag}"'
         headers = [("ETag", quoted), ("Cache-Control", USER_CACHE_CONTROL), ("Vary", VARY)]
         condition = environ.get("HTTP_IF_NONE_MATCH")

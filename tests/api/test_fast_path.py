@@ -155,3 +155,18 @@ class TestOnRedis:
         assert len(sent) == 2
         cache = app.extensions["container"].cache()
         assert cache.get(keys.user(registered["json"]["id"])) is not None
+
+
+@pytest.mark.parametrize("written_by_another_version", [b"r0/1:\x00\x00old layout", b'{"not": "a user"}'])
+def test_an_entry_in_another_format_is_replaced_not_served(
+    app, flask_requests, client, registered, written_by_another_version
+):
+    url, key = registered["url"], keys.user(registered["json"]["id"])
+    expected = client.get(url)
+    cache = app.extensions["container"].cache()
+    versions = cache.tag_versions(keys.user_tags(registered["json"]["id"]))
+    assert cache.set(key, written_by_another_version, ttl=600, versions=versions)
+    flask_requests.clear()
+    assert comparable(client.get(url)) == comparable(expected)  # through Flask, which replaced it
+    assert comparable(client.get(url)) == comparable(expected)  # and a hit again
+    assert len(flask_requests) == 1

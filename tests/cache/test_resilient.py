@@ -192,3 +192,34 @@ def test_a_callers_own_error_does_not_wedge_the_breaker_half_open() -> None:
     with pytest.raises(ValueError):
         cache.set("k", b"v", ttl=0, versions={})  # a bad ttl: the caller's bug, not an outage
     assert cache.breaker.state == "closed"
+
+
+def test_an_open_circuit_does_not_hold_back_a_writes_invalidation() -> None:
+    """Readers skip the cache while the circuit is open; an invalidation still goes out at once,
+    since other workers (whose circuits are closed) would otherwise serve what the write replaced."""
+    flaky = Flaky()
+    cache = resilient(flaky, reset_timeout=60)
+    flaky.down = True
+    for _ in range(2):
+        with pytest.raises(CacheUnavailable):
+            cache.get("k")
+    flaky.down = False  # the server is back, the circuit is still open
+    cache.invalidate("t")
+    assert flaky.inner.tag_versions(["t"]) == {"t": 1}
+    assert cache.pending_invalidations == frozenset()
+
+
+def test_a_lease_is_released_when_the_check_after_taking_it_fails() -> None:
+    class FailingSecondGet(InMemoryTagCache):
+        gets = 0
+
+        def get(self, key):
+            self.gets += 1
+            if self.gets == 2:
+                raise CacheUnavailable("timeout")
+            return super().get(key)
+
+    cache = FailingSecondGet()
+    reads = ReadThrough(cache)
+    assert reads.fetch("k", ("t",), Policy("p", 10), lambda: b"db") == b"db"
+    assert cache.share_store().acquire("k", 5)  # nobody holds it any more

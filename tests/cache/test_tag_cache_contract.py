@@ -496,3 +496,13 @@ def test_redis_reads_from_many_threads_each_get_their_own_answer(redis_backend: 
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_redis_reads_from_many_short_lived_threads_never_exhaust_the_pool(redis_backend: Backend):
+    put(redis_backend, "user.1", b"v1", USER)
+    results: list[bytes | None] = []
+    for _ in range(150):  # more threads than redis-py's default max_connections (100)
+        thread = threading.Thread(target=lambda: results.append(redis_backend.cache.get("user.1").value))
+        thread.start()
+        thread.join()
+    assert results == [b"v1"] * 150

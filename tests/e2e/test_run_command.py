@@ -4,8 +4,12 @@ adds up every worker's counters; the in-process cache is refused with several wo
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
+import time
+from pathlib import Path
 
 from tests import factories
 from tests.e2e.conftest import BIN, ROOT, start, stop
@@ -13,6 +17,26 @@ from tests.e2e.conftest import BIN, ROOT, start, stop
 REQUESTS = 40
 _HITS = re.compile(r'^cache_hits_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
 _MISSES = re.compile(r'^cache_misses_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
+
+
+def workers(server) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text()
+    return {int(pid) for pid in children.split()}
+
+
+def replace_one_worker(server) -> None:
+    """A worker exits (as after max_requests, or a crash); gunicorn starts another, and the
+    server goes on serving, metrics included."""
+    before = workers(server)
+    assert len(before) == 2
+    os.kill(min(before), signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = workers(server)
+        if len(now) == 2 and now != before:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no replacement worker: {before} -> {workers(server)}\n{server.log_tail()}")
 
 
 def test_two_workers_share_the_cache_and_metrics_count_both(server_env, tmp_path, faker):
@@ -32,6 +56,10 @@ def test_two_workers_share_the_cache_and_metrics_count_both(server_env, tmp_path
         for _ in range(REQUESTS):  # a new connection each: the kernel spreads them over the workers
             assert server.request("GET", path).status == 200
         text = server.request("GET", "/metrics").body.decode()
+        replace_one_worker(server)
+        assert server.request("GET", "/health/live").status == 200
+        assert server.request("GET", "/metrics").status == 200
+        assert server.request("GET", path).status == 200
     finally:
         stop(server)
     hits, misses = (float(pattern.search(text)[1]) for pattern in (_HITS, _MISSES))
