@@ -105,16 +105,17 @@ class Container(containers.DeclarativeContainer):
     reads = providers.Singleton(ReadThrough, cache)
 
     _subscriber_ports = {"mailer": mailer, "clock": clock, "cache": cache}
+    _invalidating = subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS)
     event_bus = providers.Singleton(
         BlinkerEventBus,
         subscribers=providers.Selector(
             config.cache.backend,
-            redis=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS),
-            memory=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS),
+            redis=_invalidating,
+            memory=_invalidating,
             none=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS),
         ),
     )
-    del _subscriber_ports
+    del _subscriber_ports, _invalidating
 
     engine = providers.Singleton(make_engine, config.database_url)
     memory = providers.Singleton(InMemoryDatabase)

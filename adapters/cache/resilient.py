@@ -155,6 +155,10 @@ class ResilientCache:
         if not self.breaker.allow():
             metrics.ERRORS.labels(operation).inc()
             raise CacheUnavailable("circuit open")
+        return self._attempt(operation, function, *args)
+
+    def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        """Call the server, whatever the circuit says, and tell the breaker how it went."""
         try:
             result = function(*args)
         except self._errors as error:
@@ -178,13 +182,9 @@ class ResilientCache:
         # invalidation must reach the server as soon as it answers, or other workers, whose
         # own circuits may well be closed, keep serving what the write replaced.
         try:
-            self._inner.invalidate(*batch)
-        except self._errors as error:
-            self.breaker.failed()
-            metrics.ERRORS.labels("invalidate").inc()
-            log.warning("operation=cache.error call=invalidate error=%r", error)
+            self._attempt("invalidate", self._inner.invalidate, *batch)
+        except CacheUnavailable:
             return False
-        self.breaker.succeeded()
         with self._lock:
             for tag, sequence in batch.items():
                 if self._pending.get(tag) == sequence:  # not failed again since this try began

@@ -43,17 +43,19 @@ def resilient(flaky: Flaky, **options) -> ResilientCache:
     return ResilientCache(flaky, errors=(Down,), **{**defaults, **options})  # type: ignore[arg-type]
 
 
+def failing_reads(cache: ResilientCache, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(CacheUnavailable):
+            cache.get("k")
+
+
 def test_failures_become_cache_unavailable_and_the_breaker_stops_calling() -> None:
     flaky = Flaky()
     cache = resilient(flaky)
     flaky.down = True
-    for _ in range(2):
-        with pytest.raises(CacheUnavailable):
-            cache.get("k")
+    failing_reads(cache, 2)
     calls = flaky.calls
-    for _ in range(10):
-        with pytest.raises(CacheUnavailable):
-            cache.get("k")
+    failing_reads(cache, 10)
     assert flaky.calls == calls  # open: no call waits on the dead cache
 
 
@@ -61,9 +63,7 @@ def test_the_breaker_closes_again_after_a_successful_trial() -> None:
     flaky = Flaky()
     cache = resilient(flaky)
     flaky.down = True
-    for _ in range(3):
-        with pytest.raises(CacheUnavailable):
-            cache.get("k")
+    failing_reads(cache, 3)
     flaky.down = False
     time.sleep(0.25)
     assert cache.get("k") is None
@@ -200,9 +200,7 @@ def test_an_open_circuit_does_not_hold_back_a_writes_invalidation() -> None:
     flaky = Flaky()
     cache = resilient(flaky, reset_timeout=60)
     flaky.down = True
-    for _ in range(2):
-        with pytest.raises(CacheUnavailable):
-            cache.get("k")
+    failing_reads(cache, 2)
     flaky.down = False  # the server is back, the circuit is still open
     cache.invalidate("t")
     assert flaky.inner.tag_versions(["t"]) == {"t": 1}
