@@ -48,3 +48,8 @@ def user_collection(filter: UserFilter, page: PageRequest) -> str:
 
 def user_collection_tags() -> tuple[str, ...]:
     return (USER_COLLECTION,)
+
+
+def user_state(user_id: UUID) -> str:
+    """Key of a user's session state (DESIGN §5: written by its owners only, never by tags)."""
+    return f"user_state.{user_id}"

@@ -1,0 +1,115 @@
+"""UserState: the per-user session-state cache entry (DESIGN §3), in field groups.
+
+Each group is written whole, alone and atomically, by its one owner, and carries the version of
+the source data it was built from. A store refuses a group whose version is older than the one
+it holds (compare-and-set), so a slow writer that read the database before a newer change
+committed can never overwrite that change, and writers of different groups never erase each
+other's fields.
+
+| group        | fields                     | version                    | owners                     |
+|--------------|----------------------------|----------------------------|----------------------------|
+| identity     | email, status              | the user's version         | auth and users handlers    |
+| sessions     | live sessions, last login  | the user's session version | Login, Refresh, Logout, ...|
+| roles        | roles                      | the user's version         | Login/Refresh, roles change|
+| subscription | subscription summary       | the subscription's version | subscription handlers      |
+
+Identity and sessions form DESIGN's "identity + session" group of one owner; they are stored as
+two compare-and-set groups because their versions come from two counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Generic, TypeVar
+from uuid import UUID
+
+T = TypeVar("T")
+
+# Entry lifetime in the store: a read slides the expiry to 30 minutes from now, never past
+# 120 minutes after the entry was created.
+SLIDING_TTL = 30 * 60
+ABSOLUTE_TTL = 120 * 60
+# The version of a deleted user's groups: newer than any real one, so nothing revives them.
+TOMBSTONE = 2**62
+
+
+class StateUnavailable(Exception):
+    """The state store could not be reached; the caller falls back to the database."""
+
+
+class Group(StrEnum):
+    IDENTITY = "identity"
+    SESSIONS = "sessions"
+    ROLES = "roles"
+    SUBSCRIPTION = "subscription"
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[T]):
+    version: int
+    value: T
+
+
+@dataclass(frozen=True)
+class Identity:
+    email: str
+    status: AccountStatus
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    refresh_digest: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Sessions:
+    live: Mapping[UUID, LiveSession] = field(default_factory=dict)
+    last_login_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Roles:
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SubscriptionSummary:
+    plan: str
+    status: str
+    current_period_end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class UserState:
+    """Some or all groups of one user's state; a group left None is not written (or, read
+    back, not stored)."""
+
+    user_id: UUID
+    identity: Versioned[Identity] | None = None
+    sessions: Versioned[Sessions] | None = None
+    roles: Versioned[Roles] | None = None
+    subscription: Versioned[SubscriptionSummary | None] | None = None
+
+    def groups(self) -> dict[Group, Versioned]:
+        present = {
+            Group.IDENTITY: self.identity,
+            Group.SESSIONS: self.sessions,
+            Group.ROLES: self.roles,
+            Group.SUBSCRIPTION: self.subscription,
+        }
+        return {group: value for group, value in present.items() if value is not None}
+
+    @property
+    def complete(self) -> bool:
+        """Holds what authenticating a request needs (the subscription group is optional)."""
+        return self.identity is not None and self.sessions is not None and self.roles is not None
