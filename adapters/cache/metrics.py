@@ -27,3 +27,20 @@ INVALIDATIONS = Counter("cache_invalidations_total", "Tag invalidations, by reas
 INVALIDATION_RETRIES = Counter(
     "cache_invalidation_retries_total", "Times failed invalidations were applied by the retry thread."
 )
+
+USER_STATE_READS = Counter(
+    "user_state_reads_total", "Session-state reads, by caller and result (hit|miss).", ["reader", "result"]
+)
+USER_STATE_WRITES = Counter(
+    "user_state_writes_total",
+    "Session-state groups given to a write, by group and result (written|refused: a newer one is stored).",
+    ["group", "result"],
+)
+USER_STATE_ERRORS = Counter(
+    "user_state_errors_total",
+    "Session-state operations that failed, or were not tried (circuit open, delete pending).",
+    ["operation"],
+)
+USER_STATE_PENDING_DELETES = Counter(
+    "user_state_pending_deletes_total", "Session-state deletes that failed and were left to the retry thread."
+)

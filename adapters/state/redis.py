@@ -1,0 +1,142 @@
+"""A UserStateStore on Redis: one hash per user, one round trip per read and per write.
+
+The hash at `prefix + keys.user_state(user_id)` holds, per group `g`, the encoded value in field
+`g` and its version in `g:v` (decimal), and the entry's creation time in `~created` (ms; no
+group name starts with "~"). Each operation is one Lua script, so a write's compare-and-set of
+every group it carries is atomic, and a read slides the expiry in the same step that fetches
+the groups.
+
+On Redis Cluster every script touches one key, so no hash tag is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from uuid import UUID
+
+import redis
+
+from adapters.cache import keys, metrics
+from adapters.state import codec
+from domain.auth.state import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
+
+# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per group: name,
+# version, value. Returns the names of the groups written.
+_WRITE = """
+-- Is a older than b? Both are decimals without leading zeros below 2**63. Lua's numbers are
+-- doubles, which cannot tell 2**62 - 1 from 2**62, so equal lengths compare their high and
+-- low digits apart, each exact as a double.
+local function older(a, b)
+  if #a ~= #b then return #a < #b end
+  local high_a, high_b = tonumber(string.sub(a, 1, -10)) or 0, tonumber(string.sub(b, 1, -10)) or 0
+  if high_a ~= high_b then return high_a < high_b end
+  return tonumber(string.sub(a, -9)) < tonumber(string.sub(b, -9))
+end
+local fields = {}
+for i = 3, #ARGV, 3 do fields[#fields + 1] = ARGV[i] .. ':v' end
+local stored = redis.call('HMGET', KEYS[1], unpack(fields))
+local new = redis.call('EXISTS', KEYS[1]) == 0
+local written = {}
+for j = 1, #fields do
+  local name, version = ARGV[3 * j], ARGV[3 * j + 1]
+  if not stored[j] or not older(version, stored[j]) then
+    redis.call('HSET', KEYS[1], name, ARGV[3 * j + 2], name .. ':v', version)
+    written[#written + 1] = name
+  end
+end
+if new then
+  redis.call('HSET', KEYS[1], '~created', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return written
+"""
+
+# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute TTL (ms).
+# Returns HGETALL's flat list, or false when there is no entry (or it is past its absolute TTL).
+_READ = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local ttl = tonumber(ARGV[2])
+for i = 1, #fields, 2 do
+  if fields[i] == '~created' then
+    ttl = math.min(ttl, tonumber(fields[i + 1]) + tonumber(ARGV[3]) - tonumber(ARGV[1]))
+    break
+  end
+end
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return fields
+"""
+
+_FIELDS = {group: (group.value.encode(), f"{group.value}:v".encode()) for group in Group}
+
+
+def _millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+class RedisUserStateStore:
+    """`now` comes from `clock` (this host's time), not the server's TIME: creation time and
+    every read then use one clock source that tests can drive, and the scripts stay
+    deterministic. Clock skew between workers only moves the absolute cap by the skew (the
+    sliding TTL is relative, run by the server's PEXPIRE)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "us:",
+        *,
+        clock: Callable[[], float] = time.time,
+        sliding_ttl: float = SLIDING_TTL,
+        absolute_ttl: float = ABSOLUTE_TTL,
+    ) -> None:
+        if client.get_encoder().decode_responses:
+            raise ValueError("RedisUserStateStore needs a client with decode_responses=False")
+        if sliding_ttl <= 0 or absolute_ttl <= 0:
+            raise ValueError("TTLs must be positive")
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._sliding = _millis(sliding_ttl)
+        self._absolute = _millis(absolute_ttl)
+        self._read = client.register_script(_READ)
+        self._write = client.register_script(_WRITE)
+
+    def read(self, user_id: UUID, *, reader: str) -> UserState | None:
+        now = int(self._clock() * 1000)
+        reply = self._read(keys=[self._key(user_id)], args=[now, self._sliding, self._absolute])
+        metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
+        if not reply:
+            return None
+        fields = dict(zip(reply[::2], reply[1::2], strict=True))
+        groups = {}
+        for group, (value_field, version_field) in _FIELDS.items():
+            if value_field in fields and version_field in fields:
+                value = codec.decode(group, fields[value_field])
+                groups[group.value] = Versioned(int(fields[version_field]), value)
+        return UserState(user_id, **groups)
+
+    def write(self, state: UserState) -> frozenset[Group]:
+        given = state.groups()
+        if not given:
+            return frozenset()
+        args: list[str | int | bytes] = [int(self._clock() * 1000), min(self._sliding, self._absolute)]
+        for group, versioned in given.items():
+            version = codec.check_version(versioned.version)
+            args += (group.value, str(version), codec.encode(group, versioned.value))
+        reply = self._write(keys=[self._key(state.user_id)], args=args)
+        written = frozenset(Group(name.decode()) for name in reply)
+        for group in given:
+            metrics.USER_STATE_WRITES.labels(group.value, "written" if group in written else "refused").inc()
+        return written
+
+    def delete(self, user_id: UUID) -> None:
+        self._client.delete(self._key(user_id))
+
+    def _key(self, user_id: UUID) -> str:
+        return self._prefix + keys.user_state(user_id)

@@ -1,0 +1,114 @@
+"""Backends for the UserStateStore contract suite: in-memory (on a settable clock) and Redis.
+
+Redis is TEST_REDIS_URL (default redis://127.0.0.1:6379/11); each test gets a random key prefix
+and its keys are deleted afterwards. Redis tests fail, never skip, when the server is missing.
+On Redis time really passes, so TTL tests build their stores with TTLs of a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC
+from uuid import UUID, uuid4
+
+import pytest
+import redis
+from faker import Faker
+
+from adapters.state import InMemoryUserStateStore, RedisUserStateStore
+from domain.auth.state import (
+    AccountStatus,
+    Identity,
+    LiveSession,
+    Roles,
+    Sessions,
+    SubscriptionSummary,
+    UserState,
+    Versioned,
+)
+from ports.auth import UserStateStore
+from tests.cache.conftest import (
+    Recorder,
+    Sent,
+    SettableClock,
+    _counting_connection,
+    delete_prefixed,
+    redis_client,
+)
+
+
+@dataclass
+class Backend:
+    name: str
+    store: UserStateStore
+    # Another store on the same data, with other TTLs (seconds): another worker.
+    make: Callable[..., UserStateStore]
+    advance: Callable[[float], None]  # let time pass: moves the clock, or sleeps on Redis
+    client: redis.Redis | None = None
+    prefix: str = ""
+    recorder: Recorder | None = None
+
+    @contextmanager
+    def recording(self) -> Iterator[Sent]:
+        """Records what `store` sends to Redis inside the block."""
+        assert self.recorder is not None, "only the Redis backend sends commands"
+        self.recorder.current = sent = Sent()
+        try:
+            yield sent
+        finally:
+            self.recorder.current = None
+
+
+def full_state(faker: Faker, user_id: UUID | None = None, version: int = 1) -> UserState:
+    """Every group, each at `version`, with values that exercise the codec."""
+
+    def moment():
+        return faker.date_time_between("-1y", "+1y", tzinfo=UTC)
+
+    live = {uuid4(): LiveSession(faker.sha256(), moment()) for _ in range(2)}
+    return UserState(
+        user_id or uuid4(),
+        identity=Versioned(version, Identity(faker.email(), AccountStatus.ACTIVE)),
+        sessions=Versioned(version, Sessions(live, moment())),
+        roles=Versioned(version, Roles(frozenset({"admin", "user", "élève"}))),
+        subscription=Versioned(version, SubscriptionSummary("pro", "active", moment())),
+    )
+
+
+@pytest.fixture
+def memory_backend() -> Backend:
+    clock = SettableClock()
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    store = InMemoryUserStateStore(clock)
+    return Backend("memory", store, store.share_store, advance)
+
+
+@pytest.fixture
+def redis_backend() -> Iterator[Backend]:
+    recorder = Recorder()
+    client = redis_client(connection_class=_counting_connection(recorder))
+    other = redis_client()
+    prefix = f"test:state:{secrets.token_hex(8)}:"
+
+    def make(**ttls: float) -> RedisUserStateStore:
+        return RedisUserStateStore(other, prefix, **ttls)
+
+    try:
+        store = RedisUserStateStore(client, prefix)
+        yield Backend("redis", store, make, time.sleep, client, prefix, recorder)
+    finally:
+        delete_prefixed(other, prefix)
+        client.close()
+        other.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    return request.getfixturevalue(f"{request.param}_backend")
