@@ -1,0 +1,166 @@
+"""LoginThrottle on the `limits` library: three moving windows of failed logins.
+
+* per (account, client) pair, 5 per 15 minutes: the strict one; a success clears it;
+* per client across accounts, 50 per 15 minutes: password spraying from one address;
+* per account across clients, 20 per 5 minutes: guessing from many addresses, kept short so
+  that whoever sprays a victim's account can lock the victim out for minutes at a time only.
+
+Moving window rather than sliding window counter: it keeps one timestamp per failure, at most
+`amount` of them per key (a handful here), so it costs little, and it is exact: a window never
+lets a burst straddle its edge, and the moment the oldest failure ages out (what `retry_after`
+reports) is known, where the counter strategy's weighted estimate only approximates it.
+
+The storage is Redis (shared by every worker) or in-process memory. When Redis fails, the call
+counts in an in-process memory limiter instead, so logins neither fail nor go unthrottled, and
+Redis is tried again `storage_retry` seconds later. `retry_after` also consults that local
+limiter, so a block earned while Redis was away outlives the outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import redis
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+log = logging.getLogger("user_service.auth")
+T = TypeVar("T")
+
+NAMESPACE = "login"
+# What a Redis storage raises: with wrap_exceptions=True limits wraps every redis.RedisError
+# (ConnectionError, TimeoutError, ResponseError, ...) in StorageError; the others are listed in
+# case a storage is built without wrapping or a socket error escapes redis-py unconverted.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, redis.RedisError, OSError)
+
+Rate = str | RateLimitItem
+Limit = tuple[RateLimitItem, tuple[str, ...]]  # an item and the identifiers of its key
+
+
+def _login(rate: Rate) -> RateLimitItem:
+    item = parse(rate) if isinstance(rate, str) else rate
+    return type(item)(item.amount, item.multiples, namespace=NAMESPACE)
+
+
+def _part(value: str) -> str:
+    # limits joins identifiers with "/": escape it so ("a/b", "c") and ("a", "b/c") differ.
+    return value.replace("%", "%25").replace("/", "%2F")
+
+
+def _wait(limiter: MovingWindowRateLimiter, limits: Sequence[Limit]) -> int:
+    """Whole seconds until every limit allows one more failure (each frees a slot when its
+    oldest failure in the window ages out); 0 when all allow one now."""
+    now, wait, blocked = time.time(), 0.0, False
+    for item, identifiers in limits:
+        stats = limiter.get_window_stats(item, *identifiers)
+        if stats.remaining <= 0:
+            blocked, wait = True, max(wait, stats.reset_time - now)
+    return max(1, math.ceil(wait)) if blocked else 0
+
+
+class LimitsLoginThrottle:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        per_pair: Rate = "5/15 minutes",
+        per_client: Rate = "50/15 minutes",
+        per_account: Rate = "20/5 minutes",
+        storage_retry: float = 5.0,
+        warn_every: float = 10.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limiter = MovingWindowRateLimiter(storage)
+        # Counts failures while the storage cannot be reached; an in-process storage needs none.
+        self._local = None if isinstance(storage, MemoryStorage) else MovingWindowRateLimiter(MemoryStorage())
+        self._pair, self._client, self._account = _login(per_pair), _login(per_client), _login(per_account)
+        self._storage_retry = storage_retry
+        self._warn_every = warn_every
+        self._monotonic = monotonic
+        self._down_until: float | None = None  # None: the storage answered last time
+        self._warned_at = -math.inf
+
+    def retry_after(self, account: str, client: str) -> int:
+        limits = self._limits(account, client)
+        local = _wait(self._local, limits) if self._local is not None else 0
+        return max(local, self._use("retry_after", lambda limiter: _wait(limiter, limits)))
+
+    def failed(self, account: str, client: str) -> None:
+        limits = self._limits(account, client)
+        self._use("failed", lambda limiter: [limiter.hit(item, *ids) for item, ids in limits])
+
+    def succeeded(self, account: str, client: str) -> None:
+        item, identifiers = self._limits(account, client)[0]
+        if self._local is not None:
+            self._local.clear(item, *identifiers)
+        self._use("succeeded", lambda limiter: limiter.clear(item, *identifiers))
+
+    def _limits(self, account: str, client: str) -> tuple[Limit, Limit, Limit]:
+        account, client = _part(account), _part(client)
+        return (
+            (self._pair, ("pair", account, client)),
+            (self._client, ("client", client)),
+            (self._account, ("account", account)),
+        )
+
+    def _use(self, call: str, action: Callable[[MovingWindowRateLimiter], T]) -> T:
+        """`action` on the storage, or on the local limiter while the storage is failing."""
+        if self._local is None:
+            return action(self._limiter)
+        now = self._monotonic()
+        if self._down_until is None or now >= self._down_until:
+            try:
+                result = action(self._limiter)
+            except STORAGE_ERRORS as error:
+                self._down_until = now + self._storage_retry
+                self._warn(call, error, now)
+            else:
+                if self._down_until is not None:
+                    self._down_until = None
+                    log.warning("operation=throttle.recovered: counting in the shared storage again")
+                return result
+        return action(self._local)
+
+    def _warn(self, call: str, error: Exception, now: float) -> None:
+        # Neither the account key nor the client address is logged: only what failed.
+        if now - self._warned_at >= self._warn_every:
+            self._warned_at = now
+            log.warning(
+                "operation=throttle.fallback call=%s error=%r: counting failed logins in-process, "
+                "retrying the storage in %.0fs",
+                call,
+                getattr(error, "storage_error", error),
+                self._storage_retry,
+            )
+
+
+def login_throttle(
+    url: str, prefix: str, *, socket_timeout: float = 0.25, **policy: Any
+) -> LimitsLoginThrottle:
+    """A throttle on "memory" (this process only) or on the Redis at a redis:// URL, its keys
+    under `prefix`. Redis gets short timeouts and at most one immediate retry, on a dropped
+    connection only (redis-py's default backs off for seconds), since every login waits on it.
+    `policy`: the throttle's keyword parameters (rates, retry and warning intervals)."""
+    scheme = urlparse(url).scheme
+    if url == "memory" or scheme == "memory":
+        return LimitsLoginThrottle(MemoryStorage(), **policy)
+    if scheme not in ("redis", "rediss", "redis+unix"):
+        raise ValueError(f"login throttle storage must be 'memory' or a redis:// URL, not {scheme!r}")
+    storage = RedisStorage(
+        url,
+        key_prefix=prefix,
+        wrap_exceptions=True,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=socket_timeout,
+        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),  # type: ignore[arg-type]
+    )
+    return LimitsLoginThrottle(storage, **policy)

@@ -1,0 +1,238 @@
+"""LoginThrottle on `limits` (adapters.throttle): one behavioural suite, run on in-process memory,
+on the real Redis (TEST_REDIS_URL, default db 11: fails, never skips, when Redis is down) and on
+a Redis that cannot be reached (a closed port), where the throttle must count in-process and
+never raise. Then the fallback itself: its warnings, and the way back to Redis.
+
+Each Redis test has a random key prefix, and its keys are deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from urllib.parse import urlparse
+
+import pytest
+from faker import Faker
+from redis import Redis
+
+from adapters.throttle import LimitsLoginThrottle, login_throttle
+from tests.cache.conftest import REDIS_URL, SettableClock, delete_prefixed, redis_client
+
+MakeThrottle = Callable[..., LimitsLoginThrottle]
+FIFTEEN_MINUTES, FIVE_MINUTES = 15 * 60, 5 * 60
+CLOSED = "redis://127.0.0.1:1/11"  # nothing listens on port 1
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test:throttle:{secrets.token_hex(8)}"
+
+
+@pytest.fixture
+def redis(prefix: str) -> Iterator[Redis]:
+    """A client on the test Redis (the test fails when there is none); the test's keys are
+    deleted afterwards."""
+    client = redis_client()
+    try:
+        yield client
+    finally:
+        delete_prefixed(client, f"{prefix}:")
+        client.close()
+
+
+@pytest.fixture(params=["memory", "redis", "redis-down"])
+def make_throttle(request: pytest.FixtureRequest, prefix: str) -> MakeThrottle:
+    """Builds throttles with the given policy keywords on one backend."""
+    if request.param == "redis":
+        request.getfixturevalue("redis")
+    url = {"memory": "memory", "redis": REDIS_URL, "redis-down": CLOSED}[request.param]
+    return lambda **policy: login_throttle(url, prefix, **policy)
+
+
+@pytest.fixture
+def account(faker: Faker) -> Callable[[], str]:
+    return lambda: faker.unique.sha256()  # opaque account keys, as callers derive them
+
+
+@pytest.fixture
+def client(faker: Faker) -> Callable[[], str]:
+    return lambda: faker.unique.ipv4() if faker.boolean() else faker.unique.ipv6()
+
+
+def fail(throttle: LimitsLoginThrottle, account: str, client: str, times: int) -> None:
+    for _ in range(times):
+        throttle.failed(account, client)
+
+
+def test_five_failures_block_the_pair_for_at_most_fifteen_minutes(make_throttle, account, client):
+    throttle = make_throttle()
+    victim, attacker = account(), client()
+    fail(throttle, victim, attacker, 4)
+    assert throttle.retry_after(victim, attacker) == 0
+
+    throttle.failed(victim, attacker)
+
+    assert 0 < throttle.retry_after(victim, attacker) <= FIFTEEN_MINUTES
+    assert throttle.retry_after(victim, client()) == 0  # the account's owner, elsewhere
+    assert throttle.retry_after(account(), attacker) == 0  # another account from that client
+
+
+def test_a_success_clears_that_clients_failures_only(make_throttle, account, client):
+    throttle = make_throttle()
+    user, home, other = account(), client(), client()
+    fail(throttle, user, home, 5)
+    fail(throttle, user, other, 5)
+
+    throttle.succeeded(user, home)
+
+    assert throttle.retry_after(user, home) == 0
+    fail(throttle, user, home, 4)
+    assert throttle.retry_after(user, home) == 0  # counting starts again from nothing
+    assert 0 < throttle.retry_after(user, other) <= FIFTEEN_MINUTES
+
+
+def test_failures_from_many_clients_block_the_account_for_minutes_only(make_throttle, account, client):
+    throttle = make_throttle()
+    victim = account()
+    for _ in range(19):
+        throttle.failed(victim, client())
+    assert throttle.retry_after(victim, client()) == 0
+
+    throttle.failed(victim, client())
+
+    assert 0 < throttle.retry_after(victim, client()) <= FIVE_MINUTES
+    assert throttle.retry_after(account(), client()) == 0
+
+
+def test_failures_on_many_accounts_block_the_client(make_throttle, account, client):
+    throttle = make_throttle()
+    sprayer = client()
+    for _ in range(49):
+        throttle.failed(account(), sprayer)
+    assert throttle.retry_after(account(), sprayer) == 0
+
+    throttle.failed(account(), sprayer)
+
+    assert 0 < throttle.retry_after(account(), sprayer) <= FIFTEEN_MINUTES
+    assert throttle.retry_after(account(), client()) == 0
+
+
+@pytest.mark.parametrize("limit", ["per_pair", "per_client", "per_account"])
+def test_a_block_expires_by_itself(make_throttle, account, client, limit):
+    throttle = make_throttle(**{limit: "2/2 second"})
+    user, address = account(), client()
+    throttle.failed(user, address)
+    assert throttle.retry_after(user, address) == 0
+    throttle.failed(user, address)
+
+    wait = throttle.retry_after(user, address)
+    assert 1 <= wait <= 2
+    time.sleep(wait)
+
+    assert throttle.retry_after(user, address) == 0
+
+
+def test_the_longest_block_decides(make_throttle, account, client):
+    throttle = make_throttle(per_pair="1/1 minute", per_account="1/2 second")
+    user, address = account(), client()
+    throttle.failed(user, address)
+    assert 58 <= throttle.retry_after(user, address) <= 60
+
+
+def test_separators_in_keys_do_not_merge_counts(make_throttle):
+    throttle = make_throttle(per_pair="1/1 minute")
+    throttle.failed("a/b", "c")
+    assert throttle.retry_after("a", "b/c") == 0
+
+
+# The fallback
+
+
+def test_an_unreachable_redis_is_reported_once_in_a_while_without_keys(prefix, account, client, caplog):
+    clock = SettableClock(0.0)
+    throttle = login_throttle(CLOSED, prefix, storage_retry=0.0, warn_every=10.0, monotonic=clock)
+    user, address = account(), client()
+
+    with caplog.at_level(logging.WARNING, logger="user_service.auth"):
+        fail(throttle, user, address, 5)
+        assert throttle.retry_after(user, address) > 0
+        clock.now += 10.0
+        throttle.succeeded(user, address)
+        assert throttle.retry_after(user, address) == 0
+
+    warnings = [r.getMessage() for r in caplog.records if "operation=throttle.fallback" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "call=failed" in warnings[0] and "ConnectionError" in warnings[0]
+    assert user[:8] not in caplog.text and address not in caplog.text
+
+
+class Forwarder:
+    """A TCP forwarder to Redis on a port of its own: "Redis" comes up when it starts."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._sockets: list[socket.socket] = []
+
+    def start(self) -> None:
+        self._server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with suppress(OSError):
+            while True:
+                near, _ = self._server.accept()
+                far = socket.create_connection(self.upstream)
+                self._sockets += [near, far]
+                threading.Thread(target=self._pump, args=(near, far), daemon=True).start()
+                threading.Thread(target=self._pump, args=(far, near), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        for sock in [self._server, *self._sockets]:
+            sock.close()
+
+
+def test_the_throttle_goes_back_to_redis_and_keeps_blocks_from_the_outage(
+    redis, prefix, account, client, caplog
+):
+    real = urlparse(REDIS_URL)
+    forwarder = Forwarder((real.hostname or "127.0.0.1", real.port or 6379))
+    url = real._replace(
+        netloc=real.netloc.replace(f"{real.hostname}:{real.port}", f"127.0.0.1:{forwarder.port}")
+    )
+    throttle = login_throttle(url.geturl(), prefix, storage_retry=0.0)
+    user, address = account(), client()
+    try:
+        fail(throttle, user, address, 5)  # Redis is down: counted in-process
+        assert throttle.retry_after(user, address) > 0
+        assert not list(redis.scan_iter(match=f"{prefix}:*"))
+
+        forwarder.start()
+        with caplog.at_level(logging.WARNING, logger="user_service.auth"):
+            assert 0 < throttle.retry_after(user, address) <= FIFTEEN_MINUTES
+        assert "operation=throttle.recovered" in caplog.text
+
+        other = account()
+        throttle.failed(other, address)
+        assert list(redis.scan_iter(match=f"{prefix}:*"))  # counted in Redis again
+
+        throttle.succeeded(user, address)
+        assert throttle.retry_after(user, address) == 0
+    finally:
+        forwarder.close()
