@@ -42,6 +42,17 @@ class InvalidToken(DomainError):
     default = Message("The token is invalid, expired or already used.")
 
 
+class Unauthenticated(DomainError):
+    """No valid credentials: a missing, forged or expired access token, a session that ended."""
+
+    default = Message("Authentication is required: the access token is missing, invalid or expired.")
+
+
+class InvalidCredentials(Unauthenticated):
+    # One message for an unknown email, a wrong password and a disabled account.
+    default = Message("The email or password is incorrect.")
+
+
 class PermissionDenied(DomainError):
     default = Message("You are not allowed to do this.")
 

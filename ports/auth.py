@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from domain.auth.model import LoginActivity, RefreshTokenRecord, UserSessions
 from domain.auth.state import Group, UserState
+from domain.users.queries import Page, PageRequest
 
 
 class UserStateStore(Protocol):
@@ -68,4 +70,32 @@ class LoginThrottle(Protocol):
 
     def succeeded(self, account: str, client: str) -> None:
         """Forget this client's failures on this account (not other clients')."""
+        ...
+
+
+class SessionRepository(Protocol):
+    """The sessions of users, in one unit of work."""
+
+    def get(self, user_id: UUID, now: datetime, *, lock: bool = False) -> UserSessions | None:
+        """The user's live sessions, or None when there is no such user. `lock=True` holds the
+        user's row until the unit of work ends, serialising every change to one user."""
+        ...
+
+    def find_refresh(self, digest: str) -> RefreshTokenRecord | None:
+        """The session a refresh token was issued to, whether or not it is still current."""
+        ...
+
+    def save(self, sessions: UserSessions) -> None:
+        """Write the changes and increment `sessions.version`; raises ConcurrentUpdate when the
+        stored version is no longer the one loaded."""
+        ...
+
+
+class LoginActivityRepository(Protocol):
+    def add(self, activity: LoginActivity) -> None:
+        """Record it, unless a row with its id exists (a redelivered event)."""
+        ...
+
+    def list(self, user_id: UUID, page: PageRequest) -> Page:
+        """A page of the user's activity, newest first."""
         ...

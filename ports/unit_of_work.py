@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, Self
 
+from ports.auth import LoginActivityRepository, SessionRepository
 from ports.users import AccountTokenRepository, UserRepository
 
 
@@ -17,6 +18,8 @@ class UnitOfWork(Protocol):
 
     users: UserRepository
     tokens: AccountTokenRepository
+    sessions: SessionRepository
+    activity: LoginActivityRepository
 
     def __enter__(self) -> Self: ...
 

@@ -100,10 +100,14 @@ class ResilientCache:
         fail_max: int = 3,
         reset_timeout: float = 5.0,
         retry_interval: float = 1.0,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
+        """`breaker`: one shared with the other users of the same server, if any, so that
+        they all stop waiting on it together (else one of its own from fail_max and
+        reset_timeout)."""
         self._inner = inner
         self._errors = errors
-        self.breaker = CircuitBreaker(fail_max, reset_timeout)
+        self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
         self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try

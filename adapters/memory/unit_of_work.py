@@ -9,6 +9,11 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
+from adapters.memory.sessions import (
+    InMemoryLoginActivityRepository,
+    InMemorySessionRepository,
+    SessionTables,
+)
 from adapters.tracking import UserTracker
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users.model import User
@@ -25,6 +30,7 @@ class InMemoryDatabase:
         self.users: dict[UUID, User] = {}
         self.tokens: dict[str, AccountToken] = {}
         self.row_locks: dict[UUID, threading.Lock] = {}
+        self.auth = SessionTables()
 
 
 class InMemoryUserRepository:
@@ -38,7 +44,7 @@ class InMemoryUserRepository:
 
     def get(self, user_id: UUID, *, lock: bool = False) -> User | None:
         if lock:
-            self._lock_row(user_id)
+            self.lock_row(user_id)
         elif (user := self.tracker.known(user_id)) is not None:
             return user
         with self._db.lock:
@@ -57,7 +63,7 @@ class InMemoryUserRepository:
         while self._held:
             self._held.pop().release()
 
-    def _lock_row(self, user_id: UUID) -> None:
+    def lock_row(self, user_id: UUID) -> None:
         """Like SELECT ... FOR UPDATE: held until the unit of work ends."""
         with self._db.lock:
             row_lock = self._db.row_locks.setdefault(user_id, threading.Lock())
@@ -145,6 +151,8 @@ class InMemoryUnitOfWork:
     def __enter__(self) -> Self:
         self.users = InMemoryUserRepository(self._db)
         self.tokens = InMemoryAccountTokenRepository(self._db)
+        self.sessions = InMemorySessionRepository(self._db, self.users)
+        self.activity = InMemoryLoginActivityRepository(self._db)
         self._committed = False
         return self
 
@@ -168,11 +176,15 @@ class InMemoryUnitOfWork:
             for user in written:
                 if owners.setdefault(user.email, user.id) != user.id:
                     raise AlreadyExists()
+            self.sessions.check()
             self.tokens.committed()
+            self.sessions.committed()
+            self.activity.committed()
             for user_id in deleted:  # after the staged tokens: a user's tokens go with it
                 del users[user_id]
                 for digest in [d for d, t in self._db.tokens.items() if t.user_id == user_id]:
                     del self._db.tokens[digest]
+                self._db.auth.drop_user(user_id)
             for user in written:
                 users[user.id] = _snapshot(user)
         self._committed = True
@@ -181,6 +193,8 @@ class InMemoryUnitOfWork:
 
     def rollback(self) -> None:
         self.tokens.give_back()
+        self.sessions.clear()
+        self.activity.staged.clear()
         self.users.tracker.clear()
 
     def _publish(self) -> None:

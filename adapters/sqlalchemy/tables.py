@@ -73,6 +73,10 @@ users = Table(
     Column("status", String(16), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    # The auth context's columns, never written by the User aggregate: the sessions version
+    # (compare-and-set on every change to the user's sessions) and the last login.
+    Column("session_version", Integer, nullable=False, server_default="0"),
+    Column("last_login_at", UtcDateTime, nullable=True),
 )
 
 account_tokens = Table(
@@ -91,4 +95,40 @@ account_tokens = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("used_at", UtcDateTime, nullable=True),
     Index("ix_account_tokens_user_id_purpose", "user_id", "purpose"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("refresh_digest", String(64), nullable=False),  # the current refresh token's
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("refreshed_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Index("ix_sessions_user_id", "user_id"),
+)
+
+# Every refresh token ever issued, by digest: a rotated one presented again ends its session.
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("session_id", Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Index("ix_refresh_tokens_session_id", "session_id"),
+)
+
+login_activity = Table(
+    "login_activity",
+    metadata,
+    Column("id", Uuid, primary_key=True),  # the event's id: a redelivered event adds nothing
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("client_address", String(64), nullable=True),
+    Column("user_agent", String(255), nullable=True),
+    Index("ix_login_activity_user_id_occurred_at", "user_id", "occurred_at"),
 )

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy.engine import SQLITE_BEGIN
+from adapters.sqlalchemy.sessions import SqlAlchemyLoginActivityRepository, SqlAlchemySessionRepository
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
@@ -38,6 +39,8 @@ class SqlAlchemyUnitOfWork:
             raise
         self.users = SqlAlchemyUserRepository(self._connection)
         self.tokens = SqlAlchemyAccountTokenRepository(self._connection)
+        self.sessions = SqlAlchemySessionRepository(self._connection)
+        self.activity = SqlAlchemyLoginActivityRepository(self._connection)
         self._committed = False
         return self
 

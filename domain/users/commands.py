@@ -37,6 +37,8 @@ class UpdateUser(Command):
     password: str | None = None
     old_password: str | None = None
     expected_versions: frozenset[int] | None = None
+    # The session the change is made from: a password change ends every other one.
+    session_id: UUID | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,3 +56,17 @@ class ConfirmPasswordReset(Command):
 class DeleteUser(Command):
     user_id: UUID
     expected_versions: frozenset[int] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeUserRoles(Command):
+    user_id: UUID
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChangeUserStatus(Command):
+    """Disable an account (its sessions end at once) or enable it again."""
+
+    user_id: UUID
+    status: str

@@ -38,3 +38,12 @@ class EmailChanged(Event):
 class PasswordChanged(Event):
     user_id: UUID
     email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserRolesChanged(Event):
+    """`version` is the user's version with these roles (it versions the roles group)."""
+
+    user_id: UUID
+    roles: frozenset[str]
+    version: int

@@ -8,7 +8,10 @@ an event, so no token travels through an event log or broker.
 
 from __future__ import annotations
 
+from domain.users.admin import change_user_roles, change_user_status
 from domain.users.commands import (
+    ChangeUserRoles,
+    ChangeUserStatus,
     ConfirmPasswordReset,
     ConfirmUser,
     DeleteUser,
@@ -32,6 +35,8 @@ COMMAND_HANDLERS = {
     RequestPasswordReset: request_password_reset,
     ConfirmPasswordReset: confirm_password_reset,
     DeleteUser: delete_user,
+    ChangeUserRoles: change_user_roles,
+    ChangeUserStatus: change_user_status,
 }
 QUERY_HANDLERS = {GetUser: get_user, ListUsers: list_users}
 EVENT_HANDLERS = {

@@ -102,3 +102,18 @@ class User:
         if change.any:
             self._changed()
         return change
+
+    def change_roles(self, roles: frozenset[str]) -> bool:
+        """Replace the roles; False if they are the same (nothing changes)."""
+        if roles == self.roles:
+            return False
+        self.roles = frozenset(roles)
+        self._changed()
+        return True
+
+    def change_status(self, status: UserStatus) -> bool:
+        if status == self.status:
+            return False
+        self.status = status
+        self._changed()
+        return True

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from domain.auth.model import EndReason
+from domain.auth.state import UserState
+from domain.auth.states import identity_of, sessions_of
 from domain.users import rules
 from domain.users.commands import (
     ConfirmPasswordReset,
@@ -18,6 +22,7 @@ from domain.users.support import (
 from domain.users.tokens import TokenPurpose, retry_after
 
 if TYPE_CHECKING:
+    from ports.auth import UserStateStore
     from ports.clock import Clock
     from ports.mail import Mailer
     from ports.security import PasswordHasher, TokenGenerator
@@ -51,7 +56,9 @@ def confirm_password_reset(
     hasher: PasswordHasher,
     tokens: TokenGenerator,
     clock: Clock,
+    states: UserStateStore,
 ) -> None:
+    """Every session ends: whoever knew the old password is logged out."""
     rules.check(password=cmd.password)
     password_hash = hasher.hash(cmd.password)
     with uow:
@@ -61,4 +68,10 @@ def confirm_password_reset(
         uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)  # any other reset mail goes stale
         user.record(PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
+        sessions = uow.sessions.get(user.id, now, lock=True)
+        if sessions is not None:
+            sessions.end_all(now, EndReason.PASSWORD_CHANGED)
+            uow.sessions.save(sessions)
         uow.commit()
+    state = UserState(user.id, identity=identity_of(user))
+    states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from domain.auth.model import EndReason
+from domain.auth.state import UserState
+from domain.auth.states import deleted_state, identity_of, sessions_of
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users import rules
 from domain.users.commands import (
@@ -25,6 +28,7 @@ from domain.users.support import (
 from domain.users.tokens import TokenPurpose
 
 if TYPE_CHECKING:
+    from ports.auth import UserStateStore
     from ports.clock import Clock
     from ports.mail import Mailer
     from ports.security import PasswordHasher, TokenGenerator
@@ -39,7 +43,10 @@ def update_user(
     tokens: TokenGenerator,
     clock: Clock,
     mailer: Mailer,
+    states: UserStateStore,
 ) -> User:
+    """A new email or status reaches UserState before this returns; a new password ends every
+    session but the one the change was made from."""
     email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
     # argon2 is slow on purpose: check the current password and hash the new one before the
     # write transaction, then write only if the user is still at the version that was read.
@@ -72,7 +79,12 @@ def update_user(
         if change.previous_email is not None or change.password_changed:
             # A reset mailed before (perhaps to the old address) must not undo this change.
             uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)
+        sessions = None
         if change.password_changed:
+            sessions = uow.sessions.get(user.id, now, lock=True)
+            if sessions is not None:
+                sessions.end_all(now, EndReason.PASSWORD_CHANGED, keep=cmd.session_id)
+                uow.sessions.save(sessions)
             user.record(
                 PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale)
             )
@@ -87,12 +99,16 @@ def update_user(
                 )
             )
         uow.commit()
+    if change.any:
+        state = UserState(user.id, identity=identity_of(user))
+        states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
     if token is not None:
         send_token_mail(mailer, user.email, "confirm_email", cmd.locale, token)
     return user
 
 
-def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock) -> None:
+def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock, states: UserStateStore) -> None:
+    """The account's sessions go with it; its UserState becomes a tombstone at once."""
     with uow:
         user = load_user(uow, cmd.user_id)
         check_version(user, cmd.expected_versions)
@@ -101,6 +117,7 @@ def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock) -> None:
         )
         uow.users.remove(user)
         uow.commit()
+    states.write(deleted_state(user.id, user.email))
 
 
 def get_user(query: GetUser, *, uow: UnitOfWork) -> User:

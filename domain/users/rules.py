@@ -88,3 +88,20 @@ def has_control_characters(text: str) -> bool:
 
 def normalise_email(raw: str) -> str:
     return raw.strip().lower()
+
+
+KNOWN_ROLES = frozenset({"user", "admin"})
+ROLES_EMPTY = Message("At least one role is required.")
+ROLE_UNKNOWN = Message("Unknown role {role}; the roles are: {known}.")
+
+
+def check_roles(roles: frozenset[str]) -> frozenset[str]:
+    problems = [
+        Message(ROLE_UNKNOWN.text, {"role": role, "known": ", ".join(sorted(KNOWN_ROLES))})
+        for role in sorted(roles - KNOWN_ROLES)
+    ]
+    if not roles:
+        problems.append(ROLES_EMPTY)
+    if problems:
+        raise InvalidInput({"roles": problems})
+    return frozenset(roles)

@@ -1,0 +1,63 @@
+"""Access tokens as signed JWTs (PyJWT, HS256): sub, sid, exp, iat, jti."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+from ports.auth import AccessClaims
+
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash
+
+
+class JwtAccessTokens:
+    def __init__(self, secret: str, lifetime: timedelta, issuer: str = "user-service") -> None:
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the signing secret must be at least {MIN_SECRET_BYTES} bytes")
+        self._secret = secret
+        self._lifetime = lifetime
+        self._issuer = issuer
+
+    def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> tuple[str, AccessClaims]:
+        issued_at = now.replace(microsecond=0)  # JWT times are whole seconds
+        claims = AccessClaims(
+            user_id, session_id, secrets.token_urlsafe(12), issued_at, issued_at + self._lifetime
+        )
+        payload = {
+            "iss": self._issuer,
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "jti": claims.token_id,
+            "iat": int(claims.issued_at.timestamp()),
+            "exp": int(claims.expires_at.timestamp()),
+        }
+        return jwt.encode(payload, self._secret, algorithm=ALGORITHM), claims
+
+    def decode(self, token: str, now: datetime) -> AccessClaims | None:
+        try:
+            # Expiry is checked against the service's clock below, not PyJWT's.
+            payload = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                issuer=self._issuer,
+                options={
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "require": ["sub", "sid", "jti", "iat", "exp"],
+                },
+            )
+            claims = AccessClaims(
+                UUID(payload["sub"]),
+                UUID(payload["sid"]),
+                str(payload["jti"]),
+                datetime.fromtimestamp(payload["iat"], UTC),
+                datetime.fromtimestamp(payload["exp"], UTC),
+            )
+        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError):
+            return None
+        return claims if now < claims.expires_at else None

@@ -1,0 +1,166 @@
+"""Login, refresh and logout. Each handler commits, writes its UserState groups, and only then
+publishes its event: by the time any consumer runs, or the command returns, the state already
+says what the database says."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from domain.auth.commands import Login, Logout, RefreshToken
+from domain.auth.events import UserLoggedIn, UserLoggedOut
+from domain.auth.model import EndReason, Lifetimes, Session, UserSessions
+from domain.auth.queries import TokenPair
+from domain.auth.state import UserState
+from domain.auth.states import full_state, sessions_of
+from domain.errors import InvalidCredentials, Throttled, Unauthenticated
+from domain.messages import Message
+from domain.users import rules
+from domain.users.model import User, UserStatus
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ports.auth import AccessTokens, LoginThrottle, UserStateStore
+    from ports.clock import Clock
+    from ports.events import EventBus
+    from ports.security import PasswordHasher, TokenGenerator
+    from ports.unit_of_work import UnitOfWork
+
+log = logging.getLogger("user_service.auth")
+
+REFRESH_INVALID = Message("The refresh token is invalid or expired.")
+REFRESH_REUSED = Message("The refresh token was already used; the session has been ended.")
+
+
+@lru_cache(maxsize=4)
+def _decoy_hash(hasher: PasswordHasher) -> str:
+    """A hash to verify against when no account has the email, so that an unknown email costs
+    the same time as a wrong password."""
+    return hasher.hash("decoy password that never matches 0A")
+
+
+def throttle_key(email: str) -> str:
+    """The throttle's key for an account: derived from the email, whether or not it exists."""
+    return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def login(
+    cmd: Login,
+    *,
+    uow: UnitOfWork,
+    hasher: PasswordHasher,
+    tokens: TokenGenerator,
+    access: AccessTokens,
+    states: UserStateStore,
+    throttle: LoginThrottle,
+    clock: Clock,
+    events: EventBus,
+    lifetimes: Lifetimes,
+) -> TokenPair:
+    email = rules.normalise_email(cmd.email)
+    account, client = throttle_key(email), cmd.client_address or "unknown"
+    if wait := throttle.retry_after(account, client):
+        raise Throttled(wait)
+    with uow:
+        found = uow.users.get_by_email(email)
+    # Always one argon2 verification, account or not: the answer's timing reveals nothing.
+    verified = hasher.verify(found.password_hash if found else _decoy_hash(hasher), cmd.password)
+    if found is None or not verified or found.status != UserStatus.ACTIVE:
+        throttle.failed(account, client)
+        raise InvalidCredentials()
+    throttle.succeeded(account, client)
+    refresh = tokens.new()
+    now = clock.now()
+    with uow:
+        user, sessions = _locked(uow, found.id, now)
+        if user is None or sessions is None or user.status != UserStatus.ACTIVE:
+            raise InvalidCredentials()  # deleted or disabled since the password was checked
+        session = sessions.open(tokens.digest(refresh), now, lifetimes.refresh)
+        uow.sessions.save(sessions)
+        uow.commit()
+    states.write(full_state(user, sessions, now))
+    events.publish(_event(UserLoggedIn, cmd, session, "login", now))
+    return _pair(access, user, session, refresh, now, lifetimes)
+
+
+def refresh_token(
+    cmd: RefreshToken,
+    *,
+    uow: UnitOfWork,
+    tokens: TokenGenerator,
+    access: AccessTokens,
+    states: UserStateStore,
+    clock: Clock,
+    events: EventBus,
+    lifetimes: Lifetimes,
+) -> TokenPair:
+    """Rotate the refresh token. Presenting one that was already rotated away ends the
+    session (the family): whoever holds the current one, the thief or the owner, must log in."""
+    digest = tokens.digest(cmd.refresh_token)
+    refresh = tokens.new()
+    now = clock.now()
+    with uow:
+        record = uow.sessions.find_refresh(digest)
+        if record is None:
+            raise Unauthenticated(REFRESH_INVALID)
+        user, sessions = _locked(uow, record.user_id, now)
+        session = sessions.get(record.session_id, now) if sessions is not None else None
+        if user is None or sessions is None or session is None or user.status != UserStatus.ACTIVE:
+            raise Unauthenticated(REFRESH_INVALID)
+        reused = session.refresh_digest != digest
+        if reused:
+            sessions.end(session, now, EndReason.REFRESH_REUSED)
+        else:
+            sessions.rotate(session, tokens.digest(refresh), now, lifetimes.refresh)
+        uow.sessions.save(sessions)
+        uow.commit()
+    states.write(full_state(user, sessions, now))
+    if reused:
+        log.warning("operation=auth.refresh_reused user=%s session=%s: session ended", user.id, session.id)
+        events.publish(_event(UserLoggedOut, cmd, session, EndReason.REFRESH_REUSED.value, now))
+        raise Unauthenticated(REFRESH_REUSED)
+    events.publish(_event(UserLoggedIn, cmd, session, "refresh", now))
+    return _pair(access, user, session, refresh, now, lifetimes)
+
+
+def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock, events: EventBus) -> None:
+    """End the session; ending one that already ended changes nothing."""
+    now = clock.now()
+    with uow:
+        sessions = uow.sessions.get(cmd.user_id, now, lock=True)
+        session = sessions.get(cmd.session_id, now) if sessions is not None else None
+        if sessions is None or session is None:
+            return
+        sessions.end(session, now, EndReason.LOGOUT)
+        uow.sessions.save(sessions)
+        uow.commit()
+    states.write(UserState(cmd.user_id, sessions=sessions_of(sessions, now)))
+    events.publish(_event(UserLoggedOut, cmd, session, EndReason.LOGOUT.value, now))
+
+
+def _locked(uow: UnitOfWork, user_id, now: datetime) -> tuple[User | None, UserSessions | None]:
+    user = uow.users.get(user_id, lock=True)
+    return user, (uow.sessions.get(user_id, now, lock=True) if user is not None else None)
+
+
+def _event(kind: type, cmd: Login | RefreshToken | Logout, session: Session, name: str, now: datetime):
+    return kind(
+        user_id=session.user_id,
+        session_id=session.id,
+        kind=name,
+        client_address=cmd.client_address,
+        user_agent=cmd.user_agent,
+        occurred_at=now,
+        locale=cmd.locale,
+    )
+
+
+def _pair(
+    access: AccessTokens, user: User, session: Session, refresh: str, now: datetime, lifetimes: Lifetimes
+) -> TokenPair:
+    token, claims = access.issue(user.id, session.id, now)
+    expires_in = int((claims.expires_at - claims.issued_at).total_seconds())
+    return TokenPair(token, refresh, expires_in, user.id, session.id)

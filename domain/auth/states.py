@@ -1,0 +1,63 @@
+"""Building UserState groups from the source of truth (the owners' side of DESIGN §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.auth.model import UserSessions
+from domain.auth.state import (
+    TOMBSTONE,
+    AccountStatus,
+    Identity,
+    LiveSession,
+    Roles,
+    Sessions,
+    UserState,
+    Versioned,
+)
+from domain.users.model import User
+
+if TYPE_CHECKING:
+    from ports.unit_of_work import UnitOfWork
+
+
+def identity_of(user: User) -> Versioned[Identity]:
+    return Versioned(user.version, Identity(user.email, AccountStatus(user.status.value)))
+
+
+def roles_of(user: User) -> Versioned[Roles]:
+    return Versioned(user.version, Roles(frozenset(user.roles)))
+
+
+def sessions_of(sessions: UserSessions, now: datetime) -> Versioned[Sessions]:
+    live = {s.id: LiveSession(s.refresh_digest, s.expires_at) for s in sessions.live(now)}
+    return Versioned(sessions.version, Sessions(live, sessions.last_login_at))
+
+
+def full_state(user: User, sessions: UserSessions, now: datetime) -> UserState:
+    """Every group the auth context owns, as one transaction read them."""
+    return UserState(
+        user.id, identity=identity_of(user), sessions=sessions_of(sessions, now), roles=roles_of(user)
+    )
+
+
+def deleted_state(user_id: UUID, email: str) -> UserState:
+    """A tombstone: versions no writer can beat, so a slow writer cannot revive the account."""
+    return UserState(
+        user_id,
+        identity=Versioned(TOMBSTONE, Identity(email, AccountStatus.DELETED)),
+        sessions=Versioned(TOMBSTONE, Sessions()),
+        roles=Versioned(TOMBSTONE, Roles(frozenset())),
+    )
+
+
+def load_state(uow: UnitOfWork, user_id: UUID, now: datetime) -> UserState | None:
+    """The state rebuilt from the database (inside the caller's unit of work); None when the
+    user does not exist."""
+    user = uow.users.get(user_id)
+    sessions = uow.sessions.get(user_id, now) if user is not None else None
+    if user is None or sessions is None:
+        return None
+    return full_state(user, sessions, now)

@@ -1,0 +1,67 @@
+"""What only admins do to an account: change its roles, disable or enable it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from domain.auth.model import EndReason
+from domain.auth.state import UserState
+from domain.auth.states import identity_of, sessions_of
+from domain.errors import InvalidInput
+from domain.messages import Message
+from domain.users import rules
+from domain.users.commands import ChangeUserRoles, ChangeUserStatus
+from domain.users.events import UserRolesChanged, UserUpdated
+from domain.users.model import User, UserStatus
+from domain.users.support import load_user
+
+if TYPE_CHECKING:
+    from ports.auth import UserStateStore
+    from ports.clock import Clock
+    from ports.unit_of_work import UnitOfWork
+
+STATUS_UNKNOWN = Message("Must be one of: {choices}.", {"choices": "active, disabled"})
+
+
+def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) -> User:
+    """The roles group of UserState is updated by the UserRolesChanged consumer."""
+    roles = rules.check_roles(cmd.roles)
+    with uow:
+        user = load_user(uow, cmd.user_id, lock=True)
+        if user.change_roles(roles):
+            now = clock.now()
+            common = {"user_id": user.id, "occurred_at": now, "locale": cmd.locale}
+            user.record(UserRolesChanged(roles=user.roles, version=user.version, **common))
+            user.record(UserUpdated(email=user.email, **common))  # the representation changed
+        uow.commit()
+    return user
+
+
+def change_user_status(
+    cmd: ChangeUserStatus, *, uow: UnitOfWork, states: UserStateStore, clock: Clock
+) -> User:
+    try:
+        status = UserStatus(cmd.status)
+    except ValueError:
+        raise InvalidInput({"status": [STATUS_UNKNOWN]}) from None
+    sessions = None
+    with uow:
+        user = load_user(uow, cmd.user_id, lock=True)
+        now = clock.now()
+        if not user.change_status(status):
+            return user
+        if status == UserStatus.DISABLED:
+            sessions = uow.sessions.get(user.id, now, lock=True)
+            if sessions is not None:
+                sessions.end_all(now, EndReason.DISABLED)
+                uow.sessions.save(sessions)
+        user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
+        uow.commit()
+    states.write(
+        UserState(
+            user.id,
+            identity=identity_of(user),
+            sessions=sessions_of(sessions, now) if sessions is not None else None,
+        )
+    )
+    return user
