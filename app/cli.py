@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -47,6 +48,10 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
         )
     _migrate()
     _collect_metrics_from_every_worker()
+    if not os.environ.get("SECRET_KEY"):  # production requires one (config.load said so)
+        # One key for every worker of this run; tokens signed with it end with the run.
+        os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
+        log.warning("operation=run SECRET_KEY is not set: tokens will not outlive this run")
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -57,6 +62,45 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
     }
     click.echo(f"Serving on http://{host}:{port} (API docs at /api/docs)")
     _Gunicorn(options).run()
+
+
+@main.command("create-admin")
+@click.argument("email")
+@click.option("--initials", default="Admin", show_default=True)
+@click.option(
+    "--password",
+    envvar="ADMIN_PASSWORD",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given (or set in ADMIN_PASSWORD).",
+)
+def create_admin(email: str, initials: str, password: str) -> None:
+    """Register EMAIL as an admin, or make the existing account with EMAIL one."""
+    from app.factory import create_app
+    from domain.errors import DomainError
+    from domain.users.commands import ChangeUserRoles, RegisterUser
+    from domain.users.rules import normalise_email
+
+    _migrate()
+    app = create_app()
+    container = app.extensions["container"]
+    bus = container.bus()
+    try:
+        with container.uow() as uow:
+            user = uow.users.get_by_email(normalise_email(email))
+        if user is None:
+            user = bus.handle(RegisterUser(email=email, initials=initials, password=password))
+            click.echo(f"Registered {user.email} ({user.id})")
+        bus.handle(ChangeUserRoles(user_id=user.id, roles=frozenset(user.roles | {"admin"})))
+    except DomainError as error:
+        catalogs = container.catalogs()
+        problems = getattr(error, "errors", {})
+        details = "; ".join(
+            f"{field}: {catalogs.render(m, 'en')}" for field, ms in problems.items() for m in ms
+        )
+        raise click.ClickException(details or catalogs.render(error.message, "en")) from error
+    click.echo(f"{user.email} is an admin")
 
 
 def _collect_metrics_from_every_worker() -> None:

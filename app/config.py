@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     return {
         "env": env,
         "cache": _cache(environ, cache_url),
+        "auth": _auth(environ, env),
+        "proxy_hops": _int(environ, "PROXY_HOPS", 0),
         "database_url": database_url,
         "storage": "memory" if database_url == "memory://" else "sql",
         "max_content_length": _int(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
@@ -71,6 +74,23 @@ def _cache(environ: Mapping[str, str], url: str) -> dict[str, Any]:
         "socket_timeout": _float(environ, "CACHE_SOCKET_TIMEOUT", 0.1),
         "breaker_failures": _int(environ, "CACHE_BREAKER_FAILURES", 3),
         "breaker_reset": _float(environ, "CACHE_BREAKER_RESET", 5.0),
+    }
+
+
+def _auth(environ: Mapping[str, str], env: str) -> dict[str, Any]:
+    secret = environ.get("SECRET_KEY", "")
+    if not secret:
+        if env == "production":
+            raise ConfigError("SECRET_KEY is required in production (at least 32 random bytes)")
+        # Tokens signed with it die with the process; `user-service run` sets one shared by
+        # every worker of the run.
+        secret = secrets.token_urlsafe(32)
+    elif len(secret.encode()) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 bytes long")
+    return {
+        "secret": secret,
+        "access_ttl": _float(environ, "ACCESS_TOKEN_TTL", 900.0),
+        "refresh_ttl": _float(environ, "REFRESH_TOKEN_TTL", 14 * 24 * 3600.0),
     }
 
 

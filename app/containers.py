@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -14,17 +15,26 @@ from adapters.cache import users as user_caches
 from adapters.cache.memory import InMemoryTagCache
 from adapters.cache.read_through import ReadThrough
 from adapters.cache.redis import RedisTagCache, make_client
-from adapters.cache.resilient import ResilientCache
+from adapters.cache.resilient import CircuitBreaker, ResilientCache
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
+from adapters.jwt_tokens import JwtAccessTokens
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
 from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.state.memory import InMemoryUserStateStore
+from adapters.state.none import NoUserStateStore
+from adapters.state.redis import RedisUserStateStore
+from adapters.state.resilient import ResilientUserStateStore
+from adapters.throttle import login_throttle
 from app.api.representation import RepresentationCodec
+from domain.auth import handlers as auth
+from domain.auth.model import Lifetimes
 from domain.messagebus import MessageBus
+from domain.messages import Event
 from domain.users import handlers as users
 
 
@@ -49,6 +59,18 @@ def subscriber_map(
     return providers.Dict(
         {event: providers.List(*(bound(h, ports).provider for h in hs)) for event, hs in merged.items()}
     )
+
+
+class NoEvents:
+    """The bus of the units of work that event consumers use: a consumer's changes raise no
+    events of their own, and one that did would be a mistake to find at once."""
+
+    def publish(self, event: Event) -> None:
+        raise RuntimeError(f"an event consumer's unit of work recorded {type(event).__name__}")
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
 
 
 class Container(containers.DeclarativeContainer):
@@ -82,43 +104,90 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
+    # Redis, shared by the read cache, the session state and login throttling.
+    redis_client = providers.Singleton(
+        make_client, config.cache.url, socket_timeout=config.cache.socket_timeout
+    )
+    # One circuit breaker per Redis server: every user of it stops waiting on it together.
+    _breaker = {
+        "errors": (redis.RedisError,),
+        "breaker": providers.Singleton(
+            CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
+        ),
+    }
     # The read cache: Redis (shared by every worker and host), in-process (one worker with
     # threads: the embedded default), or none.
     cache = providers.Selector(
         config.cache.backend,
         redis=providers.Singleton(
             ResilientCache,
-            providers.Singleton(
-                RedisTagCache,
-                providers.Singleton(
-                    make_client, config.cache.url, socket_timeout=config.cache.socket_timeout
-                ),
-                prefix=config.cache.prefix,
-            ),
-            errors=(redis.RedisError,),
-            fail_max=config.cache.breaker_failures,
-            reset_timeout=config.cache.breaker_reset,
+            providers.Singleton(RedisTagCache, redis_client, prefix=config.cache.prefix),
+            **_breaker,
         ),
         memory=providers.Singleton(InMemoryTagCache),
         none=providers.Object(None),
     )
+    # Session state (UserState): the same choice. With no cache every request reads the database.
+    states = providers.Selector(
+        config.cache.backend,
+        redis=providers.Singleton(
+            ResilientUserStateStore,
+            providers.Singleton(RedisUserStateStore, redis_client, prefix=config.cache.prefix),
+            **_breaker,
+        ),
+        memory=providers.Singleton(InMemoryUserStateStore),
+        none=providers.Singleton(NoUserStateStore),
+    )
+    del _breaker
+    throttle = providers.Singleton(
+        login_throttle,
+        providers.Selector(
+            config.cache.backend,
+            redis=config.cache.url,
+            memory=providers.Object("memory"),
+            none=providers.Object("memory"),
+        ),
+        config.cache.prefix,
+    )
+    lifetimes = providers.Singleton(
+        Lifetimes,
+        access=providers.Callable(_seconds, config.auth.access_ttl),
+        refresh=providers.Callable(_seconds, config.auth.refresh_ttl),
+    )
+    access = providers.Singleton(
+        JwtAccessTokens, config.auth.secret, providers.Callable(_seconds, config.auth.access_ttl)
+    )
     reads = providers.Singleton(ReadThrough, cache)
 
-    _subscriber_ports = {"mailer": mailer, "clock": clock, "cache": cache}
-    _invalidating = subscriber_map(_subscriber_ports, users.EVENT_HANDLERS, user_caches.EVENT_HANDLERS)
+    engine = providers.Singleton(make_engine, config.database_url)
+    memory = providers.Singleton(InMemoryDatabase)
+    _no_events = providers.Singleton(NoEvents)
+    consumer_uow = providers.Selector(
+        config.storage,
+        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=_no_events),
+        memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=_no_events),
+    )
+
+    _subscriber_ports = {
+        "mailer": mailer,
+        "clock": clock,
+        "cache": cache,
+        "states": states,
+        "uow": consumer_uow,
+    }
+    _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS)
+    _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
     event_bus = providers.Singleton(
         BlinkerEventBus,
         subscribers=providers.Selector(
             config.cache.backend,
             redis=_invalidating,
             memory=_invalidating,
-            none=subscriber_map(_subscriber_ports, users.EVENT_HANDLERS),
+            none=subscriber_map(_subscriber_ports, *_handlers),
         ),
     )
-    del _subscriber_ports, _invalidating
+    del _subscriber_ports, _invalidating, _handlers
 
-    engine = providers.Singleton(make_engine, config.database_url)
-    memory = providers.Singleton(InMemoryDatabase)
     uow = providers.Selector(
         config.storage,
         sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus),
@@ -137,13 +206,26 @@ class Container(containers.DeclarativeContainer):
         config.cache.backend, redis=_cached_read_uow, memory=_cached_read_uow, none=database_read_uow
     )
 
-    _ports: dict[str, Any] = {"hasher": hasher, "tokens": tokens, "clock": clock, "mailer": mailer}
+    _ports: dict[str, Any] = {
+        "hasher": hasher,
+        "tokens": tokens,
+        "clock": clock,
+        "mailer": mailer,
+        "states": states,
+        "access": access,
+        "throttle": throttle,
+        "events": event_bus,
+        "lifetimes": lifetimes,
+    }
     bus = providers.Singleton(
         MessageBus,
         providers.Dict(
             {
                 **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": uow}),
+                **handler_map(auth.COMMAND_HANDLERS, {**_ports, "uow": uow}),
                 **handler_map(users.QUERY_HANDLERS, {"uow": read_uow}),
+                # Authentication and the activity log read the database itself, not the read cache.
+                **handler_map(auth.QUERY_HANDLERS, {**_ports, "uow": database_read_uow}),
             }
         ),
     )

@@ -6,9 +6,11 @@ import os
 from collections.abc import Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config
-from app.api import health, passwords, users
+from app.api import auth, health, passwords, users
+from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.http import locale, metrics, problems, request_body
 from app.http.api import ProblemApi
@@ -39,10 +41,16 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     problems.init_app(app)
 
     api = ProblemApi(app)
+    api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    api.register_blueprint(auth.blp)
     api.register_blueprint(users.blp)
     api.register_blueprint(passwords.blp)
     app.register_blueprint(health.blp)
     metrics.init_app(app)
     if settings["cache"]["backend"] != "none":
-        app.wsgi_app = CachedUserReads(app.wsgi_app, container.reads())  # type: ignore[method-assign]
+        app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
+            app.wsgi_app, container.reads(), container.bus().handle
+        )
+    if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxy_hops"])  # type: ignore[method-assign]
     return app

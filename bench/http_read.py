@@ -6,6 +6,7 @@ wrk loads it on loopback (`wrk -t2 -cC -dS --latency`, after a 1 s warm-up). Sce
     bare      bench/bare_app.py: a constant body of the same size, with the same headers
     hit       the service on a SQLite file with the Redis read cache (CACHE_URL=redis://…), warm
     304       the same server, every request with If-None-Match: <the user's ETag>
+    me        the same server, GET /api/auth/me (the session checked against UserState only)
     sqlite    the service on a SQLite file, no cache (CACHE_URL=none)
     postgres  the service on PostgreSQL, no cache, in a schema of its own
 
@@ -71,12 +72,13 @@ STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 SERVICE_ENV = {
     "APP_ENV": "production",
+    "SECRET_KEY": secrets.token_urlsafe(32),
     "MAIL_BACKEND": "log",
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_COST": "8",
     "ARGON2_PARALLELISM": "1",
 }
-SCENARIOS = ("bare", "hit", "304", "sqlite", "postgres")
+SCENARIOS = ("bare", "hit", "304", "me", "sqlite", "postgres")
 
 
 @dataclass(frozen=True)
@@ -308,9 +310,9 @@ def service(name: str, env: dict[str, str], logs: Path) -> Iterator[str]:
         yield base
 
 
-def seed(base: str) -> tuple[str, str]:
-    """Registers the user the scenarios read, reads it a few times (warming the cache) and
-    returns its URL and ETag."""
+def seed(base: str) -> tuple[str, str, dict[str, str]]:
+    """Registers the user the scenarios read and logs it in, reads it a few times (warming the
+    cache) and returns its URL, ETag and Authorization header."""
     payload = json.dumps({"email": bare_app.EMAIL, "initials": "AB", "password": PASSWORD}).encode()
     status, _, body = http(
         f"{base}/api/users", "POST", {"Content-Type": "application/json"}, payload
@@ -318,13 +320,20 @@ def seed(base: str) -> tuple[str, str]:
     if status != 201:
         raise ScenarioFailed(f"POST /api/users answered {status}: {body[:300]!r}")
     url = f"{base}/api/users/{json.loads(body)['id']}"
+    credentials = json.dumps({"email": bare_app.EMAIL, "password": PASSWORD}).encode()
+    status, _, body = http(
+        f"{base}/api/auth/login", "POST", {"Content-Type": "application/json"}, credentials
+    )
+    if status != 200:
+        raise ScenarioFailed(f"POST /api/auth/login answered {status}: {body[:300]!r}")
+    auth = {"Authorization": f"Bearer {json.loads(body)['access_token']}"}
     for _ in range(WARM_GETS):
-        status, headers, body = http(url)
+        status, headers, body = http(url, headers=auth)
         if status != 200:
             raise ScenarioFailed(f"warm-up GET {url} answered {status}: {body[:300]!r}")
     if len(body) != len(bare_app.BODY):
         progress(f"warning: the service's body has {len(body)} bytes, the bare app's {len(bare_app.BODY)}")
-    return url, headers["ETag"]
+    return url, headers["ETag"], auth
 
 
 @contextlib.contextmanager
@@ -394,31 +403,34 @@ class Settings:
 
 def bare(settings: Settings) -> Iterator[Outcome]:
     with gunicorn("bare", "bare_app:app", BENCH, base_env(), settings.workdir) as base:
-        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200)
+        # A token of the service's size, so the requests are as long (the bare app ignores it).
+        auth = {"Authorization": f"Bearer {'x' * 290}"}
+        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200, auth)
 
 
 def cached(settings: Settings) -> Iterator[Outcome]:
     with redis_prefix(settings.redis_url) as prefix:
         env = service_env(sqlite_url(settings.workdir, "hit"), settings.redis_url, prefix)
         with service("hit", env, settings.workdir) as base:
-            url, etag = seed(base)
-            yield measure("hit", url, settings.load, 200)
-            yield measure("304", url, settings.load, 304, {"If-None-Match": etag})
+            url, etag, auth = seed(base)
+            yield measure("hit", url, settings.load, 200, auth)
+            yield measure("304", url, settings.load, 304, {**auth, "If-None-Match": etag})
+            yield measure("me", f"{base}/api/auth/me", settings.load, 200, auth)
 
 
 def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
     env = service_env(sqlite_url(settings.workdir, "sqlite"), "none")
     with service("sqlite", env, settings.workdir) as base:
-        url, _ = seed(base)
-        yield measure("sqlite", url, settings.load, 200)
+        url, _, auth = seed(base)
+        yield measure("sqlite", url, settings.load, 200, auth)
 
 
 def uncached_postgres(settings: Settings) -> Iterator[Outcome]:
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(postgres_schema(settings.postgres_url))
         base = stack.enter_context(service("postgres", service_env(database_url, "none"), settings.workdir))
-        url, _ = seed(base)
-        yield measure("postgres", url, settings.load, 200)
+        url, _, auth = seed(base)
+        yield measure("postgres", url, settings.load, 200, auth)
 
 
 def sqlite_url(workdir: Path, name: str) -> str:
@@ -427,7 +439,7 @@ def sqlite_url(workdir: Path, name: str) -> str:
 
 GROUPS: tuple[tuple[tuple[str, ...], Callable[[Settings], Iterator[Outcome]]], ...] = (
     (("bare",), bare),
-    (("hit", "304"), cached),
+    (("hit", "304", "me"), cached),
     (("sqlite",), uncached_sqlite),
     (("postgres",), uncached_postgres),
 )

@@ -9,4 +9,6 @@ TEST_ENV = {
     "ARGON2_MEMORY_COST": "8",
     "ARGON2_PARALLELISM": "1",
     "MAX_CONTENT_LENGTH": "4096",
+    # Fixed, so that apps built from this environment (several "workers") accept each other's tokens.
+    "SECRET_KEY": "test-only signing key, never used outside the tests",
 }

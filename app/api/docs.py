@@ -30,6 +30,10 @@ IF_MATCH = {
 }
 
 
+BEARER = [{"bearerAuth": []}]
+BEARER_SCHEME = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
 def errors(blp: Blueprint, *statuses: int) -> Callable:
     """Document the error statuses an operation can answer with (problem+json)."""
 

@@ -100,3 +100,62 @@ class ResetRequestSchema(ma.Schema):
 class ResetConfirmSchema(ma.Schema):
     token = Text(required=True)
     password = Text(required=True, load_only=True, metadata=PASSWORD_DOC)
+
+
+class LoginSchema(ma.Schema):
+    email = Text(required=True, metadata={"example": "ada@example.com"})
+    password = Text(required=True, load_only=True, metadata={"example": "Secret123"})
+
+
+class RefreshSchema(ma.Schema):
+    refresh_token = Text(required=True, load_only=True)
+
+
+class TokenSchema(ma.Schema):
+    """RFC 6749 §5.1's token response."""
+
+    access_token = ma.fields.String(required=True, metadata={"description": "JWT, sent as Bearer"})
+    token_type = ma.fields.String(required=True, metadata={"example": "Bearer"})
+    expires_in = ma.fields.Integer(required=True, metadata={"description": "Seconds"})
+    refresh_token = ma.fields.String(
+        required=True, metadata={"description": "Single use: each refresh returns a new one"}
+    )
+    user_id = ma.fields.UUID(required=True)
+    session_id = ma.fields.UUID(required=True)
+
+
+class MeSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    email = ma.fields.String(required=True)
+    roles = ma.fields.List(ma.fields.String(), required=True)
+    session_id = ma.fields.UUID(required=True)
+    last_login_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class RolesSchema(ma.Schema):
+    roles = ma.fields.List(Text(), required=True, metadata={"example": ["user", "admin"]})
+
+
+class StatusSchema(ma.Schema):
+    status = Text(required=True, metadata={"enum": ["active", "disabled"]})
+
+
+class PageArgs(ma.Schema):
+    page = UserListArgs._declared_fields["page"]
+    page_size = UserListArgs._declared_fields["page_size"]
+
+
+class ActivitySchema(ma.Schema):
+    occurred_at = ma.fields.AwareDateTime(required=True)
+    kind = ma.fields.String(
+        required=True, metadata={"enum": ["login", "refresh", "logout", "refresh_reused"]}
+    )
+    client_address = ma.fields.String(allow_none=True)
+    user_agent = ma.fields.String(allow_none=True)
+
+
+class ActivityPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(ActivitySchema), required=True)
+    page = ma.fields.Integer(required=True)
+    page_size = ma.fields.Integer(required=True)
+    total = ma.fields.Integer(required=True)

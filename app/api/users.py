@@ -11,16 +11,21 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from app.api import bus
-from app.api.docs import IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
+from app.api.docs import BEARER, IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
 from app.api.representation import user_body, user_payload
 from app.api.schemas import (
+    ActivityPageSchema,
     ConfirmSchema,
+    PageArgs,
+    RolesSchema,
+    StatusSchema,
     UserCreateSchema,
     UserListArgs,
     UserPageSchema,
     UserSchema,
     UserUpdateSchema,
 )
+from app.http.auth import authorize, require_admin
 from app.http.conditional import (
     COLLECTION_CACHE_CONTROL,
     USER_CACHE_CONTROL,
@@ -30,7 +35,16 @@ from app.http.conditional import (
     user_etag,
 )
 from app.http.locale import current_locale
-from domain.users.commands import ConfirmUser, DeleteUser, RegisterUser, ResendConfirmation, UpdateUser
+from domain.auth.queries import GetLoginActivity
+from domain.users.commands import (
+    ChangeUserRoles,
+    ChangeUserStatus,
+    ConfirmUser,
+    DeleteUser,
+    RegisterUser,
+    ResendConfirmation,
+    UpdateUser,
+)
 from domain.users.model import User
 from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
 
@@ -53,11 +67,14 @@ class Users(MethodView):
 
     @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors
     @blp.response(200, UserPageSchema, headers=VALIDATORS)
+    @blp.doc(security=BEARER)
     @not_modified(blp)
+    @errors(blp, 401, 403)
     def get(
         self, page: int, page_size: int, email: str | None = None, confirmed: bool | None = None
     ) -> Response:
-        """List users, filtered by email and confirmation, a page at a time"""
+        """List users, filtered by email and confirmation, a page at a time (admins)"""
+        require_admin()
         result = bus().handle(ListUsers(UserFilter(email, confirmed), PageRequest(page, page_size)))
         items = [user_payload(user) for user in result.items]
         etag = collection_etag(
@@ -77,28 +94,37 @@ class Users(MethodView):
 @blp.route("/<uuid:user_id>")
 class UserById(MethodView):
     @blp.response(200, UserSchema, headers=VALIDATORS)
+    @blp.doc(security=BEARER)
     @not_modified(blp)
-    @errors(blp, 404)
+    @errors(blp, 401, 403, 404)
     def get(self, user_id: UUID) -> Response:
-        """Read a user"""
+        """Read a user (the user or an admin)"""
+        authorize(user_id)
         return user_response(bus().handle(GetUser(user_id)))
 
     @blp.arguments(UserUpdateSchema)
     @blp.response(200, UserSchema, headers=VALIDATORS)
-    @blp.doc(parameters=[IF_MATCH])
-    @errors(blp, 400, 404, 409, 412, 413, 415)
+    @blp.doc(parameters=[IF_MATCH], security=BEARER)
+    @errors(blp, 400, 401, 403, 404, 409, 412, 413, 415)
     def patch(self, body: dict, user_id: UUID) -> Response:
-        """Change email, initials or password (the current password is needed for email and password)"""
+        """Change email, initials or password (the current password is needed for email and password);
+        a new password ends every other session"""
+        principal = authorize(user_id)
         command = UpdateUser(
-            user_id=user_id, expected_versions=expected_versions(user_id), locale=current_locale(), **body
+            user_id=user_id,
+            expected_versions=expected_versions(user_id),
+            session_id=principal.session_id if principal.user_id == user_id else None,
+            locale=current_locale(),
+            **body,
         )
         return user_response(bus().handle(command))
 
     @blp.response(204)
-    @blp.doc(parameters=[IF_MATCH])
-    @errors(blp, 404, 412)
+    @blp.doc(parameters=[IF_MATCH], security=BEARER)
+    @errors(blp, 401, 403, 404, 412)
     def delete(self, user_id: UUID) -> None:
-        """Delete a user"""
+        """Delete a user (the user or an admin); every session ends"""
+        authorize(user_id)
         bus().handle(
             DeleteUser(user_id=user_id, expected_versions=expected_versions(user_id), locale=current_locale())
         )
@@ -117,7 +143,54 @@ class Confirmation(MethodView):
 @blp.route("/<uuid:user_id>/resend-confirmation-email")
 class ResendConfirmationEmail(MethodView):
     @blp.response(202)
-    @errors(blp, 404, 409, 429)
+    @blp.doc(security=BEARER)
+    @errors(blp, 401, 403, 404, 409, 429)
     def post(self, user_id: UUID) -> None:
         """Mail a new confirmation token (at most one a minute)"""
+        authorize(user_id)
         bus().handle(ResendConfirmation(user_id=user_id, locale=current_locale()))
+
+
+@blp.route("/<uuid:user_id>/roles")
+class UserRoles(MethodView):
+    @blp.arguments(RolesSchema)
+    @blp.response(200, UserSchema, headers=VALIDATORS)
+    @blp.doc(security=BEARER)
+    @errors(blp, 400, 401, 403, 404, 413, 415)
+    def put(self, body: dict, user_id: UUID) -> Response:
+        """Replace a user's roles (admins); sessions see the new roles on their next request"""
+        require_admin()
+        command = ChangeUserRoles(user_id=user_id, roles=frozenset(body["roles"]), locale=current_locale())
+        return user_response(bus().handle(command))
+
+
+@blp.route("/<uuid:user_id>/status")
+class UserStatusView(MethodView):
+    @blp.arguments(StatusSchema)
+    @blp.response(200, UserSchema, headers=VALIDATORS)
+    @blp.doc(security=BEARER)
+    @errors(blp, 400, 401, 403, 404, 413, 415)
+    def put(self, body: dict, user_id: UUID) -> Response:
+        """Disable (every session ends at once) or enable an account (admins)"""
+        require_admin()
+        command = ChangeUserStatus(user_id=user_id, status=body["status"], locale=current_locale())
+        return user_response(bus().handle(command))
+
+
+@blp.route("/<uuid:user_id>/activity")
+class UserActivity(MethodView):
+    @blp.arguments(PageArgs, location="query", as_kwargs=True, unknown=RAISE)
+    @blp.response(200, ActivityPageSchema)
+    @blp.doc(security=BEARER)
+    @errors(blp, 401, 403, 404)
+    def get(self, user_id: UUID, page: int, page_size: int) -> Response:
+        """Logins, refreshes and logouts of a user, newest first (the user or an admin)"""
+        authorize(user_id)
+        result = bus().handle(GetLoginActivity(user_id, PageRequest(page, page_size)))
+        body = ActivityPageSchema().dump(
+            {"items": result.items, "page": page, "page_size": page_size, "total": result.total}
+        )
+        response = Response(json.dumps(body), mimetype="application/json")
+        response.headers["Cache-Control"] = "private, no-cache"
+        response.headers["Vary"] = "Authorization"
+        return response

@@ -23,8 +23,10 @@ from adapters.cache.read_through import ReadThrough, recompute_due
 from adapters.cache.resilient import CacheUnavailable
 from adapters.cache.users import BY_ID
 from app.api.representation import representation
+from app.http.auth import check
 from app.http.conditional import USER_CACHE_CONTROL, VARY
 from app.http.locale import negotiate_locale
+from domain.errors import Unauthenticated
 
 # The same UUID syntax as werkzeug's `uuid` converter, which routes the Flask view.
 _HEX = "[A-Fa-f0-9]"
@@ -45,9 +47,10 @@ def _matches(condition: str, etag: str) -> bool:
 
 
 class CachedUserReads:
-    def __init__(self, app: WsgiApp, reads: ReadThrough) -> None:
+    def __init__(self, app: WsgiApp, reads: ReadThrough, authenticate: Callable[[Any], Any]) -> None:
         self._app = app
         self._reads = reads
+        self._authenticate = authenticate
         self._hits = metrics.HITS.labels(BY_ID.name)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
@@ -57,7 +60,14 @@ class CachedUserReads:
         match = _USER_PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None:
             return self._app(environ, start_response)
-        key = keys.user(UUID(match[1]))
+        user_id = UUID(match[1])
+        try:  # the same check as the Flask view's, which reuses its outcome
+            allowed = check(environ, self._authenticate).may_access(user_id)
+        except Unauthenticated:
+            allowed = False
+        if not allowed:  # the Flask view answers 401 or 403
+            return self._app(environ, start_response)
+        key = keys.user(user_id)
         try:
             entry = self._reads.cache.get(key)
         except CacheUnavailable:

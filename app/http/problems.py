@@ -26,12 +26,14 @@ STATUS_OF = {
     errors.ConcurrentUpdate: 409,
     errors.StaleVersion: 412,
     errors.InvalidToken: 400,
+    errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
     errors.Throttled: 429,
 }
 # Details for errors raised by the framework, whose own descriptions are long and English.
 DETAIL_OF = {
     400: N_("The request could not be understood."),
+    401: N_("Authentication is required: the access token is missing, invalid or expired."),
     404: N_("Nothing was found at this URL."),
     405: N_("This method is not allowed on this URL."),
     412: N_("The resource has changed since you last read it."),
@@ -83,7 +85,11 @@ def from_domain_error(error: errors.DomainError) -> Response:
     status = next(s for kind, s in STATUS_OF.items() if isinstance(error, kind))
     catalogs = current_app.extensions["container"].catalogs()
     detail = catalogs.render(error.message, current_locale())
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, errors.Throttled) else None
+    headers = None
+    if isinstance(error, errors.Throttled):
+        headers = {"Retry-After": str(error.retry_after)}
+    elif isinstance(error, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": 'Bearer realm="user-service"'}  # RFC 6750 §3
     field_errors = error.errors if isinstance(error, errors.InvalidInput) else None
     return problem(status, detail, field_errors, headers)
 

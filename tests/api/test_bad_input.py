@@ -7,8 +7,8 @@ import pytest
 PROBLEM = "application/problem+json"
 
 
-def snapshot(client) -> list:
-    return client.get("/api/users?page_size=100").get_json()["items"]
+def snapshot(client, admin) -> list:
+    return client.get("/api/users?page_size=100", headers=admin).get_json()["items"]
 
 
 def assert_problem(response, status: int) -> dict:
@@ -52,12 +52,12 @@ def assert_problem(response, status: int) -> dict:
         "oversize",
     ],
 )
-def test_registration_refuses_bad_input(client, registered, request_kwargs, status, field):
-    before = snapshot(client)
+def test_registration_refuses_bad_input(client, admin, registered, request_kwargs, status, field):
+    before = snapshot(client, admin)
     body = assert_problem(client.post("/api/users", **request_kwargs), status)
     if field:
         assert field in body["errors"]
-    assert snapshot(client) == before
+    assert snapshot(client, admin) == before
 
 
 @pytest.mark.parametrize(
@@ -109,6 +109,8 @@ def test_a_server_error_reveals_nothing(app, client, monkeypatch):
         raise RuntimeError("connection string postgres://secret@db")
 
     monkeypatch.setattr(app.extensions["container"].bus(), "handle", explode)
-    response = client.get("/api/users/00000000-0000-0000-0000-000000000000")
+    response = client.post(
+        "/api/users", json={"email": "a@example.com", "initials": "AB", "password": "Secret123"}
+    )
     body = assert_problem(response, 500)
     assert "secret" not in response.get_data(as_text=True) and "RuntimeError" not in body["detail"]

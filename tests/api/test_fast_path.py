@@ -87,7 +87,35 @@ def test_writes_are_seen_at_once_and_a_deleted_user_is_gone(client, registered):
     assert client.get(url, headers={"If-None-Match": patched.headers["ETag"]}).status_code == 304
     assert client.get(url, headers={"If-None-Match": registered["etag"]}).status_code == 200
     assert client.delete(url).status_code == 204
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 401  # the session ended with the account
+
+
+def test_the_hit_is_only_for_the_user_and_admins(app, flask_requests, client, registered, admin, faker):
+    url = registered["url"]
+    assert client.get(url).status_code == 200  # stored
+    flask_requests.clear()
+    assert client.get(url, headers=admin).get_json()["id"] == registered["json"]["id"]
+    assert flask_requests == []  # an admin's read is a hit as well
+    anonymous = client.get(url, headers={"Authorization": ""})
+    forged = client.get(url, headers={"Authorization": registered["headers"]["Authorization"] + "x"})
+    other = client.get(url, headers=make_other_user(app, client, faker))
+    assert (anonymous.status_code, forged.status_code, other.status_code) == (401, 401, 403)
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    assert other.headers["Cache-Control"] == "no-store" and "ETag" not in other.headers
+    assert (
+        client.get(url, headers={"If-None-Match": registered["etag"], "Authorization": ""}).status_code == 401
+    )
+    assert client.post("/api/auth/logout").status_code == 204
+    assert client.get(url).status_code == 401  # a hit, but the session is over
+
+
+def make_other_user(app, client, faker) -> dict[str, str]:
+    from tests import factories
+    from tests.api.conftest import login
+
+    data = factories.registration(faker)
+    assert client.post("/api/users", json=data).status_code == 201
+    return login(client, data["email"], data["password"])
 
 
 def test_other_methods_and_paths_go_to_flask(flask_requests, client, registered):
@@ -100,13 +128,13 @@ def test_other_methods_and_paths_go_to_flask(flask_requests, client, registered)
     assert len(flask_requests) == 3
 
 
-def test_the_collection_is_invalidated_by_registration(client, registered, faker):
+def test_the_collection_is_invalidated_by_registration(client, admin, faker):
     from tests import factories
 
-    first = client.get("/api/users").get_json()
-    assert first["total"] == 1
+    first = client.get("/api/users", headers=admin).get_json()
+    assert first["total"] == 1  # the admin
     client.post("/api/users", json=factories.registration(faker))
-    assert client.get("/api/users").get_json()["total"] == 2
+    assert client.get("/api/users", headers=admin).get_json()["total"] == 2
 
 
 def test_metrics_count_hits_misses_and_invalidations(client, registered):
@@ -138,7 +166,8 @@ class TestOnRedis:
         delete_prefixed(client, prefix)
         client.close()
 
-    def test_a_hit_and_a_304_each_make_one_round_trip(self, app, client, registered, monkeypatch):
+    def test_a_hit_and_a_304_each_make_two_round_trips(self, app, client, registered, monkeypatch):
+        """One to check the session (UserState), one for the entry."""
         client.get(registered["url"])
         client.get(registered["url"])  # loads the Lua script
         sent: list[bytes] = []
@@ -150,9 +179,9 @@ class TestOnRedis:
 
         monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
         assert client.get(registered["url"]).status_code == 200
-        assert len(sent) == 1
-        assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
         assert len(sent) == 2
+        assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
+        assert len(sent) == 4
         cache = app.extensions["container"].cache()
         assert cache.get(keys.user(registered["json"]["id"])) is not None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests import factories
-from tests.api.conftest import token_from
+from tests.api.conftest import act_as, login, token_from
 
 
 def test_register_answers_201_with_location_and_representation(client, outbox, faker):
@@ -14,7 +14,9 @@ def test_register_answers_201_with_location_and_representation(client, outbox, f
     assert set(body) == {"id", "email", "initials", "confirmed", "roles"}
     assert (body["email"], body["confirmed"], body["roles"]) == ("grace@example.com", False, ["user"])
     assert response.headers["Location"].endswith(f"/api/users/{body['id']}")
-    assert client.get(response.headers["Location"]).get_json() == body
+    assert client.get(response.headers["Location"]).status_code == 401
+    own = login(client, "grace@example.com", data["password"])
+    assert client.get(response.headers["Location"], headers=own).get_json() == body
     assert [mail.to for mail, _ in outbox] == ["grace@example.com"]
 
 
@@ -49,6 +51,8 @@ def test_password_reset_answers_the_same_for_unknown_and_known_emails(client, ou
     )
     reused = client.post("/api/reset-password/confirm", json={"token": token, "password": "Other1234"})
     assert reused.status_code == 400
+    assert client.get(registered["url"]).status_code == 401  # the reset ended every session
+    act_as(client, login(client, registered["json"]["email"], "Fresh1234"))
     patched = client.patch(
         registered["url"], json={"initials": "PW", "password": "Third1234", "old_password": "Fresh1234"}
     )
@@ -64,25 +68,28 @@ def test_email_change_through_patch(client, outbox, registered):
     assert sorted(mail.template for mail, _ in outbox) == ["confirm_email", "email_changed"]
 
 
-def test_delete_then_gone(client, registered):
+def test_delete_then_gone(client, registered, admin):
     assert client.delete(registered["url"]).status_code == 204
-    assert client.get(registered["url"]).status_code == 404
-    assert client.delete(registered["url"]).status_code == 404
+    assert client.get(registered["url"]).status_code == 401  # its session ended with it
+    assert client.get(registered["url"], headers=admin).status_code == 404
+    assert client.delete(registered["url"], headers=admin).status_code == 404
 
 
-def test_list_filters_and_pages(client, faker):
+def test_list_filters_and_pages(client, faker, admin):
+    act_as(client, admin)
     emails = sorted(
         client.post("/api/users", json=factories.registration(faker)).get_json()["email"] for _ in range(5)
     )
     page = client.get("/api/users?page=2&page_size=2").get_json()
-    assert (page["page"], page["page_size"], page["total"], len(page["items"])) == (2, 2, 5, 2)
+    # The five and the admin.
+    assert (page["page"], page["page_size"], page["total"], len(page["items"])) == (2, 2, 6, 2)
     listed = [
         u["email"]
         for n in (1, 2, 3)
         for u in client.get(f"/api/users?page={n}&page_size=2").get_json()["items"]
     ]
-    assert sorted(listed) == emails
+    assert len(listed) == 6 and set(emails) < set(listed)
     by_email = client.get("/api/users", query_string={"email": emails[0].upper()}).get_json()
     assert [u["email"] for u in by_email["items"]] == [emails[0]]
     assert client.get("/api/users?confirmed=true").get_json()["total"] == 0
-    assert client.get("/api/users?confirmed=false").get_json()["total"] == 5
+    assert client.get("/api/users?confirmed=false").get_json()["total"] == 6

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import secrets
 import signal
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ class Server:
     port: int
     process: subprocess.Popen
     log: Path
+    default_headers: dict[str, str] = field(default_factory=dict)  # e.g. an Authorization
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
@@ -53,7 +55,7 @@ class Server:
         """One request on a fresh connection (gunicorn's sync worker closes after each response)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
         try:
-            connection.request(method, path, body=body, headers=headers or {})
+            connection.request(method, path, body=body, headers={**self.default_headers, **(headers or {})})
             response = connection.getresponse()
             data = response.read()
             return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
@@ -106,6 +108,7 @@ def server_env(tmp_path: Path, shared_cache: SharedCache) -> dict[str, str]:
         ARGON2_TIME_COST="1",
         ARGON2_MEMORY_COST="8",
         ARGON2_PARALLELISM="1",
+        SECRET_KEY="e2e-only signing key shared by both servers",
     )
     result = subprocess.run(
         [str(BIN / "user-service"), "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -198,3 +201,14 @@ def servers(server_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Server
     finally:
         for server in started:
             stop(server)
+
+
+def login_everywhere(servers: tuple[Server, ...], email: str, password: str) -> dict:
+    """Log in on the first server; every server sends the access token from then on."""
+    body = json.dumps({"email": email, "password": password}).encode()
+    response = servers[0].request("POST", "/api/auth/login", body, {"Content-Type": "application/json"})
+    assert response.status == 200, response.body
+    tokens = json.loads(response.body)
+    for server in servers:
+        server.default_headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    return tokens

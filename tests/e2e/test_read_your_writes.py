@@ -17,7 +17,7 @@ import re
 import time
 
 from tests import factories
-from tests.e2e.conftest import Response, Server, SharedCache
+from tests.e2e.conftest import Response, Server, SharedCache, login_everywhere
 
 ROUNDS = 1_000
 _HITS = re.compile(r'^cache_hits_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
@@ -55,13 +55,12 @@ def test_a_write_on_one_process_is_read_on_the_other(
     servers: tuple[Server, Server], shared_cache: SharedCache, faker
 ):
     a, b = servers
+    data = factories.registration(faker)
     registered = a.request(
-        "POST",
-        "/api/users",
-        json.dumps(factories.registration(faker)).encode(),
-        {"Content-Type": "application/json"},
+        "POST", "/api/users", json.dumps(data).encode(), {"Content-Type": "application/json"}
     )
     assert registered.status == 201, registered.body
+    login_everywhere(servers, data["email"], data["password"])
     user_id = json.loads(registered.body)["id"]
     path = f"/api/users/{user_id}"
     for server in servers:  # warm the shared entry, so round 0 has one to invalidate too

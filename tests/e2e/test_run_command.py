@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests import factories
-from tests.e2e.conftest import BIN, ROOT, start, stop
+from tests.e2e.conftest import BIN, ROOT, login_everywhere, start, stop
 
 REQUESTS = 40
 _HITS = re.compile(r'^cache_hits_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
@@ -43,15 +43,16 @@ def test_two_workers_share_the_cache_and_metrics_count_both(server_env, tmp_path
     def argv(port: int) -> list[str]:
         return [str(BIN / "user-service"), "run", "--port", str(port), "--workers", "2", "--threads", "1"]
 
-    server = start("run", server_env, tmp_path, argv)
+    # No SECRET_KEY: `run` makes one that every worker shares, so a token from one works on both.
+    env = {name: value for name, value in server_env.items() if name != "SECRET_KEY"}
+    server = start("run", env, tmp_path, argv)
     try:
+        data = factories.registration(faker)
         created = server.request(
-            "POST",
-            "/api/users",
-            json.dumps(factories.registration(faker)).encode(),
-            {"Content-Type": "application/json"},
+            "POST", "/api/users", json.dumps(data).encode(), {"Content-Type": "application/json"}
         )
         assert created.status == 201, created.body
+        login_everywhere((server,), data["email"], data["password"])
         path = f"/api/users/{json.loads(created.body)['id']}"
         for _ in range(REQUESTS):  # a new connection each: the kernel spreads them over the workers
             assert server.request("GET", path).status == 200

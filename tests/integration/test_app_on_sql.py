@@ -10,7 +10,7 @@ import pytest
 from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories
-from tests.api.conftest import token_from
+from tests.api.conftest import act_as, login, make_admin, token_from
 from tests.integration.backends import postgres_url
 from tests.settings import TEST_ENV
 
@@ -37,6 +37,7 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
     assert created.status_code == 201
     url, etag = created.headers["Location"], created.headers["ETag"]
     assert client.post("/api/users", json=data).status_code == 409
+    act_as(client, login(client, data["email"], data["password"]))
 
     assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
     confirmed = client.post("/api/users/confirm", json={"token": token_from(outbox, "confirm_email")})
@@ -52,13 +53,37 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
     reset = {"token": token_from(outbox, "reset_password"), "password": "Reset1234"}
     assert client.post("/api/reset-password/confirm", json=reset).status_code == 204
     assert client.post("/api/reset-password/confirm", json=reset).status_code == 400
+    assert client.get(url).status_code == 401  # the reset ended the session
 
-    listed = client.get("/api/users", query_string={"email": data["email"], "confirmed": "true"})
+    session = client.post(
+        "/api/auth/login", json={"email": data["email"], "password": "Reset1234"}
+    ).get_json()
+    act_as(client, {"Authorization": f"Bearer {session['access_token']}"})
+    refreshed = client.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert (
+        client.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]}).status_code == 401
+    )
+    assert client.get(url).status_code == 401  # the reuse ended the session
+    act_as(client, login(client, data["email"], "Reset1234"))
+    assert client.get("/api/auth/me").get_json()["email"] == data["email"].strip().lower()
+    assert [row["kind"] for row in client.get(f"{url}/activity").get_json()["items"]] == [
+        "login",
+        "refresh_reused",
+        "refresh",
+        "login",
+        "login",
+    ]
+
+    admin = make_admin(app, faker)
+    query = {"email": data["email"], "confirmed": "true"}
+    listed = client.get("/api/users", query_string=query, headers=admin)
     assert [u["id"] for u in listed.get_json()["items"]] == [created.get_json()["id"]]
 
     assert client.delete(url, headers={"If-Match": patched.headers["ETag"]}).status_code == 412
     assert client.delete(url).status_code == 204
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 401
+    assert client.get(url, headers=admin).status_code == 404
     assert client.get("/health/ready").get_json() == {
         "status": "ok",
         "checks": {"database": "ok", "cache": "ok"},
@@ -91,8 +116,9 @@ def test_control_characters_are_refused_not_crashed_on(app, faker, field, bad):
     assert field in response.get_json()["errors"]
 
 
-def test_odd_arguments_get_answers_not_errors(app):
+def test_odd_arguments_get_answers_not_errors(app, faker):
     client = app.test_client()
+    act_as(client, make_admin(app, faker))
     body = json.dumps({"email": "a\u0000@example.com"})
     assert client.post("/api/reset-password", data=body, content_type="application/json").status_code == 422
     assert client.get("/api/users", query_string={"email": "x\u0000"}).status_code == 422

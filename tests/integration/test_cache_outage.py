@@ -36,6 +36,7 @@ from adapters.cache.redis import RedisTagCache
 from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories
+from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
 
 SOCKET_TIMEOUT = 0.2
@@ -305,14 +306,20 @@ def timed(request: Callable[[], TestResponse]) -> tuple[TestResponse, float]:
 
 
 def register(client: FlaskClient, faker: Any) -> tuple[str, dict]:
-    response, elapsed = timed(lambda: client.post("/api/users", json=factories.registration(faker)))
+    """A new user, logged in (its headers under "headers"); the client acts as them."""
+    data = factories.registration(faker)
+    response, elapsed = timed(lambda: client.post("/api/users", json=data))
     assert response.status_code == 201, response.get_json()
     assert elapsed < REQUEST_BOUND, f"registering took {elapsed:.3f} s"
-    return response.headers["Location"], response.get_json()
+    headers = login(client, data["email"], data["password"])
+    act_as(client, headers)
+    return response.headers["Location"], {**response.get_json(), "headers": headers}
 
 
-def get_initials(client: FlaskClient, url: str, bound: float = REQUEST_BOUND) -> tuple[str, float]:
-    response, elapsed = timed(lambda: client.get(url))
+def get_initials(
+    client: FlaskClient, url: str, bound: float = REQUEST_BOUND, as_user: dict | None = None
+) -> tuple[str, float]:
+    response, elapsed = timed(lambda: client.get(url, headers=as_user["headers"] if as_user else None))
     assert response.status_code == 200, response.get_data(as_text=True)
     assert elapsed < bound, f"GET {url} took {elapsed:.3f} s (bound {bound} s)"
     return response.get_json()["initials"], elapsed
@@ -411,6 +418,7 @@ def test_paused_redis_is_waited_on_briefly_then_not_at_all_and_serves_nothing_st
     wait_until(lambda: not cache.pending_invalidations, 5, "the pending invalidations were applied")
     assert get_initials(client, url)[0] == new
     another_worker = make_app().test_client()
+    act_as(another_worker, user["headers"])
     assert get_initials(another_worker, url)[0] == new, "another worker was served the old entry"
     wait_until(lambda: retry_threads() <= threads_before, 3, "the invalidation retry thread ended")
     admin.close()
@@ -435,6 +443,7 @@ def test_killed_redis_leaves_requests_to_the_database_and_the_cache_serves_again
 
     waits = []
     other_url, other = register(client, faker)  # its invalidation fails: kept for a retry
+    act_as(client, user["headers"])
     assert cache.pending_invalidations
     initials, elapsed = get_initials(client, url)
     assert initials == user["initials"]
@@ -445,8 +454,8 @@ def test_killed_redis_leaves_requests_to_the_database_and_the_cache_serves_again
     assert patched.get_json()["initials"] == new
     assert elapsed < REQUEST_BOUND, f"PATCH took {elapsed:.3f} s"
     waits.append(elapsed)
-    for target, expected in [(url, new), (other_url, other["initials"])]:
-        initials, elapsed = get_initials(client, target)
+    for target, expected, owner in [(url, new, user), (other_url, other["initials"], other)]:
+        initials, elapsed = get_initials(client, target, as_user=owner)
         assert initials == expected
         waits.append(elapsed)
     assert logged(cache_log, "operation=cache.breaker state=open")
@@ -474,10 +483,10 @@ def test_killed_redis_leaves_requests_to_the_database_and_the_cache_serves_again
     assert not cache.pending_invalidations
     assert logged(cache_log, "operation=cache.breaker state=closed")
     other_key = PREFIX + keys.user(UUID(other["id"]))
-    assert get_initials(client, other_url)[0] == other["initials"]
+    assert get_initials(client, other_url, as_user=other)[0] == other["initials"]
     assert admin.exists(other_key)
     hits = hits_by_id()
-    assert get_initials(client, other_url)[0] == other["initials"]
+    assert get_initials(client, other_url, as_user=other)[0] == other["initials"]
     assert hits_by_id() == hits + 1
     print(f"killed Redis: requests took {rounded(waits)} s; cache serving {back_after:.3f} s after restart")
     wait_until(lambda: retry_threads() <= threads_before, 3, "the invalidation retry thread ended")
@@ -530,7 +539,9 @@ def test_unreachable_redis_keeps_its_stale_entry_until_the_retried_invalidation_
     entry = direct.get(key)
     assert entry is None or f'"{new}"'.encode() in entry.value, "Redis still serves the old entry to others"
     assert get_initials(client, url)[0] == new
-    assert get_initials(make_app().test_client(), url)[0] == new, "another worker was served the old entry"
+    assert get_initials(make_app().test_client(), url, as_user=user)[0] == new, (
+        "another worker was served the old entry"
+    )
     print(f"unreachable Redis: requests took {rounded(waits)} s")
     wait_until(lambda: retry_threads() <= threads_before, 3, "the invalidation retry thread ended")
     admin.close()

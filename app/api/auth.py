@@ -1,0 +1,94 @@
+"""/api/auth: login, token refresh, logout, and who am I."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.api import bus
+from app.api.docs import BEARER, errors
+from app.api.schemas import LoginSchema, MeSchema, RefreshSchema, TokenSchema
+from app.http.auth import current_principal
+from app.http.locale import current_locale
+from domain.auth.commands import Login, Logout, RefreshToken
+from domain.auth.queries import TokenPair
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sessions and tokens")
+
+USER_AGENT_MAX = 255
+
+
+def client() -> dict[str, str | None]:
+    """Where the request comes from, for throttling and the activity log."""
+    agent = request.user_agent.string[:USER_AGENT_MAX] or None
+    return {"client_address": request.remote_addr, "user_agent": agent, "locale": current_locale()}
+
+
+def token_response(pair: TokenPair) -> Response:
+    response = jsonify(
+        access_token=pair.access_token,
+        token_type="Bearer",
+        expires_in=pair.expires_in,
+        refresh_token=pair.refresh_token,
+        user_id=str(pair.user_id),
+        session_id=str(pair.session_id),
+    )
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
+    return response
+
+
+@blp.route("/login")
+class LoginView(MethodView):
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenSchema)
+    @errors(blp, 400, 401, 413, 415, 429)
+    def post(self, body: dict) -> Response:
+        """Log in with email and password: an access token and a refresh token for a new session"""
+        return token_response(bus().handle(Login(email=body["email"], password=body["password"], **client())))
+
+
+@blp.route("/refresh")
+class RefreshView(MethodView):
+    @blp.arguments(RefreshSchema)
+    @blp.response(200, TokenSchema)
+    @errors(blp, 400, 401, 413, 415)
+    def post(self, body: dict) -> Response:
+        """Exchange the refresh token for new tokens; a refresh token used twice ends its session"""
+        return token_response(bus().handle(RefreshToken(refresh_token=body["refresh_token"], **client())))
+
+
+@blp.route("/logout")
+class LogoutView(MethodView):
+    @blp.response(204)
+    @blp.doc(security=BEARER)
+    @errors(blp, 401)
+    def post(self) -> Response:
+        """End the session of the access token; it and its refresh token stop working at once"""
+        principal = current_principal()
+        bus().handle(Logout(user_id=principal.user_id, session_id=principal.session_id, **client()))
+        return Response(status=204, headers={"Cache-Control": "no-store"})
+
+
+@blp.route("/me")
+class MeView(MethodView):
+    @blp.response(200, MeSchema)
+    @blp.doc(security=BEARER)
+    @errors(blp, 401)
+    def get(self) -> Response:
+        """The authenticated user, as the session state says (no database read on a hit)"""
+        principal = current_principal()
+        response = jsonify(
+            MeSchema().dump(
+                {
+                    "id": principal.user_id,
+                    "email": principal.email,
+                    "roles": sorted(principal.roles),
+                    "session_id": principal.session_id,
+                    "last_login_at": principal.last_login_at,
+                }
+            )
+        )
+        response.headers["Cache-Control"] = "private, no-store"
+        response.headers["Vary"] = "Authorization"
+        return response

@@ -1,0 +1,59 @@
+"""Who a request comes from: the bearer access token, checked against UserState once per
+request (the hot path may already have done it: see app.http.fast_read)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from flask import current_app, request
+
+from domain.auth.queries import Authenticate, Principal
+from domain.errors import PermissionDenied, Unauthenticated
+
+# The request's Principal, or the Unauthenticated error its token got, once it was checked.
+ENVIRON_KEY = "user_service.principal"
+
+
+def bearer_token(environ: Mapping[str, Any]) -> str | None:
+    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def check(environ: dict[str, Any], authenticate) -> Principal:
+    """The principal of the request's token, remembered in the WSGI environ; raises
+    Unauthenticated (the same one again on a second call)."""
+    outcome = environ.get(ENVIRON_KEY)
+    if outcome is None:
+        token = bearer_token(environ)
+        try:
+            if token is None:
+                raise Unauthenticated()
+            outcome = authenticate(Authenticate(token))
+        except Unauthenticated as error:
+            outcome = error
+        environ[ENVIRON_KEY] = outcome
+    if isinstance(outcome, Unauthenticated):
+        raise outcome
+    return outcome
+
+
+def current_principal() -> Principal:
+    return check(request.environ, current_app.extensions["container"].bus().handle)
+
+
+def authorize(user_id: UUID) -> Principal:
+    """The principal, if it may read and change this user: the user themself or an admin."""
+    principal = current_principal()
+    if not principal.may_access(user_id):
+        raise PermissionDenied()
+    return principal
+
+
+def require_admin() -> Principal:
+    principal = current_principal()
+    if not principal.is_admin:
+        raise PermissionDenied()
+    return principal
