@@ -313,7 +313,11 @@ def register(client: FlaskClient, faker: Any) -> tuple[str, dict]:
     assert elapsed < REQUEST_BOUND, f"registering took {elapsed:.3f} s"
     headers = login(client, data["email"], data["password"])
     act_as(client, headers)
-    return response.headers["Location"], {**response.get_json(), "headers": headers}
+    return response.headers["Location"], {
+        **response.get_json(),
+        "headers": headers,
+        "password": data["password"],
+    }
 
 
 def get_initials(
@@ -545,3 +549,52 @@ def test_unreachable_redis_keeps_its_stale_entry_until_the_retried_invalidation_
     print(f"unreachable Redis: requests took {rounded(waits)} s")
     wait_until(lambda: retry_threads() <= threads_before, 3, "the invalidation retry thread ended")
     admin.close()
+
+
+def test_sessions_are_checked_against_the_database_while_redis_is_down_and_nothing_stale_after(
+    redis_server: RedisServer, make_app: Callable[..., Flask], faker: Any
+) -> None:
+    """A token is never accepted unchecked: without Redis the session is checked against the
+    database, and a logout made meanwhile holds once Redis is back, on this worker and others."""
+    app = make_app()
+    client = app.test_client()
+    url, user = register(client, faker)
+    states = app.extensions["container"].states()
+    user_id = UUID(user["id"])
+    other = login(client, user["email"], user["password"])  # a second device
+    assert states.read(user_id, reader="test") is not None  # both sessions cached
+    assert client.get("/api/auth/me", headers=other).status_code == 200
+
+    redis_server.kill()
+    assert get_initials(client, url)[0] == user["initials"]  # checked against the database
+    logout, elapsed = timed(lambda: client.post("/api/auth/logout", headers=other))
+    assert logout.status_code == 204 and elapsed < REQUEST_BOUND
+    assert user_id in states.pending_deletes  # the entry it could not update is to go
+    assert client.get("/api/auth/me", headers=other).status_code == 401
+    assert client.get("/api/auth/me").status_code == 200  # the first device still works
+
+    redis_server.start()  # empty, as after a crash; the pending delete lands or finds nothing
+    wait_until(lambda: not states.pending_deletes, 5, "the pending delete was applied")
+    another_worker = make_app().test_client()
+    for worker in (client, another_worker):
+        assert worker.get("/api/auth/me", headers=other).status_code == 401
+        assert worker.get("/api/auth/me", headers=user["headers"]).status_code == 200
+    assert states.read(user_id, reader="test") is not None  # rebuilt from the database
+
+
+def test_a_logout_during_a_partition_is_not_undone_by_the_entry_left_in_redis(
+    redis_server: RedisServer, partition: Partition, make_app: Callable[..., Flask], faker: Any
+) -> None:
+    app = make_app(partition.url)
+    client = app.test_client()
+    url, user = register(client, faker)
+    states = app.extensions["container"].states()
+    assert client.get("/api/auth/me").status_code == 200  # the state is in Redis
+
+    partition.cut()
+    assert client.post("/api/auth/logout").status_code == 204
+    assert client.get("/api/auth/me").status_code == 401  # this worker: the database says so
+    partition.heal()
+    wait_until(lambda: not states.pending_deletes, 5, "the pending delete was applied")
+    for worker in (client, make_app().test_client()):
+        assert worker.get("/api/auth/me", headers=user["headers"]).status_code == 401
