@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -103,3 +104,11 @@ def encode(group: Group, value: Any) -> bytes:
 
 def decode(group: Group, data: bytes) -> Any:
     return _DECODERS[group](json.loads(data))
+
+
+@lru_cache(maxsize=4096)
+def decode_cached(group: Group, data: bytes) -> Any:
+    """`decode`, remembered: a group's stored bytes change only when it is written, and every
+    request of a session reads the same ones. The values are immutable (frozen dataclasses,
+    and session maps nobody changes), so sharing them is safe."""
+    return decode(group, data)

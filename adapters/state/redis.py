@@ -19,6 +19,7 @@ from uuid import UUID
 import redis
 
 from adapters.cache import keys, metrics
+from adapters.cache.redis import ThreadScript
 from adapters.state import codec
 from domain.auth.state import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
@@ -104,12 +105,13 @@ class RedisUserStateStore:
         self._clock = clock
         self._sliding = _millis(sliding_ttl)
         self._absolute = _millis(absolute_ttl)
-        self._read = client.register_script(_READ)
+        self._read = ThreadScript(client, _READ)
+        self._lengths = (str(self._sliding).encode(), str(self._absolute).encode())
         self._write = client.register_script(_WRITE)
 
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
-        now = int(self._clock() * 1000)
-        reply = self._read(keys=[self._key(user_id)], args=[now, self._sliding, self._absolute])
+        now = b"%d" % int(self._clock() * 1000)
+        reply = self._read([self._key(user_id).encode()], [now, *self._lengths])
         metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
         if not reply:
             return None
@@ -117,7 +119,7 @@ class RedisUserStateStore:
         groups = {}
         for group, (value_field, version_field) in _FIELDS.items():
             if value_field in fields and version_field in fields:
-                value = codec.decode(group, fields[value_field])
+                value = codec.decode_cached(group, fields[value_field])
                 groups[group.value] = Versioned(int(fields[version_field]), value)
         return UserState(user_id, **groups)
 
