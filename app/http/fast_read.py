@@ -1,10 +1,12 @@
 """The hot path: GET and HEAD of /api/users/{id} answered from the read cache in front of Flask.
 
-A hit costs one cache round trip and slices the stored bytes (see app.api.representation):
-no routing, no request context, no serializer, no database. Everything else, and every case
-the cache cannot answer (miss, invalidated, due for early recompute, cache unavailable),
-goes on to the Flask app, whose GetUser handler reads through the same cache and stores what
-this path serves next. The responses are the same either way (a test compares them).
+A hit costs the access check (the JWT, remembered once verified, and one UserState read: the
+token's session must be live and the caller the user or an admin) and one cache round trip, and
+slices the stored bytes (see app.api.representation): no routing, no request context, no
+serializer, no database. Everything else (no or a bad token, another user's account, a miss,
+an entry invalidated or due for early recompute, a cache unavailable) goes on to the Flask app,
+which reuses the access check's outcome; its GetUser handler reads through the same cache and
+stores what this path serves next. The responses are the same either way (a test compares them).
 """
 
 from __future__ import annotations
