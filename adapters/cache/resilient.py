@@ -91,6 +91,45 @@ class CircuitBreaker:
                 self._opened_at, self._trial = self._monotonic(), False
 
 
+class Retrier:
+    """A daemon thread that calls `flush` every `interval` seconds until it succeeds (True) and,
+    under the owner's `lock`, nothing is `pending` any more; then `done`. Starting it while it
+    runs does nothing. Shared by the stores that keep failed writes for later."""
+
+    def __init__(
+        self,
+        name: str,
+        interval: float,
+        *,
+        flush: Callable[[], bool],
+        pending: Callable[[], bool],
+        lock: threading.Lock,
+        done: Callable[[], None],
+    ) -> None:
+        self._name, self._interval = name, interval
+        self._flush, self._pending, self._lock, self._done = flush, pending, lock, done
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        pause = threading.Event()
+        while True:
+            pause.wait(self._interval)
+            if not self._flush():
+                continue
+            with self._lock:
+                if self._pending():  # failed again meanwhile
+                    continue
+                self._thread = None
+            self._done()
+            return
+
+
 class ResilientCache:
     def __init__(
         self,
@@ -108,11 +147,17 @@ class ResilientCache:
         self._inner = inner
         self._errors = errors
         self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
-        self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try
         self._sequence = itertools.count()
-        self._retrier: threading.Thread | None = None
+        self._retrier = Retrier(
+            "cache-invalidation-retry",
+            retry_interval,
+            flush=self._flush,
+            pending=lambda: bool(self._pending),
+            lock=self._lock,
+            done=self._retried,
+        )
 
     @property
     def pending_invalidations(self) -> frozenset[str]:
@@ -144,7 +189,7 @@ class ResilientCache:
             for tag in tags:
                 self._pending[tag] = next(self._sequence)
         if not self._flush():
-            self._start_retrier()
+            self._retrier.start()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -196,23 +241,7 @@ class ResilientCache:
             left = bool(self._pending)
         return not left
 
-    def _start_retrier(self) -> None:
-        with self._lock:
-            if self._retrier is not None:
-                return
-            self._retrier = threading.Thread(target=self._retry, name="cache-invalidation-retry", daemon=True)
-            self._retrier.start()
-
-    def _retry(self) -> None:
-        pause = threading.Event()
-        while True:
-            pause.wait(self._retry_interval)
-            if not self._flush():
-                continue
-            with self._lock:
-                if self._pending:  # failed again meanwhile
-                    continue
-                self._retrier = None
-            metrics.INVALIDATION_RETRIES.inc()
-            log.info("operation=cache.invalidation reason=retry: pending invalidations applied")
-            return
+    @staticmethod
+    def _retried() -> None:
+        metrics.INVALIDATION_RETRIES.inc()
+        log.info("operation=cache.invalidation reason=retry: pending invalidations applied")

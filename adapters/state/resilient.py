@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from adapters.cache import metrics
-from adapters.cache.resilient import CircuitBreaker
+from adapters.cache.resilient import CircuitBreaker, Retrier
 from domain.auth.state import Group, StateUnavailable, UserState
 from ports.auth import UserStateStore
 
@@ -47,11 +47,17 @@ class ResilientUserStateStore:
         self._inner = inner
         self._errors = errors
         self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
-        self._retry_interval = retry_interval
         self._lock = threading.Lock()
         self._pending: dict[UUID, int] = {}  # user -> sequence number of its latest failed delete
         self._sequence = itertools.count()
-        self._retrier: threading.Thread | None = None
+        self._retrier = Retrier(
+            "user-state-delete-retry",
+            retry_interval,
+            flush=self._flush,
+            pending=lambda: bool(self._pending),
+            lock=self._lock,
+            done=lambda: log.info("operation=user_state.delete reason=retry: pending deletes applied"),
+        )
 
     @property
     def pending_deletes(self) -> frozenset[UUID]:
@@ -85,7 +91,7 @@ class ResilientUserStateStore:
             self._pending[user_id] = next(self._sequence)
         if not self._flush([user_id]):
             metrics.USER_STATE_PENDING_DELETES.inc()
-            self._start_retrier()
+            self._retrier.start()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -119,23 +125,3 @@ class ResilientUserStateStore:
                 if self._pending.get(user) == sequence:  # not failed again since this try began
                     del self._pending[user]
         return True
-
-    def _start_retrier(self) -> None:
-        with self._lock:
-            if self._retrier is not None:
-                return
-            self._retrier = threading.Thread(target=self._retry, name="user-state-delete-retry", daemon=True)
-            self._retrier.start()
-
-    def _retry(self) -> None:
-        pause = threading.Event()
-        while True:
-            pause.wait(self._retry_interval)
-            if not self._flush():
-                continue
-            with self._lock:
-                if self._pending:  # failed again meanwhile
-                    continue
-                self._retrier = None
-            log.info("operation=user_state.delete reason=retry: pending deletes applied")
-            return
