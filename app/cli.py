@@ -73,7 +73,7 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
     prompt=True,
     hide_input=True,
     confirmation_prompt=True,
-    help="Asked for when not given (or set in ADMIN_PASSWORD).",
+    help="For a new account (an existing one keeps its own). Asked for when not given, or ADMIN_PASSWORD.",
 )
 def create_admin(email: str, initials: str, password: str) -> None:
     """Register EMAIL as an admin, or make the existing account with EMAIL one."""
@@ -92,6 +92,8 @@ def create_admin(email: str, initials: str, password: str) -> None:
         if user is None:
             user = bus.handle(RegisterUser(email=email, initials=initials, password=password))
             click.echo(f"Registered {user.email} ({user.id})")
+        else:
+            click.echo(f"{user.email} exists: its password is left as it is")
         bus.handle(ChangeUserRoles(user_id=user.id, roles=frozenset(user.roles | {"admin"})))
     except DomainError as error:
         catalogs = container.catalogs()
