@@ -105,18 +105,23 @@ def thread_connection(client: redis.Redis, local: threading.local) -> redis.Conn
 
 class ThreadScript:
     """A Lua script run with EVALSHA on the calling thread's own connection, the request
-    encoded here: for the reads on every request's path, where redis-py's pool checkout and
-    command layer cost more than the round trip (see RedisTagCache._read)."""
+    encoded here. For the reads on every request's path: redis-py's pool checkout and command
+    layer cost more client CPU than the round trip itself, while its Connection still does
+    connecting, AUTH, SELECT, TLS, timeouts and reply parsing (hiredis). A dropped connection
+    is retried once, at once, as the pooled client does."""
 
     def __init__(self, client: redis.Redis, source: str) -> None:
         self._client = client
         self._source = source
-        self._sha = client.register_script(source).sha.encode()
+        self.sha = client.register_script(source).sha.encode()
         self._local = threading.local()
 
     def __call__(self, keys: Sequence[bytes], args: Sequence[bytes]) -> object:
-        parts = [b"EVALSHA", self._sha, b"%d" % len(keys), *keys, *args]
-        request = b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts)
+        parts = [b"EVALSHA", self.sha, b"%d" % len(keys), *keys, *args]
+        return self.send(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts))
+
+    def send(self, request: bytes) -> object:
+        """Send an EVALSHA of this script already encoded (RESP) and return the reply."""
         for attempt in range(3):
             try:
                 connection = thread_connection(self._client, self._local)
@@ -174,15 +179,14 @@ class RedisTagCache:
         self._client = client
         self._prefix = prefix
         self._clock = clock
-        self._get = client.register_script(_GET)
+        self._get = ThreadScript(client, _GET)
         self._set = client.register_script(_SET)
         self._release = client.register_script(_RELEASE)
         self._tokens: dict[str, str] = {}
         # The read request, pre-encoded but for the key (see `_read`).
         prefix_arg = prefix.encode()
-        self._read_head = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + self._get.sha.encode() + b"\r\n$1\r\n1\r\n"
+        self._read_head = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + self._get.sha + b"\r\n$1\r\n1\r\n"
         self._read_tail = b"$%d\r\n%b\r\n" % (len(prefix_arg), prefix_arg)
-        self._local = threading.local()
 
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
@@ -235,27 +239,10 @@ class RedisTagCache:
             self._release(keys=[self._lease_key(key)], args=[token])
 
     def _read(self, key: str) -> bytes | None:
-        """EVALSHA of the read script on this thread's own connection, the request encoded
-        here. A read is the service's hot path, and redis-py's pool checkout and command layer
-        cost more client CPU than the round trip itself; its Connection still does connecting,
-        AUTH, SELECT, TLS, timeouts and reply parsing (hiredis). A dropped connection is
-        retried once, at once, as the pooled client does."""
+        """The read script on this thread's own connection (see ThreadScript), with the
+        request pre-encoded but for the key: a read is the service's hot path."""
         name = (self._prefix + key).encode()
-        request = b"%b$%d\r\n%b\r\n%b" % (self._read_head, len(name), name, self._read_tail)
-        for attempt in range(3):
-            try:
-                connection = self._connection()
-                connection.send_packed_command([request], check_health=False)
-                return connection.read_response()
-            except redis.exceptions.NoScriptError:
-                self._client.script_load(_GET)  # a restarted or flushed server
-            except redis.ConnectionError:
-                if attempt:
-                    raise
-        raise redis.ConnectionError("the read script could not be loaded")
-
-    def _connection(self) -> redis.Connection:
-        return thread_connection(self._client, self._local)
+        return self._get.send(b"%b$%d\r\n%b\r\n%b" % (self._read_head, len(name), name, self._read_tail))
 
     def _version_key(self, tag: str) -> str:
         return self._prefix + tag + _VERSION_SUFFIX
