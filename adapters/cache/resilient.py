@@ -77,6 +77,28 @@ class CircuitBreaker:
                 log.warning("operation=cache.breaker state=closed: the cache answers again")
             self._failures, self._opened_at, self._trial = 0, None, False
 
+    def call(
+        self,
+        operation: str,
+        function: Callable[..., T],
+        *args: Any,
+        errors: tuple[type[Exception], ...],
+        unavailable: Callable[[str, Exception], Exception],
+    ) -> T:
+        """Call the server, whatever the circuit says, and record how it went: one of `errors`
+        is a failure, raised as `unavailable(operation, error)`; anything else means the server
+        answered (the error, if any, is the caller's)."""
+        try:
+            result = function(*args)
+        except errors as error:
+            self.failed()
+            raise unavailable(operation, error) from error
+        except BaseException:
+            self.succeeded()
+            raise
+        self.succeeded()
+        return result
+
     def failed(self) -> None:
         with self._lock:
             self._failures += 1
@@ -207,19 +229,15 @@ class ResilientCache:
         return self._attempt(operation, function, *args)
 
     def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        """Call the server, whatever the circuit says, and tell the breaker how it went."""
-        try:
-            result = function(*args)
-        except self._errors as error:
-            self.breaker.failed()
-            metrics.ERRORS.labels(operation).inc()
-            log.warning("operation=cache.error call=%s error=%r", operation, error)
-            raise CacheUnavailable(str(error)) from error
-        except BaseException:
-            self.breaker.succeeded()  # the server answered; the error is the caller's
-            raise
-        self.breaker.succeeded()
-        return result
+        return self.breaker.call(
+            operation, function, *args, errors=self._errors, unavailable=self._unavailable
+        )
+
+    @staticmethod
+    def _unavailable(operation: str, error: Exception) -> CacheUnavailable:
+        metrics.ERRORS.labels(operation).inc()
+        log.warning("operation=cache.error call=%s error=%r", operation, error)
+        return CacheUnavailable(str(error))
 
     def _flush(self) -> bool:
         """Apply the pending invalidations; True when none is left."""

@@ -96,19 +96,15 @@ class ResilientUserStateStore:
     # -- internals -------------------------------------------------------------------------
 
     def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        """Call the store, whatever the circuit says, and tell the breaker how it went."""
-        try:
-            result = function(*args)
-        except self._errors as error:
-            self.breaker.failed()
-            metrics.USER_STATE_ERRORS.labels(operation).inc()
-            log.warning("operation=user_state.error call=%s error=%r", operation, error)
-            raise StateUnavailable(str(error)) from error
-        except BaseException:
-            self.breaker.succeeded()  # the store answered; the error is the caller's
-            raise
-        self.breaker.succeeded()
-        return result
+        return self.breaker.call(
+            operation, function, *args, errors=self._errors, unavailable=self._unavailable
+        )
+
+    @staticmethod
+    def _unavailable(operation: str, error: Exception) -> StateUnavailable:
+        metrics.USER_STATE_ERRORS.labels(operation).inc()
+        log.warning("operation=user_state.error call=%s error=%r", operation, error)
+        return StateUnavailable(str(error))
 
     def _flush(self, users: list[UUID] | None = None) -> bool:
         """Apply the pending deletes (of `users` only, when given); True when all of those
