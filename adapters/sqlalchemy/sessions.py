@@ -93,8 +93,7 @@ class SqlAlchemyLoginActivityRepository:
 
 
 def _to_row(session: Session) -> dict[str, Any]:
-    row = vars(session) | {"end_reason": session.end_reason.value if session.end_reason else None}
-    return row
+    return vars(session) | {"end_reason": session.end_reason.value if session.end_reason else None}
 
 
 def _to_session(row: Any) -> Session:

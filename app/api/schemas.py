@@ -70,9 +70,7 @@ class UserUpdateSchema(ma.Schema):
     )
 
 
-class UserListArgs(ma.Schema):
-    email = Text()
-    confirmed = ma.fields.Boolean()
+class PageArgs(ma.Schema):
     page = ma.fields.Integer(
         load_default=1, validate=validate.Range(min=1, max=MAX_PAGE, error="Must be between 1 and 100000.")
     )
@@ -80,6 +78,11 @@ class UserListArgs(ma.Schema):
         load_default=20,
         validate=validate.Range(min=1, max=MAX_PAGE_SIZE, error="Must be between 1 and 100."),
     )
+
+
+class UserListArgs(PageArgs):
+    email = Text()
+    confirmed = ma.fields.Boolean()
 
 
 class UserPageSchema(ma.Schema):
@@ -138,11 +141,6 @@ class RolesSchema(ma.Schema):
 
 class StatusSchema(ma.Schema):
     status = Text(required=True, metadata={"enum": ["active", "disabled"]})
-
-
-class PageArgs(ma.Schema):
-    page = UserListArgs._declared_fields["page"]
-    page_size = UserListArgs._declared_fields["page_size"]
 
 
 class ActivitySchema(ma.Schema):
