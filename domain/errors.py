@@ -26,6 +26,12 @@ class AlreadyExists(DomainError):
     default = Message("The resource already exists.")
 
 
+class Conflict(DomainError):
+    """The resource's current state does not allow the change."""
+
+    default = Message("The request conflicts with the current state of the resource.")
+
+
 class StaleVersion(DomainError):
     """The caller's expected version (an If-Match ETag) is not the current one."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol, Self
 
 from ports.auth import LoginActivityRepository, SessionRepository
+from ports.subscriptions import SubscriptionRepository
 from ports.users import AccountTokenRepository, UserRepository
 
 
@@ -20,6 +21,7 @@ class UnitOfWork(Protocol):
     tokens: AccountTokenRepository
     sessions: SessionRepository
     activity: LoginActivityRepository
+    subscriptions: SubscriptionRepository
 
     def __enter__(self) -> Self: ...
 

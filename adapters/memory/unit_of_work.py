@@ -14,6 +14,7 @@ from adapters.memory.sessions import (
     InMemorySessionRepository,
     SessionTables,
 )
+from adapters.memory.subscriptions import InMemorySubscriptionRepository, SubscriptionTables
 from adapters.tracking import UserTracker
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users.model import User
@@ -31,6 +32,7 @@ class InMemoryDatabase:
         self.tokens: dict[str, AccountToken] = {}
         self.row_locks: dict[UUID, threading.Lock] = {}
         self.auth = SessionTables()
+        self.subscriptions = SubscriptionTables()
 
 
 class InMemoryUserRepository:
@@ -153,6 +155,7 @@ class InMemoryUnitOfWork:
         self.tokens = InMemoryAccountTokenRepository(self._db)
         self.sessions = InMemorySessionRepository(self._db, self.users)
         self.activity = InMemoryLoginActivityRepository(self._db)
+        self.subscriptions = InMemorySubscriptionRepository(self._db, self.users)
         self._committed = False
         return self
 
@@ -177,14 +180,17 @@ class InMemoryUnitOfWork:
                 if owners.setdefault(user.email, user.id) != user.id:
                     raise AlreadyExists()
             self.sessions.check()
+            self.subscriptions.check()
             self.tokens.committed()
             self.sessions.committed()
             self.activity.committed()
+            self.subscriptions.committed()
             for user_id in deleted:  # after the staged tokens: a user's tokens go with it
                 del users[user_id]
                 for digest in [d for d, t in self._db.tokens.items() if t.user_id == user_id]:
                     del self._db.tokens[digest]
                 self._db.auth.drop_user(user_id)
+                self._db.subscriptions.drop_user(user_id)
             for user in written:
                 users[user.id] = _snapshot(user)
         self._committed = True
@@ -194,6 +200,7 @@ class InMemoryUnitOfWork:
     def rollback(self) -> None:
         self.tokens.give_back()
         self.sessions.clear()
+        self.subscriptions.clear()
         self.activity.staged.clear()
         self.users.tracker.clear()
 

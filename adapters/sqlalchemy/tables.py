@@ -31,6 +31,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 EMAIL_UNIQUE = "uq_users_email"
+PAYMENT_REFERENCE_UNIQUE = "uq_payments_reference"
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -77,6 +78,8 @@ users = Table(
     # (compare-and-set on every change to the user's sessions) and the last login.
     Column("session_version", Integer, nullable=False, server_default="0"),
     Column("last_login_at", UtcDateTime, nullable=True),
+    # The subscriptions context's: compare-and-set on every change to the user's subscriptions.
+    Column("subscription_version", Integer, nullable=False, server_default="0"),
 )
 
 account_tokens = Table(
@@ -131,4 +134,37 @@ login_activity = Table(
     Column("client_address", String(64), nullable=True),
     Column("user_agent", String(255), nullable=True),
     Index("ix_login_activity_user_id_occurred_at", "user_id", "occurred_at"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("plan", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("current_period_start", UtcDateTime, nullable=True),
+    Column("current_period_end", UtcDateTime, nullable=True),
+    Column("activated_at", UtcDateTime, nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index("ix_subscriptions_user_id", "user_id"),
+    # The sweep's search: active subscriptions whose period is over.
+    Index("ix_subscriptions_status_current_period_end", "status", "current_period_end"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("subscription_id", Uuid, ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False),
+    # The payer's own id for the payment: unique, so one payment is never recorded twice.
+    Column("reference", String(255), nullable=False, unique=True),
+    Column("amount", Integer, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=True),
+    Index("ix_payments_subscription_id", "subscription_id"),
 )

@@ -9,7 +9,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy.engine import SQLITE_BEGIN
 from adapters.sqlalchemy.sessions import SqlAlchemyLoginActivityRepository, SqlAlchemySessionRepository
-from adapters.sqlalchemy.tables import EMAIL_UNIQUE
+from adapters.sqlalchemy.subscriptions import SqlAlchemySubscriptionRepository
+from adapters.sqlalchemy.tables import EMAIL_UNIQUE, PAYMENT_REFERENCE_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.errors import AlreadyExists, ConcurrentUpdate
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
         self.tokens = SqlAlchemyAccountTokenRepository(self._connection)
         self.sessions = SqlAlchemySessionRepository(self._connection)
         self.activity = SqlAlchemyLoginActivityRepository(self._connection)
+        self.subscriptions = SqlAlchemySubscriptionRepository(self._connection)
         self._committed = False
         return self
 
@@ -57,6 +59,7 @@ class SqlAlchemyUnitOfWork:
 
     def commit(self) -> None:
         try:
+            self.subscriptions.flush()
             self.users.flush()
             self._connection.commit()
         except IntegrityError as error:
@@ -69,6 +72,7 @@ class SqlAlchemyUnitOfWork:
     def rollback(self) -> None:
         self._connection.rollback()
         self.users.tracker.clear()
+        self.subscriptions.clear()
 
     def _publish(self) -> None:
         for event in self.users.tracker.drain_events():
@@ -81,7 +85,10 @@ def _domain_error(error: IntegrityError) -> Exception | None:
     message = str(error.orig)
     if EMAIL_UNIQUE in message or "users.email" in message:
         return AlreadyExists()
-    # A token's user (the only foreign key) was deleted by a transaction that committed first.
+    if PAYMENT_REFERENCE_UNIQUE in message or "payments.reference" in message:
+        return AlreadyExists()
+    # The user a row belongs to (a token's, a payment's subscription's) was deleted by a
+    # transaction that committed first.
     if "foreign key" in message.lower():
         return ConcurrentUpdate()
     return None

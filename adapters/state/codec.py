@@ -61,7 +61,8 @@ def _roles(value: Roles) -> Any:
 def _subscription(value: SubscriptionSummary | None) -> Any:
     if value is None:
         return None
-    return {"p": value.plan, "s": value.status, "e": _time(value.current_period_end)}
+    ident = str(value.subscription_id) if value.subscription_id is not None else None
+    return {"p": value.plan, "s": value.status, "e": _time(value.current_period_end), "i": ident}
 
 
 def _parse_identity(data: Any) -> Identity:
@@ -80,7 +81,10 @@ def _parse_roles(data: Any) -> Roles:
 def _parse_subscription(data: Any) -> SubscriptionSummary | None:
     if data is None:
         return None
-    return SubscriptionSummary(data["p"], data["s"], _parse_time(data["e"]))
+    ident = data.get("i")
+    return SubscriptionSummary(
+        data["p"], data["s"], _parse_time(data["e"]), UUID(ident) if ident is not None else None
+    )
 
 
 _ENCODERS: dict[Group, Callable[[Any], Any]] = {

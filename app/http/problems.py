@@ -23,6 +23,7 @@ STATUS_OF = {
     errors.InvalidInput: 422,
     errors.NotFound: 404,
     errors.AlreadyExists: 409,
+    errors.Conflict: 409,
     errors.ConcurrentUpdate: 409,
     errors.StaleVersion: 412,
     errors.InvalidToken: 400,

@@ -56,6 +56,12 @@ def principal_of(state: UserState, claims: AccessClaims, now: datetime) -> Princ
     session = sessions.live.get(claims.session_id)
     if identity.status != AccountStatus.ACTIVE or session is None or session.expires_at <= now:
         raise Unauthenticated()
+    subscription = state.subscription.value if state.subscription is not None else None
     return Principal(
-        claims.user_id, claims.session_id, identity.email, state.roles.value.roles, sessions.last_login_at
+        claims.user_id,
+        claims.session_id,
+        identity.email,
+        state.roles.value.roles,
+        sessions.last_login_at,
+        subscription,
     )

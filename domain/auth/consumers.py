@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain.auth.state import Roles, UserState, Versioned
+from domain.auth.state import Group, Roles, UserState, Versioned, writes
 from domain.users.events import UserRolesChanged
 
 if TYPE_CHECKING:
     from ports.auth import UserStateStore
 
 
+@writes(Group.ROLES)
 def update_roles_state(event: UserRolesChanged, *, states: UserStateStore) -> None:
     """Write the roles group only, at the user's version with these roles: a login that read
     the older roles and writes after this is refused by the store's compare-and-set (I3)."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from domain.auth.state import SubscriptionSummary
 from domain.users.queries import PageRequest
 
 
@@ -25,6 +26,7 @@ class Principal:
     email: str
     roles: frozenset[str]
     last_login_at: datetime | None
+    subscription: SubscriptionSummary | None = None
 
     @property
     def is_admin(self) -> bool:

@@ -11,15 +11,20 @@ other's fields.
 | identity     | email, status              | the user's version         | auth and users handlers    |
 | sessions     | live sessions, last login  | the user's session version | Login, Refresh, Logout, ...|
 | roles        | roles                      | the user's version         | Login/Refresh, roles change|
-| subscription | subscription summary       | the subscription's version | subscription handlers      |
+| subscription | subscription summary       | the user's subscriptions   | RegisterSubscription, the  |
+|              |                            | version                    | status-changed consumer    |
 
 Identity and sessions form DESIGN's "identity + session" group of one owner; they are stored as
 two compare-and-set groups because their versions come from two counters.
+
+Besides the owners, an authenticated request that finds the entry missing, or lacking a group,
+fills it in from the database (`states.load_state`) at the database's versions: the
+compare-and-set lets such a fill add what is absent, never replace something newer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +32,7 @@ from typing import Generic, TypeVar
 from uuid import UUID
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable)
 
 # Entry lifetime in the store: a read slides the expiry to 30 minutes from now, never past
 # 120 minutes after the entry was created.
@@ -87,6 +93,7 @@ class SubscriptionSummary:
     plan: str
     status: str
     current_period_end: datetime | None = None
+    subscription_id: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -111,5 +118,21 @@ class UserState:
 
     @property
     def complete(self) -> bool:
-        """Holds what authenticating a request needs (the subscription group is optional)."""
-        return self.identity is not None and self.sessions is not None and self.roles is not None
+        """Holds every group (a request's principal carries all of them)."""
+        return len(self.groups()) == len(Group)
+
+
+def writes(*groups: Group) -> Callable[[F], F]:
+    """Declare the groups an event consumer owns (DESIGN §3). The composition root hands each
+    consumer a store that refuses a write of any other group; a consumer that declares none
+    may only read."""
+
+    def declare(consumer: F) -> F:
+        consumer.state_groups = frozenset(groups)  # type: ignore[attr-defined]
+        return consumer
+
+    return declare
+
+
+def owned_groups(consumer: Callable) -> frozenset[Group]:
+    return getattr(consumer, "state_groups", frozenset())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -50,14 +51,17 @@ def deleted_state(user_id: UUID, email: str) -> UserState:
         identity=Versioned(TOMBSTONE, Identity(email, AccountStatus.DELETED)),
         sessions=Versioned(TOMBSTONE, Sessions()),
         roles=Versioned(TOMBSTONE, Roles(frozenset())),
+        subscription=Versioned(TOMBSTONE, None),
     )
 
 
 def load_state(uow: UnitOfWork, user_id: UUID, now: datetime) -> UserState | None:
-    """The state rebuilt from the database (inside the caller's unit of work); None when the
-    user does not exist."""
+    """Every group, rebuilt from the database (inside the caller's unit of work) to fill an
+    entry that is missing or lacks a group; None when the user does not exist. Written back
+    with the same compare-and-set, it can only fill in, never overwrite a newer group."""
     user = uow.users.get(user_id)
     sessions = uow.sessions.get(user_id, now) if user is not None else None
-    if user is None or sessions is None:
+    subscriptions = uow.subscriptions.of_user(user_id) if user is not None else None
+    if user is None or sessions is None or subscriptions is None:
         return None
-    return full_state(user, sessions, now)
+    return replace(full_state(user, sessions, now), subscription=subscriptions.summary())

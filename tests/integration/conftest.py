@@ -107,7 +107,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         )
     engine = request.getfixturevalue("postgres_engine")
     with engine.begin() as connection:  # the schema lives for the session: start each test empty
-        connection.execute(text("TRUNCATE login_activity, refresh_tokens, sessions, account_tokens, users"))
+        connection.execute(
+            text(
+                "TRUNCATE payments, subscriptions, login_activity, refresh_tokens, sessions, "
+                "account_tokens, users"
+            )
+        )
     return Backend(
         "postgres",
         lambda bus: SqlAlchemyUnitOfWork(engine, bus),
