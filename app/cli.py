@@ -105,6 +105,20 @@ def create_admin(email: str, initials: str, password: str) -> None:
     click.echo(f"{user.email} is an admin")
 
 
+@main.command("sweep-subscriptions")
+@click.option("--limit", default=1000, show_default=True, help="Most subscriptions and payments per run.")
+def sweep_subscriptions(limit: int) -> None:
+    """Expire the subscriptions whose paid period is over and apply confirmed payments still
+    unapplied. Run it every few minutes (cron, a systemd timer); entitlement already ends with
+    the period, this brings the status and the session state in line."""
+    from app.factory import create_app
+    from domain.subscriptions.commands import SweepSubscriptions
+
+    _migrate()
+    result = create_app().extensions["container"].bus().handle(SweepSubscriptions(limit=limit))
+    click.echo(f"expired {result.expired} subscription(s); retried {result.payments_retried} payment(s)")
+
+
 def _collect_metrics_from_every_worker() -> None:
     """prometheus_client's multiprocess mode: each worker writes its counters to files in
     PROMETHEUS_MULTIPROC_DIR and /metrics adds them up. A directory of this run's own unless one

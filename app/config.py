@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -10,6 +14,11 @@ from typing import Any
 
 ENVIRONMENTS = ("development", "test", "production")
 DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/users.db').resolve()}"
+DEFAULT_PLANS = {
+    "monthly": {"period_days": 30, "price": 900, "currency": "EUR", "features": ["premium"]},
+    "yearly": {"period_days": 365, "price": 9000, "currency": "EUR", "features": ["premium"]},
+}
+PLAN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 
 
 class ConfigError(ValueError):
@@ -33,6 +42,10 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "cache": _cache(environ, cache_url),
         "auth": _auth(environ, env),
         "proxy_hops": _int(environ, "PROXY_HOPS", 0),
+        "subscriptions": {
+            "plans": _plans(environ.get("SUBSCRIPTION_PLANS")),
+            "webhook_secret": _webhook_secret(environ.get("PAYMENT_WEBHOOK_SECRET")),
+        },
         "database_url": database_url,
         "storage": "memory" if database_url == "memory://" else "sql",
         "max_content_length": _int(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
@@ -92,6 +105,49 @@ def _auth(environ: Mapping[str, str], env: str) -> dict[str, Any]:
         "access_ttl": _float(environ, "ACCESS_TOKEN_TTL", 900.0),
         "refresh_ttl": _float(environ, "REFRESH_TOKEN_TTL", 14 * 24 * 3600.0),
     }
+
+
+def _plans(raw: str | None) -> dict[str, dict[str, Any]]:
+    """SUBSCRIPTION_PLANS: a JSON object of plan name -> {period_days, price (in the currency's
+    minor unit), currency (ISO 4217), features}."""
+    try:
+        plans = json.loads(raw) if raw else DEFAULT_PLANS
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"SUBSCRIPTION_PLANS is not valid JSON: {error}") from None
+    if not isinstance(plans, dict) or not plans:
+        raise ConfigError("SUBSCRIPTION_PLANS must be a non-empty JSON object of plans")
+    checked = {}
+    for name, plan in plans.items():
+        where = f"SUBSCRIPTION_PLANS[{name!r}]"
+        if not PLAN_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: a plan name is 1-64 of a-z, 0-9, _ and -")
+        if not isinstance(plan, dict) or set(plan) != {"period_days", "price", "currency", "features"}:
+            raise ConfigError(f"{where} must have exactly period_days, price, currency and features")
+        days, price, currency, features = (plan[k] for k in ("period_days", "price", "currency", "features"))
+        if type(days) is not int or days < 1 or type(price) is not int or price < 0:
+            raise ConfigError(f"{where}: period_days must be a positive integer and price one >= 0")
+        if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+            raise ConfigError(f"{where}: currency must be an ISO 4217 code such as EUR")
+        if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+            raise ConfigError(f"{where}: features must be a list of names")
+        checked[name] = {"period_days": days, "price": price, "currency": currency, "features": features}
+    return checked
+
+
+def _webhook_secret(raw: str | None) -> str | None:
+    """PAYMENT_WEBHOOK_SECRET: the payment provider's signing secret (Standard Webhooks'
+    `whsec_` + base64 form); without it, signed payment callbacks are refused."""
+    if not raw:
+        return None
+    try:
+        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) < 24:
+        raise ConfigError(
+            "PAYMENT_WEBHOOK_SECRET must be whsec_ followed by at least 24 base64-encoded bytes"
+        )
+    return raw
 
 
 def _float(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -27,14 +27,19 @@ from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.state.memory import InMemoryUserStateStore
 from adapters.state.none import NoUserStateStore
+from adapters.state.owned import OwnedGroups
 from adapters.state.redis import RedisUserStateStore
 from adapters.state.resilient import ResilientUserStateStore
 from adapters.throttle import login_throttle
 from app.api.representation import RepresentationCodec
+from app.http.payments import PaymentCallbacks
 from domain.auth import handlers as auth
 from domain.auth.model import Lifetimes
+from domain.auth.state import owned_groups
 from domain.messagebus import MessageBus
 from domain.messages import Event
+from domain.subscriptions import handlers as subscriptions
+from domain.subscriptions.plans import Plan, Plans
 from domain.users import handlers as users
 
 
@@ -57,7 +62,33 @@ def subscriber_map(
         for event, subscribers in handlers.items():
             merged.setdefault(event, []).extend(subscribers)
     return providers.Dict(
-        {event: providers.List(*(bound(h, ports).provider for h in hs)) for event, hs in merged.items()}
+        {
+            event: providers.List(*(bound(h, consumer_ports(h, ports)).provider for h in hs))
+            for event, hs in merged.items()
+        }
+    )
+
+
+def consumer_ports(consumer: Callable, ports: Mapping[str, providers.Provider]) -> dict:
+    """The ports as this event consumer gets them: the state store limited to the groups it
+    owns (none, for most: they may only read it)."""
+    name = f"{consumer.__module__}.{consumer.__qualname__}"
+    guarded = providers.Factory(OwnedGroups, ports["states"], owned_groups(consumer), name)
+    return {**ports, "states": guarded}
+
+
+def build_plans(config: Mapping[str, Mapping[str, Any]]) -> Plans:
+    return Plans(
+        {
+            name: Plan(
+                name,
+                timedelta(days=plan["period_days"]),
+                plan["price"],
+                plan["currency"],
+                frozenset(plan["features"]),
+            )
+            for name, plan in config.items()
+        }
     )
 
 
@@ -158,6 +189,8 @@ class Container(containers.DeclarativeContainer):
         JwtAccessTokens, config.auth.secret, providers.Callable(_seconds, config.auth.access_ttl)
     )
     reads = providers.Singleton(ReadThrough, cache)
+    plans = providers.Singleton(build_plans, config.subscriptions.plans)
+    payment_callbacks = providers.Singleton(PaymentCallbacks, config.subscriptions.webhook_secret)
 
     engine = providers.Singleton(make_engine, config.database_url)
     memory = providers.Singleton(InMemoryDatabase)
@@ -168,17 +201,21 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=_no_events),
     )
 
+    # Its subscribers get the bus too (a consumer may publish what its own change caused), so
+    # they are added once it is declared.
+    event_bus = providers.Singleton(BlinkerEventBus)
     _subscriber_ports = {
         "mailer": mailer,
         "clock": clock,
         "cache": cache,
         "states": states,
+        "plans": plans,
+        "events": event_bus,
         "uow": consumer_uow,
     }
-    _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS)
+    _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS)
     _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
-    event_bus = providers.Singleton(
-        BlinkerEventBus,
+    event_bus.add_kwargs(
         subscribers=providers.Selector(
             config.cache.backend,
             redis=_invalidating,
@@ -216,6 +253,7 @@ class Container(containers.DeclarativeContainer):
         "throttle": throttle,
         "events": event_bus,
         "lifetimes": lifetimes,
+        "plans": plans,
     }
     bus = providers.Singleton(
         MessageBus,
@@ -223,9 +261,11 @@ class Container(containers.DeclarativeContainer):
             {
                 **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": uow}),
                 **handler_map(auth.COMMAND_HANDLERS, {**_ports, "uow": uow}),
+                **handler_map(subscriptions.COMMAND_HANDLERS, {**_ports, "uow": uow}),
                 **handler_map(users.QUERY_HANDLERS, {"uow": read_uow}),
                 # Authentication and the activity log read the database itself, not the read cache.
                 **handler_map(auth.QUERY_HANDLERS, {**_ports, "uow": database_read_uow}),
+                **handler_map(subscriptions.QUERY_HANDLERS, {**_ports, "uow": database_read_uow}),
             }
         ),
     )

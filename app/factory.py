@@ -9,7 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config
-from app.api import auth, health, passwords, users
+from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.http import locale, metrics, problems, request_body
@@ -45,6 +45,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(auth.blp)
     api.register_blueprint(users.blp)
     api.register_blueprint(passwords.blp)
+    api.register_blueprint(subscriptions.blp)
+    api.register_blueprint(premium.blp)
     app.register_blueprint(health.blp)
     metrics.init_app(app)
     if settings["cache"]["backend"] != "none":

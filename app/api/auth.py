@@ -76,7 +76,8 @@ class MeView(MethodView):
     @blp.doc(security=BEARER)
     @errors(blp, 401)
     def get(self) -> Response:
-        """The authenticated user, as the session state says (no database read on a hit)"""
+        """The authenticated user and their subscription, as the session state says (no database read
+        on a hit)"""
         principal = current_principal()
         response = jsonify(
             MeSchema().dump(
@@ -86,6 +87,7 @@ class MeView(MethodView):
                     "roles": sorted(principal.roles),
                     "session_id": principal.session_id,
                     "last_login_at": principal.last_login_at,
+                    "subscription": principal.subscription,
                 }
             )
         )

@@ -16,7 +16,7 @@ import json
 import struct
 
 from adapters.cache.users import RecordCodec
-from app.http.conditional import REPRESENTATION, user_etag
+from app.http.conditional import REPRESENTATION, etag_of
 from domain.users.model import User
 
 # Bump the number when the layout or the record changes; REPRESENTATION covers the body.
@@ -44,7 +44,7 @@ class RepresentationCodec:
     """The UserCodec the app gives the read cache."""
 
     def encode(self, user: User) -> bytes:
-        etag = user_etag(user.id, user.version).encode()
+        etag = etag_of(user.id, user.version).encode()
         body = user_body(user)
         return FORMAT + _HEAD.pack(len(etag), len(body)) + etag + body + _RECORD.encode(user)
 

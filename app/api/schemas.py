@@ -127,12 +127,63 @@ class TokenSchema(ma.Schema):
     session_id = ma.fields.UUID(required=True)
 
 
+SUBSCRIPTION_STATUS = {"enum": ["pending", "active", "expired", "cancelled"]}
+
+
+class SubscriptionSummarySchema(ma.Schema):
+    id = ma.fields.UUID(attribute="subscription_id", allow_none=True)
+    plan = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, metadata=SUBSCRIPTION_STATUS)
+    current_period_end = ma.fields.AwareDateTime(allow_none=True)
+
+
 class MeSchema(ma.Schema):
     id = ma.fields.UUID(required=True)
     email = ma.fields.String(required=True)
     roles = ma.fields.List(ma.fields.String(), required=True)
     session_id = ma.fields.UUID(required=True)
     last_login_at = ma.fields.AwareDateTime(allow_none=True)
+    subscription = ma.fields.Nested(SubscriptionSummarySchema, allow_none=True)
+
+
+class SubscriptionCreateSchema(ma.Schema):
+    plan = Text(required=True, metadata={"example": "monthly", "description": "A configured plan"})
+
+
+class SubscriptionSchema(ma.Schema):
+    id = ma.fields.UUID(required=True)
+    user_id = ma.fields.UUID(required=True)
+    plan = ma.fields.String(required=True)
+    status = ma.fields.String(required=True, metadata=SUBSCRIPTION_STATUS)
+    created_at = ma.fields.AwareDateTime(required=True)
+    current_period_start = ma.fields.AwareDateTime(allow_none=True)
+    current_period_end = ma.fields.AwareDateTime(allow_none=True)
+    activated_at = ma.fields.AwareDateTime(allow_none=True)
+    cancelled_at = ma.fields.AwareDateTime(allow_none=True)
+
+
+class PaymentSchema(ma.Schema):
+    subscription_id = ma.fields.UUID(required=True, metadata={"description": "The subscription of the URL"})
+    reference = Text(
+        required=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "The payment's id at the payment provider; recorded once"},
+    )
+    amount = ma.fields.Integer(
+        required=True, strict=True, metadata={"description": "In the currency's minor unit", "example": 900}
+    )
+    currency = Text(required=True, validate=validate.Length(equal=3), metadata={"example": "EUR"})
+
+
+class PaymentAcceptedSchema(ma.Schema):
+    payment_id = ma.fields.UUID(required=True, attribute="id")
+    subscription_id = ma.fields.UUID(required=True)
+
+
+class PremiumSchema(ma.Schema):
+    feature = ma.fields.String(required=True)
+    plan = ma.fields.String(required=True)
+    until = ma.fields.AwareDateTime(required=True)
 
 
 class RolesSchema(ma.Schema):

@@ -30,9 +30,9 @@ from app.http.conditional import (
     COLLECTION_CACHE_CONTROL,
     USER_CACHE_CONTROL,
     collection_etag,
+    etag_of,
     expected_versions,
     represent,
-    user_etag,
 )
 from app.http.locale import current_locale
 from domain.auth.queries import GetLoginActivity
@@ -52,7 +52,7 @@ blp = Blueprint("users", __name__, url_prefix="/api/users", description="User ac
 
 
 def user_response(user: User, status: int = 200, **headers: str) -> Response:
-    return represent(user_body(user), user_etag(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
+    return represent(user_body(user), etag_of(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
 
 
 @blp.route("")

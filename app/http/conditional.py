@@ -19,8 +19,9 @@ COLLECTION_CACHE_CONTROL = "max-age=300, s-maxage=600"
 REPRESENTATION = "r1"
 
 
-def user_etag(user_id: UUID, version: int) -> str:
-    return f"{REPRESENTATION}-{user_id.hex}-{version}"
+def etag_of(resource_id: UUID, version: int) -> str:
+    """The strong validator of a versioned resource (a user, a subscription)."""
+    return f"{REPRESENTATION}-{resource_id.hex}-{version}"
 
 
 def collection_etag(parts: Iterable[Any]) -> str:
@@ -43,15 +44,15 @@ def _none_match(etag: str) -> bool:
     return bool(tags) and (tags.star_tag or tags.contains_weak(etag))
 
 
-def expected_versions(user_id: UUID) -> frozenset[int] | None:
-    """The versions If-Match allows for this user; None when there is no If-Match (or `*`,
+def expected_versions(resource_id: UUID) -> frozenset[int] | None:
+    """The versions If-Match allows for this resource; None when there is no If-Match (or `*`,
     which the existence check already answers). Weak tags never match (strong comparison);
-    a header naming none of this user's tags gives the empty set, which no version matches,
-    so the command answers 412, but only after it has checked the input and the user."""
+    a header naming none of its tags gives the empty set, which no version matches,
+    so the command answers 412, but only after it has checked the input and the resource."""
     tags = request.if_match
     if not tags or tags.star_tag:
         return None
-    prefix = f"{REPRESENTATION}-{user_id.hex}-"
+    prefix = f"{REPRESENTATION}-{resource_id.hex}-"
     suffixes = (
         tag[len(prefix) :] for tag in tags.as_set(include_weak=False) if tag and tag.startswith(prefix)
     )  # a malformed header may parse to None

@@ -69,6 +69,7 @@ def test_login_answers_an_uncacheable_token_pair_and_me_shows_the_session(client
         "email": email,
         "roles": ["user"],
         "session_id": body["session_id"],
+        "subscription": None,
     }
     assert me.get_json()["last_login_at"] is not None
 

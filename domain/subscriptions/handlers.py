@@ -1,0 +1,36 @@
+"""The message maps of the subscriptions context."""
+
+from __future__ import annotations
+
+from domain.subscriptions.commands import (
+    CancelSubscription,
+    ConfirmPayment,
+    RegisterSubscription,
+    SweepSubscriptions,
+)
+from domain.subscriptions.consumers import (
+    activate_subscription,
+    sweep_subscriptions,
+    update_subscription_state,
+)
+from domain.subscriptions.events import PaymentConfirmed, UserSubscriptionStatusChanged
+from domain.subscriptions.queries import CheckEntitlement, GetSubscription
+from domain.subscriptions.subscribing import (
+    cancel_subscription,
+    check_entitlement,
+    confirm_payment,
+    get_subscription,
+    register_subscription,
+)
+
+COMMAND_HANDLERS = {
+    RegisterSubscription: register_subscription,
+    CancelSubscription: cancel_subscription,
+    ConfirmPayment: confirm_payment,
+    SweepSubscriptions: sweep_subscriptions,
+}
+QUERY_HANDLERS = {GetSubscription: get_subscription, CheckEntitlement: check_entitlement}
+EVENT_HANDLERS = {
+    PaymentConfirmed: [activate_subscription],
+    UserSubscriptionStatusChanged: [update_subscription_state],
+}
