@@ -6,6 +6,7 @@ whose keys are deleted afterwards. The tests fail, never skip, when Redis is mis
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import http.client
 import json
@@ -70,6 +71,10 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
+# The payment provider's signing secret (Standard Webhooks form), known to both servers.
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"e2e payment provider secret, 32b").decode()
+
+
 @dataclass
 class SharedCache:
     client: redis.Redis
@@ -109,6 +114,7 @@ def server_env(tmp_path: Path, shared_cache: SharedCache) -> dict[str, str]:
         ARGON2_MEMORY_COST="8",
         ARGON2_PARALLELISM="1",
         SECRET_KEY="e2e-only signing key shared by both servers",
+        PAYMENT_WEBHOOK_SECRET=WEBHOOK_SECRET,
     )
     result = subprocess.run(
         [str(BIN / "user-service"), "migrate"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
