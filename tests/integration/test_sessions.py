@@ -174,40 +174,52 @@ class GatedStore(StoreInBetween):
         return self.inner.write(state)
 
 
+def held_back(app: Flask, slow, meanwhile) -> object:
+    """Run `slow()` on a thread whose first state write waits until `meanwhile()` has run; the
+    result of `slow()`."""
+    c = container(app)
+    gate = GatedStore(c.states())
+    c.states.override(gate)  # handlers and consumers resolve their store on every call
+    outcome: dict = {}
+
+    def run() -> None:
+        gate.gated_thread = threading.get_ident()
+        outcome["result"] = slow()
+
+    try:
+        thread = threading.Thread(target=run)
+        thread.start()
+        assert gate.reached.wait(10), "the held-back work never wrote its state"
+        meanwhile()
+        gate.go.set()
+        thread.join(10)
+    finally:
+        gate.go.set()
+        c.states.reset_override()
+    return outcome["result"]
+
+
 def test_a_login_that_read_before_a_roles_change_cannot_overwrite_the_new_roles(
     app: Flask, account: Account, faker
 ) -> None:
     admin = make_admin(app, faker)
-    c = container(app)
-    gate = GatedStore(c.states())
-    c.states.override(gate)  # handlers and consumers resolve their store on every call
-    try:
-        outcome: dict = {}
+    new_roles = []
 
-        def log_in() -> None:
-            gate.gated_thread = threading.get_ident()
-            outcome["tokens"] = login(app, account)
-
-        thread = threading.Thread(target=log_in)
-        thread.start()
-        assert gate.reached.wait(10), "the login never wrote its state"
+    def change_roles() -> None:
         # The login has committed its session, with the user as it was, and waits to write.
         changed = app.test_client().put(
             f"/api/users/{account.id}/roles", json={"roles": ["user", "admin"]}, headers=admin
         )
         assert changed.status_code == 200
-        new_roles = stored(app, account.id).roles
-        assert new_roles.value.roles == {"user", "admin"}
-        gate.go.set()
-        thread.join(10)
-        state = stored(app, account.id)
-        assert state.roles == new_roles, "the slower login's full write put the old roles back"
-        assert values(state) == values(from_database(app, account.id))
-        me = app.test_client().get("/api/auth/me", headers=bearer(outcome["tokens"]))
-        assert sorted(me.get_json()["roles"]) == ["admin", "user"]
-    finally:
-        gate.go.set()
-        c.states.reset_override()
+        new_roles.append(stored(app, account.id).roles)
+        assert new_roles[0].value.roles == {"user", "admin"}
+
+    tokens = held_back(app, lambda: login(app, account), change_roles)
+    state = stored(app, account.id)
+    assert state.roles == new_roles[0], "the slower login's full write put the old roles back"
+    assert values(state) == values(from_database(app, account.id))
+    me = app.test_client().get("/api/auth/me", headers=bearer(tokens))
+    assert sorted(me.get_json()["roles"]) == ["admin", "user"]
 
 
 # -- I2: concurrent writers of different groups lose nothing --------------------------------------

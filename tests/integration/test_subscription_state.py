@@ -23,11 +23,11 @@ from tests.api.conftest import make_admin
 from tests.integration import test_sessions as sessions
 from tests.integration.test_sessions import (
     Account,
-    GatedStore,
     JitteryStore,
     bearer,
     container,
     from_database,
+    held_back,
     login,
     stored,
     values,
@@ -169,58 +169,27 @@ def test_a_missing_entry_is_refilled_with_the_subscription(app: Flask, account: 
 
 
 def test_a_login_held_back_during_an_activation_does_not_undo_it(app: Flask, account: Account) -> None:
-    c = container(app)
     subscription_id = subscribe(app, account)
-    gate = GatedStore(c.states())
-    c.states.override(gate)
-    try:
-        outcome: dict = {}
-
-        def log_in() -> None:
-            gate.gated_thread = threading.get_ident()
-            outcome["tokens"] = login(app, account)
-
-        thread = threading.Thread(target=log_in)
-        thread.start()
-        assert gate.reached.wait(10), "the login never wrote its state"
-        pay(app, subscription_id)  # commits and writes while the login waits to write
-        gate.go.set()
-        thread.join(10)
-    finally:
-        gate.go.set()
-        c.states.reset_override()
+    # The activation commits and writes while the login waits to write.
+    tokens = held_back(app, lambda: login(app, account), lambda: pay(app, subscription_id))
     state = stored(app, account.id)
     assert state.subscription.value.status == "active"
     assert state.subscription == truth(app, account)
-    assert app.test_client().get("/api/premium", headers=bearer(outcome["tokens"])).status_code == 200
+    assert app.test_client().get("/api/premium", headers=bearer(tokens)).status_code == 200
 
 
 def test_a_refill_that_read_before_an_activation_cannot_put_pending_back(
     app: Flask, account: Account
 ) -> None:
-    c = container(app)
     tokens = login(app, account)
     subscription_id = subscribe(app, account)
-    c.states().delete(account.id)  # the next request refills the entry from the database
-    gate = GatedStore(c.states())
-    c.states.override(gate)
-    try:
-        outcome: dict = {}
+    container(app).states().delete(account.id)  # the next request refills the entry from the database
 
-        def request_premium() -> None:
-            gate.gated_thread = threading.get_ident()
-            outcome["status"] = app.test_client().get("/api/premium", headers=bearer(tokens)).status_code
+    def request_premium() -> int:
+        return app.test_client().get("/api/premium", headers=bearer(tokens)).status_code
 
-        thread = threading.Thread(target=request_premium)
-        thread.start()
-        assert gate.reached.wait(10), "the refill never wrote"
-        pay(app, subscription_id)
-        gate.go.set()
-        thread.join(10)
-    finally:
-        gate.go.set()
-        c.states.reset_override()
-    assert outcome["status"] == 403  # it read the subscription while it was pending
+    status = held_back(app, request_premium, lambda: pay(app, subscription_id))
+    assert status == 403  # it read the subscription while it was pending
     assert stored(app, account.id).subscription == truth(app, account)
     assert app.test_client().get("/api/premium", headers=bearer(tokens)).status_code == 200
 
