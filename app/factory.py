@@ -12,7 +12,7 @@ from app import config
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
-from app.http import locale, metrics, problems, request_body
+from app.http import locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
 from app.http.fast_read import CachedUserReads
 
@@ -42,6 +42,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
 
     api = ProblemApi(app)
     api.spec.components.security_scheme("bearerAuth", BEARER_SCHEME)
+    api.spec.components.security_scheme("paymentSignature", payments.SECURITY_SCHEME)
     api.register_blueprint(auth.blp)
     api.register_blueprint(users.blp)
     api.register_blueprint(passwords.blp)

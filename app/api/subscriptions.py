@@ -33,8 +33,17 @@ blp = Blueprint("subscriptions", __name__, url_prefix="/api/subscriptions", desc
 CACHE_CONTROL = "private, no-cache"
 OTHER_SUBSCRIPTION = Message("Must be the subscription of the URL.")
 CALLBACK_HEADERS = [
-    {"in": "header", "name": name, "required": False, "schema": {"type": "string"}} for name in HEADERS
+    {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "A payment provider's signed callback (Standard Webhooks); an admin sends none",
+    }
+    for name in HEADERS
 ]
+PAYMENT_LOCATION = {"Location": {"schema": {"type": "string"}, "description": "URL of the subscription"}}
+ADMIN_OR_PROVIDER = [{"bearerAuth": []}, {"paymentSignature": []}]
 
 
 def subscription_response(subscription: Subscription, status: int = 200, **headers: str) -> Response:
@@ -94,8 +103,8 @@ class Cancellation(MethodView):
 class Payments(MethodView):
     @payment_caller
     @blp.arguments(PaymentSchema)
-    @blp.response(202, PaymentAcceptedSchema)
-    @blp.doc(security=BEARER, parameters=CALLBACK_HEADERS)
+    @blp.response(202, PaymentAcceptedSchema, headers=PAYMENT_LOCATION)
+    @blp.doc(security=ADMIN_OR_PROVIDER, parameters=CALLBACK_HEADERS)
     @errors(blp, 400, 401, 403, 404, 409, 413, 415)
     def post(self, body: dict, subscription_id: UUID) -> Response:
         """Confirm a payment (admins, or the payment provider's signed callback); it activates a

@@ -16,11 +16,22 @@ from typing import Any
 from flask import current_app, g, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from app.http.auth import require_admin
+from app.http.auth import bearer_token, require_admin
 from domain.errors import Unauthenticated
 from domain.messages import Message
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+MAX_ID = 200  # the payment's `source` keeps it (255 characters with its prefix)
+# What the OpenAPI document calls a signed callback (the signature header stands for all three).
+SECURITY_SCHEME = {
+    "type": "apiKey",
+    "in": "header",
+    "name": "webhook-signature",
+    "description": "Standard Webhooks: with webhook-id and webhook-timestamp, `v1,` + base64 "
+    "HMAC-SHA256 of `id.timestamp.body` under PAYMENT_WEBHOOK_SECRET; 5 minutes' tolerance.",
+}
+NO_CREDENTIALS = Message("An admin's access token or a signed payment callback is required.")
+LONG_ID = Message("The payment callback's webhook-id is longer than 200 characters.")
 CALLBACKS_DISABLED = Message("Signed payment callbacks are not enabled on this service.")
 BAD_SIGNATURE = Message("The payment callback's signature is missing, malformed or does not match its body.")
 STALE = Message("The payment callback's timestamp is more than 5 minutes away from the server's clock.")
@@ -35,6 +46,8 @@ class PaymentCallbacks:
         if self._webhook is None:
             raise Unauthenticated(CALLBACKS_DISABLED)
         wanted = {name: headers.get(name, "") for name in HEADERS}
+        if len(wanted["webhook-id"]) > MAX_ID:
+            raise Unauthenticated(LONG_ID)
         try:
             self._webhook.verify(body, wanted, json_parse=False)
         except WebhookVerificationError as error:
@@ -58,6 +71,8 @@ def payment_caller(view: Callable) -> Callable:
         if any(name in request.headers for name in HEADERS):
             callbacks: PaymentCallbacks = current_app.extensions["container"].payment_callbacks()
             g.payment_source = f"provider:{callbacks.verify(request.get_data(cache=True), request.headers)}"
+        elif bearer_token(request.environ) is None:
+            raise Unauthenticated(NO_CREDENTIALS)
         else:
             g.payment_source = f"admin:{require_admin().user_id}"
         return view(*args, **kwargs)

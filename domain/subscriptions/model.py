@@ -103,10 +103,11 @@ class UserSubscriptions:
             subscription.activated_at = now
             subscription.current_period_start = now
             subscription.current_period_end = now + plan.period
-        else:
-            start = max(subscription.current_period_end or now, now)
-            subscription.current_period_start = start
-            subscription.current_period_end = start + plan.period
+        elif subscription.current_period_end is not None and subscription.current_period_end > now:
+            subscription.current_period_end += plan.period  # paid ahead: the period runs on
+        else:  # it ran out before the sweep marked it expired: a new period from now
+            subscription.current_period_start = now
+            subscription.current_period_end = now + plan.period
         self.applied.append(Payment(**{**vars(payment), "applied_at": now}))
         self._changed(subscription)
         return True

@@ -98,8 +98,12 @@ def confirm_payment(
     A payment is recorded once: its reference again is refused, whoever sends it."""
     now = clock.now()
     with uow:
-        subscription = _visible(uow, cmd.subscription_id, None)
-        if subscription.ended:
+        found = _visible(uow, cmd.subscription_id, None)
+        # Under the user's lock, so a cancellation or an expiry cannot slip in between this
+        # check and the commit and leave a payment that nothing will apply.
+        subscriptions = uow.subscriptions.of_user(found.user_id, lock=True)
+        subscription = subscriptions.current if subscriptions is not None else None
+        if subscription is None or subscription.id != found.id or subscription.ended:
             raise Conflict(SUBSCRIPTION_ENDED)
         plan = plans.get(subscription.plan)
         if plan is None:

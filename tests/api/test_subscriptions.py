@@ -81,10 +81,15 @@ def payment(subscription: dict, reference: str | None = None, **overrides) -> di
 
 
 def signature_headers(
-    body: str, *, secret: str = SECRET, at: datetime | None = None, signed_body: str | None = None
+    body: str,
+    *,
+    secret: str = SECRET,
+    at: datetime | None = None,
+    signed_body: str | None = None,
+    msg_id: str | None = None,
 ) -> dict[str, str]:
     at = at or datetime.now(UTC)
-    msg_id = f"msg_{uuid4().hex}"
+    msg_id = msg_id or f"msg_{uuid4().hex}"
     signature = Webhook(secret).sign(msg_id, at, body if signed_body is None else signed_body)
     return {
         "webhook-id": msg_id,
@@ -271,8 +276,17 @@ def test_a_payment_entitles_at_once_and_a_cancel_ends_it(client, subscription, a
 def test_a_payment_needs_an_admin_or_a_signature(app, client, subscription):
     assert_problem(client.post(f"{subscription['url']}/payments", json=payment(subscription)), 403)
     anonymous = app.test_client().post(f"{subscription['url']}/payments", json=payment(subscription))
-    assert_problem(anonymous, 401)
+    body = assert_problem(anonymous, 401)
+    assert body["detail"] == "An admin's access token or a signed payment callback is required."
     assert_unchanged(client, subscription)
+
+
+def test_a_callback_with_an_overlong_id_is_401_and_changes_nothing(client, provider, subscription):
+    response = callback(provider, subscription, payment(subscription), msg_id="m" * 201)
+    body = assert_problem(response, 401)
+    assert body["detail"] == "The payment callback's webhook-id is longer than 200 characters."
+    assert_unchanged(client, subscription)
+    assert callback(provider, subscription, payment(subscription), msg_id="m" * 200).status_code == 202
 
 
 def test_a_correctly_signed_callback_activates_the_subscription(client, provider, subscription):
@@ -413,8 +427,14 @@ def test_openapi_documents_the_subscription_paths(client):
     }
     for path, method in expected.items():
         assert method in paths.get(path, {}), path
-        assert paths[path][method]["security"] == [{"bearerAuth": []}]
-    callback_headers = {
-        p["name"] for p in paths["/api/subscriptions/{subscription_id}/payments"]["post"]["parameters"]
-    }
+    payments = paths.pop("/api/subscriptions/{subscription_id}/payments")["post"]
+    for path, method in expected.items():
+        if path in paths:
+            assert paths[path][method]["security"] == [{"bearerAuth": []}]
+    # An admin's token, or the provider's signature instead.
+    assert payments["security"] == [{"bearerAuth": []}, {"paymentSignature": []}]
+    assert "Location" in payments["responses"]["202"]["headers"]
+    callback_headers = {p["name"] for p in payments["parameters"]}
     assert {"webhook-id", "webhook-timestamp", "webhook-signature"} <= callback_headers
+    schemes = client.get("/api/openapi.json").get_json()["components"]["securitySchemes"]
+    assert schemes["paymentSignature"]["name"] == "webhook-signature"

@@ -187,7 +187,7 @@ def test_a_second_payment_extends_the_period_from_its_old_end(
 ):
     start = clock.now()
     pay(bus, pending, "pay_first")
-    clock.advance(days=10)  # paid early: the new period starts where the old one ends
+    clock.advance(days=10)  # paid early: the current period runs on, a month longer
 
     pay(bus, pending, "pay_second")
 
@@ -195,7 +195,7 @@ def test_a_second_payment_extends_the_period_from_its_old_end(
     assert renewed.status == SubscriptionStatus.ACTIVE
     assert (renewed.activated_at, renewed.current_period_start, renewed.current_period_end) == (
         start,
-        start + MONTH,
+        start,
         start + 2 * MONTH,
     )
     assert len(events.of(SubscriptionActivated)) == 1  # activated once, extended since
@@ -474,3 +474,20 @@ def test_a_login_after_activation_keeps_the_subscription_in_the_state(
 
     assert summary_in_state(container, user.id) == (2, active)
     assert bus.handle(Authenticate(pair.access_token)).subscription == active
+
+
+def test_a_payment_after_the_period_ran_out_starts_a_new_period_from_now(
+    container, bus, clock, account, pending
+):
+    pay(bus, pending, "pay_first")
+    clock.advance(days=31)  # over, but not yet swept: still "active" in the database
+    now = clock.now()
+
+    pay(bus, pending, "pay_late")
+
+    renewed = read(bus, pending)
+    assert (renewed.status, renewed.current_period_start, renewed.current_period_end) == (
+        SubscriptionStatus.ACTIVE,
+        now,
+        now + MONTH,
+    )
