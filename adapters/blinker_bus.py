@@ -50,7 +50,8 @@ class BlinkerEventBus:
                 self._deliver(receiver, event)
 
     def _deliver(self, receiver: Subscriber, event: Event) -> None:
-        name = getattr(receiver, "__qualname__", repr(receiver))
+        target = getattr(receiver, "provides", receiver)  # a provider binding a handler: the handler
+        name = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(receiver))}"
         for attempt in range(1, self._attempts + 1):
             try:
                 receiver(event)
