@@ -140,7 +140,8 @@ def _webhook_secret(raw: str | None) -> str | None:
     if not raw:
         return None
     try:
-        key = base64.b64decode(raw.removeprefix("whsec_"), validate=True)
+        encoded = raw.removeprefix("whsec_")
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)  # padding optional
     except (binascii.Error, ValueError):
         key = b""
     if len(key) < 24:
