@@ -10,10 +10,11 @@ Moving window rather than sliding window counter: it keeps one timestamp per fai
 lets a burst straddle its edge, and the moment the oldest failure ages out (what `retry_after`
 reports) is known, where the counter strategy's weighted estimate only approximates it.
 
-The storage is Redis (shared by every worker) or in-process memory. When Redis fails, the call
-counts in an in-process memory limiter instead, so logins neither fail nor go unthrottled, and
-Redis is tried again `storage_retry` seconds later. `retry_after` also consults that local
-limiter, so a block earned while Redis was away outlives the outage.
+The storage is Redis (shared by every worker of every host), the host's shared SQLite file
+(adapters.local.throttle: every worker of one host) or in-process memory. When a shared storage
+fails, the call counts in an in-process memory limiter instead, so logins neither fail nor go
+unthrottled, and the storage is tried again `storage_retry` seconds later. `retry_after` also
+consults that local limiter, so a block earned while the storage was away outlives the outage.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def _part(value: str) -> str:
     return value.replace("%", "%25").replace("/", "%2F")
 
 
-def _wait(limiter: MovingWindowRateLimiter, limits: Sequence[Limit]) -> int:
+def _wait(limiter: MovingWindowRateLimiter, limits: Sequence[Limit], now: float) -> int:
     """Whole seconds until every limit allows one more failure (each frees a slot when its
     oldest failure in the window ages out); 0 when all allow one now."""
-    now, wait, blocked = time.time(), 0.0, False
+    wait, blocked = 0.0, False
     for item, identifiers in limits:
         stats = limiter.get_window_stats(item, *identifiers)
         if stats.remaining <= 0:
@@ -78,7 +79,9 @@ class LimitsLoginThrottle:
         storage_retry: float = 5.0,
         warn_every: float = 10.0,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        """`clock`: the wall clock of the storage's windows (the one the storage itself uses)."""
         self._limiter = MovingWindowRateLimiter(storage)
         # Counts failures while the storage cannot be reached; an in-process storage needs none.
         self._local = None if isinstance(storage, MemoryStorage) else MovingWindowRateLimiter(MemoryStorage())
@@ -86,13 +89,14 @@ class LimitsLoginThrottle:
         self._storage_retry = storage_retry
         self._warn_every = warn_every
         self._monotonic = monotonic
+        self._clock = clock
         self._down_until: float | None = None  # None: the storage answered last time
         self._warned_at = -math.inf
 
     def retry_after(self, account: str, client: str) -> int:
-        limits = self._limits(account, client)
-        local = _wait(self._local, limits) if self._local is not None else 0
-        return max(local, self._use("retry_after", lambda limiter: _wait(limiter, limits)))
+        limits, now = self._limits(account, client), self._clock()
+        local = _wait(self._local, limits, time.time()) if self._local is not None else 0
+        return max(local, self._use("retry_after", lambda limiter: _wait(limiter, limits, now)))
 
     def failed(self, account: str, client: str) -> None:
         limits = self._limits(account, client)

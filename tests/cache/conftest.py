@@ -1,4 +1,5 @@
-"""Backends for the TagCache contract suite: in-memory (on a settable clock) and Redis.
+"""Backends for the TagCache contract suite: in-memory and the host's shared SQLite file (both on
+a settable clock), and Redis.
 
 Redis is TEST_REDIS_URL (default redis://127.0.0.1:6379/11); each test gets a random key prefix
 and its keys are deleted afterwards. Redis tests fail, never skip, when the server is missing.
@@ -18,6 +19,7 @@ import pytest
 import redis
 
 from adapters.cache import InMemoryTagCache, RedisTagCache
+from adapters.local import LocalStore, SqliteTagCache
 from ports.cache import TagCache
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -123,6 +125,19 @@ def memory_backend() -> Backend:
 
 
 @pytest.fixture
+def local_backend(tmp_path) -> Backend:
+    """Two stores on one file, as two workers have: each opens its own connections."""
+    clock = SettableClock()
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    path = tmp_path / "cache.db"
+    cache = SqliteTagCache(LocalStore(path), clock=clock)
+    return Backend("local", cache, SqliteTagCache(LocalStore(path), clock=clock), clock, advance)
+
+
+@pytest.fixture
 def redis_backend() -> Iterator[Backend]:
     recorder = Recorder()
     client = redis_client(connection_class=_counting_connection(recorder))
@@ -145,6 +160,6 @@ def redis_backend() -> Iterator[Backend]:
         other.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "local", "redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")

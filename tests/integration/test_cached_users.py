@@ -17,7 +17,7 @@ from domain.users.model import User
 from domain.users.queries import PageRequest, UserFilter
 from ports.cache import TagCache
 from tests.cache.conftest import Backend as CacheBackend
-from tests.cache.conftest import memory_backend, redis_backend  # noqa: F401 (fixtures)
+from tests.cache.conftest import local_backend, memory_backend, redis_backend  # noqa: F401 (fixtures)
 from tests.integration.backends import NOW, Backend
 
 
@@ -59,7 +59,7 @@ class _HookedUsers:
         return user
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "local", "redis"])
 def cache(request: pytest.FixtureRequest) -> CacheBackend:
     return request.getfixturevalue(f"{request.param}_backend")
 

@@ -1,6 +1,6 @@
 """Stampede protection across processes: 32 readers in 2 processes (16 threads each) hit a hot
 key the moment it has expired or been invalidated; the source is loaded once, and nobody waits
-much longer than that one load."""
+much longer than that one load. On Redis and on the host's shared SQLite file."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import redis
 
 from adapters.cache.read_through import Policy, ReadThrough
 from adapters.cache.redis import RedisTagCache
+from adapters.local import LocalStore, SqliteTagCache
 from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
 
 PROCESSES, THREADS = 2, 16
@@ -22,12 +23,19 @@ POLICY = Policy("test_stampede", ttl=60, beta=1.0)
 TAGS = ("user", "user.hot")
 
 
-def _reader_process(prefix: str, barrier, results) -> None:
-    client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
-    reads = ReadThrough(RedisTagCache(client, prefix), lease_ttl=5)
+def _cache(where: str):
+    """The cache at `where`: a Redis key prefix, or the path of a local store's file."""
+    if where.startswith("/"):
+        return SqliteTagCache(LocalStore(where))
+    return RedisTagCache(redis.Redis.from_url(REDIS_URL, socket_timeout=5), where)
+
+
+def _reader_process(where: str, barrier, results, loads) -> None:
+    reads = ReadThrough(_cache(where), lease_ttl=5)
 
     def load() -> bytes:
-        client.incr(prefix + "loads")
+        with loads.get_lock():
+            loads.value += 1
         time.sleep(LOAD_SECONDS)  # a slow query
         return b"fresh"
 
@@ -44,8 +52,11 @@ def _reader_process(prefix: str, barrier, results) -> None:
         thread.join()
 
 
-@pytest.fixture
-def prefix():
+@pytest.fixture(params=["redis", "local"])
+def where(request, tmp_path):
+    if request.param == "local":
+        yield str(tmp_path / "cache.db")
+        return
     client = redis_client()
     prefix = f"test:stampede:{secrets.token_hex(6)}:"
     yield prefix
@@ -54,8 +65,8 @@ def prefix():
 
 
 @pytest.mark.parametrize("how", ["expired", "invalidated"])
-def test_one_load_across_processes_and_nobody_waits_longer_than_it(prefix: str, how: str) -> None:
-    cache = RedisTagCache(redis_client(), prefix)
+def test_one_load_across_processes_and_nobody_waits_longer_than_it(where: str, how: str) -> None:
+    cache = _cache(where)
     if how == "expired":
         cache.set("user.hot", b"old", ttl=0.05, versions=cache.tag_versions(TAGS))
         time.sleep(0.1)
@@ -65,9 +76,10 @@ def test_one_load_across_processes_and_nobody_waits_longer_than_it(prefix: str, 
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES * THREADS)
-    results = context.Queue()
+    results, loads = context.Queue(), context.Value("i", 0)
     processes = [
-        context.Process(target=_reader_process, args=(prefix, barrier, results)) for _ in range(PROCESSES)
+        context.Process(target=_reader_process, args=(where, barrier, results, loads))
+        for _ in range(PROCESSES)
     ]
     for process in processes:
         process.start()
@@ -76,7 +88,7 @@ def test_one_load_across_processes_and_nobody_waits_longer_than_it(prefix: str, 
         process.join(30)
         assert process.exitcode == 0
 
-    loads = int(redis_client().get(prefix + "loads") or 0)
+    loads = loads.value
     waits = sorted(seconds for _, seconds in outcomes)
     median = waits[len(waits) // 2]
     print(f"{how}: loads={loads} wait min={waits[0]:.3f}s median={median:.3f}s max={waits[-1]:.3f}s")

@@ -1,4 +1,5 @@
-"""Backends for the UserStateStore contract suite: in-memory (on a settable clock) and Redis.
+"""Backends for the UserStateStore contract suite: in-memory and the host's shared SQLite file
+(both on a settable clock), and Redis.
 
 Redis is TEST_REDIS_URL (default redis://127.0.0.1:6379/11); each test gets a random key prefix
 and its keys are deleted afterwards. Redis tests fail, never skip, when the server is missing.
@@ -19,6 +20,7 @@ import pytest
 import redis
 from faker import Faker
 
+from adapters.local import LocalStore, SqliteUserStateStore
 from adapters.state import InMemoryUserStateStore, RedisUserStateStore
 from domain.auth.state import (
     AccountStatus,
@@ -91,6 +93,22 @@ def memory_backend() -> Backend:
 
 
 @pytest.fixture
+def local_backend(tmp_path) -> Backend:
+    """Stores on one file, each with its own connections, as workers have."""
+    clock = SettableClock()
+
+    def advance(seconds: float) -> None:
+        clock.now += seconds
+
+    path = tmp_path / "state.db"
+
+    def make(**ttls: float) -> SqliteUserStateStore:
+        return SqliteUserStateStore(LocalStore(path), clock=clock, **ttls)
+
+    return Backend("local", make(), make, advance)
+
+
+@pytest.fixture
 def redis_backend() -> Iterator[Backend]:
     recorder = Recorder()
     client = redis_client(connection_class=_counting_connection(recorder))
@@ -109,6 +127,6 @@ def redis_backend() -> Iterator[Backend]:
         other.close()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "local", "redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     return request.getfixturevalue(f"{request.param}_backend")
