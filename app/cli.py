@@ -5,25 +5,35 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import secrets
 import shutil
 import tempfile
-from pathlib import Path
 
 import click
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
 
-from app import config
+from app import config, instance
+from app.instance import StartupError, describe
 from app.logs import configure
 
 log = logging.getLogger("user_service.cli")
 
 
-@click.group()
+class _Service(click.Group):
+    """Settings or a schema that stop the service end a command with their lines, status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (config.ConfigError, StartupError) as error:
+            click.echo(describe(error), err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Service)
 def main() -> None:
     """User service: accounts and sessions over HTTP."""
-    configure(os.environ.get("LOG_LEVEL", "INFO").upper())
+    configure()
 
 
 @main.command()
@@ -38,7 +48,8 @@ def migrate() -> None:
 @click.option("--workers", default=1, show_default=True, help="Processes.")
 @click.option("--threads", default=4, show_default=True, help="Threads per process.")
 def run(host: str, port: int, workers: int, threads: int) -> None:
-    """Apply migrations, then serve with gunicorn."""
+    """Serve with gunicorn (the embedded SQLite database is migrated at start; PostgreSQL must be
+    migrated first with `user-service migrate`)."""
     settings = config.load()
     if workers > 1 and settings["cache"]["backend"] == "memory":
         raise click.UsageError(
@@ -46,12 +57,8 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
             "leave the others serving the old data. Set CACHE_URL=redis://... or run one worker "
             "(threads scale it instead)."
         )
-    _migrate()
+    instance.prepare_database(settings)  # here once, so that a schema behind stops the master
     _collect_metrics_from_every_worker()
-    if not os.environ.get("SECRET_KEY"):  # production requires one (config.load said so)
-        # One key for every worker of this run; tokens signed with it end with the run.
-        os.environ["SECRET_KEY"] = secrets.token_urlsafe(32)
-        log.warning("operation=run SECRET_KEY is not set: tokens will not outlive this run")
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -137,21 +144,12 @@ def _collect_metrics_from_every_worker() -> None:
 
 
 def _migrate() -> None:
-    from adapters.sqlalchemy.engine import make_engine
-    from adapters.sqlalchemy.migrate import upgrade
-
     settings = config.load()
     if settings["storage"] != "sql":
         log.info("operation=migrate storage=%s: nothing to migrate", settings["storage"])
         return
+    instance.prepare_database(settings, migrate=True)
     url = make_url(settings["database_url"])
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings["database_url"])
-    try:
-        upgrade(engine)
-    finally:
-        engine.dispose()
     log.info("operation=migrate database=%s: schema is up to date", url.render_as_string(hide_password=True))
 
 

@@ -1,143 +1,274 @@
-"""Settings from environment variables (each one is documented in the README)."""
+"""Settings from environment variables (each one is documented in docs/configuration.md).
+
+Every setting is read and checked before anything starts; all the problems are reported at once,
+one line each naming the variable, the value given and what is allowed."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import math
 import os
 import re
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 ENVIRONMENTS = ("development", "test", "production")
-DEFAULT_DATABASE_URL = f"sqlite:///{Path('instance/users.db').resolve()}"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DATABASES = ("sqlite", "postgresql")
 DEFAULT_PLANS = {
     "monthly": {"period_days": 30, "price": 900, "currency": "EUR", "features": ["premium"]},
     "yearly": {"period_days": 365, "price": 9000, "currency": "EUR", "features": ["premium"]},
 }
 PLAN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+DAY = 24 * 3600.0
 
 
 class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it."""
+    """Settings are missing or malformed: `problems` has one line for each, naming the variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class _Reader:
+    """Reads variables and collects what is wrong with them instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.problems: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        raw = self.environ.get(name)
+        return None if raw in (None, "") else raw
+
+    def wrong(self, name: str, raw: str | None, allowed: str) -> None:
+        """`raw` None: a secret's value, never shown."""
+        if raw is None:
+            self.problems.append(f"{name} (value hidden): {allowed}")
+            return
+        shown = raw if len(raw) <= 80 else f"{raw[:77]}..."
+        self.problems.append(f"{name}={shown!r}: {allowed}")
+
+    def missing(self, name: str, allowed: str) -> None:
+        self.problems.append(f"{name} is not set: {allowed}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self.get(name) or default
+        value = raw.upper() if upper else raw
+        if value not in choices:
+            self.wrong(name, raw, f"one of {', '.join(choices)}")
+            return default
+        return value
+
+    def integer(self, name: str, default: int | None, low: int, high: int) -> int | None:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            self.wrong(name, raw, f"an integer from {low} to {high}")
+            return default
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        """A number of (often) seconds, low excluded: 0 is never a usable timeout or lifetime."""
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not low < value <= high:
+            self.wrong(name, raw, f"a number greater than {low:g} and at most {high:g}")
+            return default
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if raw.lower() not in TRUE + FALSE:
+            self.wrong(name, raw, "true or false (also 1/0, yes/no, on/off)")
+            return default
+        return raw.lower() in TRUE
 
 
 def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
-    """Read and check the settings; raises ConfigError with the variable's name."""
-    env = environ.get("APP_ENV", "development")
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
-    database_url = environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
-    mail_backend = environ.get("MAIL_BACKEND", {"test": "record", "production": "smtp"}.get(env, "log"))
-    if mail_backend not in ("log", "record", "smtp"):
-        raise ConfigError(f"MAIL_BACKEND must be log, record or smtp, not {mail_backend!r}")
-    if mail_backend == "smtp" and not environ.get("SMTP_HOST"):
-        raise ConfigError("SMTP_HOST is required when MAIL_BACKEND is smtp")
-    cache_url = environ.get("CACHE_URL") or ("" if env == "production" else "memory")
-    return {
+    """Read and check the settings; raises ConfigError listing every problem."""
+    read = _Reader(environ)
+    env = read.choice("APP_ENV", "development", ENVIRONMENTS)
+    production = env == "production"
+    instance_path = str(Path(read.get("INSTANCE_PATH") or "instance").resolve())
+    database_url = _database_url(read, production, instance_path)
+    mail_backend = read.choice(
+        "MAIL_BACKEND", {"test": "record", "production": "smtp"}.get(env, "log"), ("log", "record", "smtp")
+    )
+    if mail_backend == "smtp" and not read.get("SMTP_HOST"):
+        read.missing("SMTP_HOST", "the mail server's host name, required when MAIL_BACKEND is smtp")
+    settings = {
         "env": env,
-        "cache": _cache(environ, cache_url),
-        "auth": _auth(environ, env),
-        "proxy_hops": _int(environ, "PROXY_HOPS", 0),
+        "instance_path": instance_path,
+        "cache": _cache(read, production, instance_path),
+        "auth": _auth(read, production),
+        "proxy_hops": read.integer("PROXY_HOPS", 0, 0, 10),
         "subscriptions": {
-            "plans": _plans(environ.get("SUBSCRIPTION_PLANS")),
-            "webhook_secret": _webhook_secret(environ.get("PAYMENT_WEBHOOK_SECRET")),
+            "plans": _plans(read),
+            "webhook_secret": _webhook_secret(read),
         },
         "database_url": database_url,
         "storage": "memory" if database_url == "memory://" else "sql",
-        "max_content_length": _int(environ, "MAX_CONTENT_LENGTH", 64 * 1024),
-        "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
+        "max_content_length": read.integer("MAX_CONTENT_LENGTH", 64 * 1024, 1024, 64 * 1024 * 1024),
+        "log_level": read.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
         "mail": {
             "backend": mail_backend,
             "smtp": {
-                "host": environ.get("SMTP_HOST", ""),
-                "port": _int(environ, "SMTP_PORT", 587),
-                "sender": environ.get("SMTP_SENDER", "no-reply@localhost"),
-                "username": environ.get("SMTP_USERNAME") or None,
-                "password": environ.get("SMTP_PASSWORD") or None,
-                "starttls": environ.get("SMTP_STARTTLS", "true").lower() in ("1", "true", "yes"),
+                "host": read.get("SMTP_HOST") or "",
+                "port": read.integer("SMTP_PORT", 587, 1, 65535),
+                "sender": read.get("SMTP_SENDER") or "no-reply@localhost",
+                "username": read.get("SMTP_USERNAME"),
+                "password": read.get("SMTP_PASSWORD"),
+                "starttls": read.flag("SMTP_STARTTLS", True),
             },
         },
-        "argon2": {
-            "time_cost": _int(environ, "ARGON2_TIME_COST", None),
-            "memory_cost": _int(environ, "ARGON2_MEMORY_COST", None),
-            "parallelism": _int(environ, "ARGON2_PARALLELISM", None),
-        },
+        "argon2": _argon2(read),
     }
+    if read.problems:
+        raise ConfigError(read.problems)
+    return settings
 
 
-def _cache(environ: Mapping[str, str], url: str) -> dict[str, Any]:
+def _database_url(read: _Reader, production: bool, instance_path: str) -> str:
+    allowed = "sqlite:///path/to/file.db, postgresql+psycopg://user:password@host/database or memory://"
+    raw = read.get("DATABASE_URL")
+    if raw is None:
+        if production:
+            read.missing("DATABASE_URL", f"required in production: {allowed}")
+        return f"sqlite:///{instance_path}/users.db"
+    if raw == "memory://":
+        return raw
+    try:
+        backend = make_url(raw).get_backend_name()
+    except ArgumentError:
+        backend = None
+    if backend not in DATABASES:
+        read.wrong("DATABASE_URL", raw, allowed)
+    return raw
+
+
+def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any]:
+    allowed = (
+        "redis://host:port/db, rediss://..., unix://..., local (a file shared by the processes "
+        "of one host), local:///path/to/cache.db, memory (one process) or none"
+    )
+    url = read.get("CACHE_URL")
+    path = None
+    if url is None:
+        if production:
+            read.missing("CACHE_URL", f"required in production: {allowed}")
+        url = "local"
     if url in ("memory", "none"):
         backend = url
     elif url.startswith(("redis://", "rediss://", "unix://")):
         backend = "redis"
-    elif not url:
-        raise ConfigError("CACHE_URL is required in production: redis://host:port/db, or none")
+    elif url == "local" or url.startswith("local:///"):
+        backend = "local"
+        path = url[len("local://") :] if url != "local" else f"{instance_path}/cache.db"
     else:
-        raise ConfigError(
-            f"CACHE_URL must be redis://..., rediss://..., unix://..., memory or none, not {url!r}"
-        )
+        read.wrong("CACHE_URL", url, allowed)
+        backend = "none"
     return {
         "backend": backend,
         "url": url,
-        "prefix": environ.get("CACHE_PREFIX", "us:"),
-        "socket_timeout": _float(environ, "CACHE_SOCKET_TIMEOUT", 0.1),
-        "breaker_failures": _int(environ, "CACHE_BREAKER_FAILURES", 3),
-        "breaker_reset": _float(environ, "CACHE_BREAKER_RESET", 5.0),
+        "path": path,
+        "prefix": read.get("CACHE_PREFIX") or "us:",
+        "socket_timeout": read.number("CACHE_SOCKET_TIMEOUT", 0.1, 0, 60),
+        "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),
+        "breaker_reset": read.number("CACHE_BREAKER_RESET", 5.0, 0, 3600),
     }
 
 
-def _auth(environ: Mapping[str, str], env: str) -> dict[str, Any]:
-    secret = environ.get("SECRET_KEY", "")
-    if not secret:
-        if env == "production":
-            raise ConfigError("SECRET_KEY is required in production (at least 32 random bytes)")
-        # Tokens signed with it die with the process; `user-service run` sets one shared by
-        # every worker of the run.
-        secret = secrets.token_urlsafe(32)
-    elif len(secret.encode()) < 32:
-        raise ConfigError("SECRET_KEY must be at least 32 bytes long")
+def _auth(read: _Reader, production: bool) -> dict[str, Any]:
+    """SECRET_KEY signs the access tokens. Without one outside production, the app uses the key
+    kept in the instance folder (app.instance.shared_secret), the same for every worker."""
+    secret = read.get("SECRET_KEY")
+    if secret is None and production:
+        read.missing("SECRET_KEY", "required in production: at least 32 random bytes")
+    elif secret is not None and len(secret.encode()) < 32:
+        read.wrong("SECRET_KEY", None, f"at least 32 bytes, not {len(secret.encode())}")
     return {
         "secret": secret,
-        "access_ttl": _float(environ, "ACCESS_TOKEN_TTL", 900.0),
-        "refresh_ttl": _float(environ, "REFRESH_TOKEN_TTL", 14 * 24 * 3600.0),
+        "access_ttl": read.number("ACCESS_TOKEN_TTL", 900.0, 0, DAY),
+        "refresh_ttl": read.number("REFRESH_TOKEN_TTL", 14 * DAY, 0, 365 * DAY),
     }
 
 
-def _plans(raw: str | None) -> dict[str, dict[str, Any]]:
+def _argon2(read: _Reader) -> dict[str, int | None]:
+    """argon2-cffi's own limits, with room for any sensible choice (defaults: RFC 9106's second
+    recommendation, as argon2-cffi sets them)."""
+    parallelism = read.integer("ARGON2_PARALLELISM", None, 1, 64)
+    return {
+        "time_cost": read.integer("ARGON2_TIME_COST", None, 1, 100),
+        "memory_cost": read.integer("ARGON2_MEMORY_COST", None, 8 * (parallelism or 1), 4 * 1024 * 1024),
+        "parallelism": parallelism,
+    }
+
+
+def _plans(read: _Reader) -> dict[str, dict[str, Any]]:
     """SUBSCRIPTION_PLANS: a JSON object of plan name -> {period_days, price (in the currency's
     minor unit), currency (ISO 4217), features}."""
+    raw = read.get("SUBSCRIPTION_PLANS")
+    if raw is None:
+        return DEFAULT_PLANS
     try:
-        plans = json.loads(raw) if raw else DEFAULT_PLANS
+        plans = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise ConfigError(f"SUBSCRIPTION_PLANS is not valid JSON: {error}") from None
+        read.wrong("SUBSCRIPTION_PLANS", raw, f"a JSON object of plans; this is not valid JSON ({error})")
+        return DEFAULT_PLANS
     if not isinstance(plans, dict) or not plans:
-        raise ConfigError("SUBSCRIPTION_PLANS must be a non-empty JSON object of plans")
+        read.wrong("SUBSCRIPTION_PLANS", raw, "a non-empty JSON object of plans")
+        return DEFAULT_PLANS
     checked = {}
     for name, plan in plans.items():
-        where = f"SUBSCRIPTION_PLANS[{name!r}]"
-        if not PLAN_NAME.fullmatch(name):
-            raise ConfigError(f"{where}: a plan name is 1-64 of a-z, 0-9, _ and -")
-        if not isinstance(plan, dict) or set(plan) != {"period_days", "price", "currency", "features"}:
-            raise ConfigError(f"{where} must have exactly period_days, price, currency and features")
-        days, price, currency, features = (plan[k] for k in ("period_days", "price", "currency", "features"))
-        if type(days) is not int or days < 1 or type(price) is not int or price < 0:
-            raise ConfigError(f"{where}: period_days must be a positive integer and price one >= 0")
-        if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
-            raise ConfigError(f"{where}: currency must be an ISO 4217 code such as EUR")
-        if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
-            raise ConfigError(f"{where}: features must be a list of names")
-        checked[name] = {"period_days": days, "price": price, "currency": currency, "features": features}
+        problem = _plan_problem(name, plan)
+        if problem:
+            read.problems.append(f"SUBSCRIPTION_PLANS[{name!r}]: {problem}")
+        else:
+            checked[name] = {key: plan[key] for key in ("period_days", "price", "currency", "features")}
     return checked
 
 
-def _webhook_secret(raw: str | None) -> str | None:
+def _plan_problem(name: str, plan: Any) -> str | None:
+    if not PLAN_NAME.fullmatch(name):
+        return "a plan name is 1-64 of a-z, 0-9, _ and -"
+    if not isinstance(plan, dict) or set(plan) != {"period_days", "price", "currency", "features"}:
+        return "must have exactly period_days, price, currency and features"
+    days, price, currency, features = (plan[k] for k in ("period_days", "price", "currency", "features"))
+    if type(days) is not int or days < 1 or type(price) is not int or price < 0:
+        return "period_days must be a positive integer and price one >= 0"
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        return "currency must be an ISO 4217 code such as EUR"
+    if not isinstance(features, list) or not all(isinstance(f, str) and f for f in features):
+        return "features must be a list of names"
+    return None
+
+
+def _webhook_secret(read: _Reader) -> str | None:
     """PAYMENT_WEBHOOK_SECRET: the payment provider's signing secret (Standard Webhooks'
     `whsec_` + base64 form); without it, signed payment callbacks are refused."""
-    if not raw:
+    raw = read.get("PAYMENT_WEBHOOK_SECRET")
+    if raw is None:
         return None
     try:
         encoded = raw.removeprefix("whsec_")
@@ -145,30 +276,6 @@ def _webhook_secret(raw: str | None) -> str | None:
     except (binascii.Error, ValueError):
         key = b""
     if len(key) < 24:
-        raise ConfigError(
-            "PAYMENT_WEBHOOK_SECRET must be whsec_ followed by at least 24 base64-encoded bytes"
-        )
+        read.wrong("PAYMENT_WEBHOOK_SECRET", None, "whsec_ followed by at least 24 base64-encoded bytes")
+        return None
     return raw
-
-
-def _float(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise ConfigError(f"{name} must be a positive number, not {raw!r}")
-    return value
-
-
-def _int(environ: Mapping[str, str], name: str, default: int | None) -> int | None:
-    raw = environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,8 @@ from adapters.cache.resilient import CircuitBreaker, ResilientCache
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
 from adapters.jwt_tokens import JwtAccessTokens
+from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
+from adapters.local.throttle import SqliteLimitsStorage
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
@@ -30,7 +33,7 @@ from adapters.state.none import NoUserStateStore
 from adapters.state.owned import OwnedGroups
 from adapters.state.redis import RedisUserStateStore
 from adapters.state.resilient import ResilientUserStateStore
-from adapters.throttle import login_throttle
+from adapters.throttle import LimitsLoginThrottle, login_throttle
 from app.api.representation import RepresentationCodec
 from app.http.payments import PaymentCallbacks
 from domain.auth import handlers as auth
@@ -146,14 +149,26 @@ class Container(containers.DeclarativeContainer):
             CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
         ),
     }
-    # The read cache: Redis (shared by every worker and host), in-process (one worker with
-    # threads: the embedded default), or none.
+    # The embedded default's store: one SQLite file shared by every process on the host. Its
+    # failures (a lock held too long, a full disk) are met like a Redis outage's.
+    local_store = providers.Singleton(LocalStore, config.cache.path)
+    _local_breaker = {
+        "errors": (sqlite3.Error,),
+        "breaker": providers.Singleton(
+            CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
+        ),
+    }
+    # The read cache: Redis (shared by every worker and host), the host's shared file (every
+    # worker on one host: the embedded default), in-process (tests, one process), or none.
     cache = providers.Selector(
         config.cache.backend,
         redis=providers.Singleton(
             ResilientCache,
             providers.Singleton(RedisTagCache, redis_client, prefix=config.cache.prefix),
             **_breaker,
+        ),
+        local=providers.Singleton(
+            ResilientCache, providers.Singleton(SqliteTagCache, local_store), **_local_breaker
         ),
         memory=providers.Singleton(InMemoryTagCache),
         none=providers.Object(None),
@@ -166,19 +181,20 @@ class Container(containers.DeclarativeContainer):
             providers.Singleton(RedisUserStateStore, redis_client, prefix=config.cache.prefix),
             **_breaker,
         ),
+        local=providers.Singleton(
+            ResilientUserStateStore, providers.Singleton(SqliteUserStateStore, local_store), **_local_breaker
+        ),
         memory=providers.Singleton(InMemoryUserStateStore),
         none=providers.Singleton(NoUserStateStore),
     )
-    del _breaker
-    throttle = providers.Singleton(
-        login_throttle,
-        providers.Selector(
-            config.cache.backend,
-            redis=config.cache.url,
-            memory=providers.Object("memory"),
-            none=providers.Object("memory"),
-        ),
-        config.cache.prefix,
+    del _breaker, _local_breaker
+    _process_throttle = providers.Singleton(login_throttle, "memory", config.cache.prefix)
+    throttle = providers.Selector(
+        config.cache.backend,
+        redis=providers.Singleton(login_throttle, config.cache.url, config.cache.prefix),
+        local=providers.Singleton(LimitsLoginThrottle, providers.Singleton(SqliteLimitsStorage, local_store)),
+        memory=_process_throttle,
+        none=_process_throttle,
     )
     lifetimes = providers.Singleton(
         Lifetimes,
@@ -219,6 +235,7 @@ class Container(containers.DeclarativeContainer):
         subscribers=providers.Selector(
             config.cache.backend,
             redis=_invalidating,
+            local=_invalidating,
             memory=_invalidating,
             none=subscriber_map(_subscriber_ports, *_handlers),
         ),
@@ -240,7 +257,11 @@ class Container(containers.DeclarativeContainer):
         user_caches.CachedReadUnitOfWork, database_read_uow, reads, providers.Singleton(RepresentationCodec)
     )
     read_uow = providers.Selector(
-        config.cache.backend, redis=_cached_read_uow, memory=_cached_read_uow, none=database_read_uow
+        config.cache.backend,
+        redis=_cached_read_uow,
+        local=_cached_read_uow,
+        memory=_cached_read_uow,
+        none=database_read_uow,
     )
 
     _ports: dict[str, Any] = {

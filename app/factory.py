@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import config
+from app import config, instance
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
@@ -16,11 +18,24 @@ from app.http import locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
 from app.http.fast_read import CachedUserReads
 
+log = logging.getLogger("user_service.start")
+
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     """Build the app from the environment; `overrides` are environment variables that take
     precedence (tests use them instead of touching os.environ)."""
     settings = config.load({**os.environ, **(overrides or {})})
+    if settings["auth"]["secret"] is None:  # outside production: one key for the whole host
+        settings["auth"]["secret"] = instance.shared_secret(settings["instance_path"])
+    instance.prepare_database(settings)
+    log.info(
+        "operation=start instance=%s database=%s cache=%s",
+        settings.get("instance_path"),
+        make_url(settings["database_url"]).render_as_string(hide_password=True)
+        if settings["storage"] == "sql"
+        else "memory",
+        settings["cache"].get("path") or settings["cache"]["backend"],
+    )
     container = Container()
     container.config.from_dict(settings)
 

@@ -9,6 +9,7 @@ TEST_ENV = {
     "ARGON2_MEMORY_COST": "8",
     "ARGON2_PARALLELISM": "1",
     "MAX_CONTENT_LENGTH": "4096",
+    "CACHE_URL": "memory",  # one process: the in-process cache and state store
     # Fixed, so that apps built from this environment (several "workers") accept each other's tokens.
     "SECRET_KEY": "test-only signing key, never used outside the tests",
 }

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 SCRIPT_LOCATION = Path(__file__).with_name("migrations")
@@ -33,3 +35,10 @@ def _run(engine: Engine, step: object, revision: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         step(config, revision)  # type: ignore[operator]
+
+
+def pending(engine: Engine) -> bool:
+    """Whether the database's schema is behind the newest migration (or missing)."""
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads()) != heads

@@ -128,10 +128,14 @@ def gunicorn_argv(port: int) -> list[str]:
 
 
 def start(
-    name: str, env: dict[str, str], tmp_path: Path, argv: Callable[[int], list[str]] = gunicorn_argv
+    name: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    argv: Callable[[int], list[str]] = gunicorn_argv,
+    cwd: Path = ROOT,
 ) -> Server:
-    """A server process (`argv(port)`), live; stop it with `stop`."""
-    server = _start(name, env, tmp_path, argv)
+    """A server process (`argv(port)`, in `cwd`), live; stop it with `stop`."""
+    server = _start(name, env, tmp_path, argv, cwd)
     try:
         _wait_live(server, time.monotonic() + STARTUP_TIMEOUT)
     except BaseException:
@@ -141,14 +145,18 @@ def start(
 
 
 def _start(
-    name: str, env: dict[str, str], tmp_path: Path, argv: Callable[[int], list[str]] = gunicorn_argv
+    name: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    argv: Callable[[int], list[str]] = gunicorn_argv,
+    cwd: Path = ROOT,
 ) -> Server:
     port = free_port()
     log = tmp_path / f"server-{name}.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # a server started again in a test appends to its log
         process = subprocess.Popen(
             argv(port),
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

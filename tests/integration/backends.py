@@ -51,3 +51,17 @@ def postgres_url(schema: str | None = None) -> str:
     if schema is not None:
         query["options"] = f"-csearch_path={schema}"
     return url.update_query_dict(query).render_as_string(hide_password=False)
+
+
+def migrated(url: str) -> str:
+    """`url`, its database brought to the newest schema first: the service migrates only the
+    embedded SQLite database itself, and refuses to start on a PostgreSQL schema behind."""
+    from adapters.sqlalchemy.engine import make_engine
+    from adapters.sqlalchemy.migrate import upgrade
+
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    return url

@@ -11,7 +11,7 @@ from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories
 from tests.api.conftest import act_as, login, make_admin, token_from
-from tests.integration.backends import postgres_url
+from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
 
 
@@ -20,7 +20,7 @@ def app(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'users.db'}"
     else:
-        url = postgres_url(request.getfixturevalue("postgres_schema")())
+        url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
     app = create_app({**TEST_ENV, "DATABASE_URL": url})
     engine = app.extensions["container"].engine()
     upgrade(engine)
@@ -86,7 +86,7 @@ def test_account_lifecycle_with_conditional_requests(app, faker):
     assert client.get(url, headers=admin).status_code == 404
     assert client.get("/health/ready").get_json() == {
         "status": "ok",
-        "checks": {"database": "ok", "cache": "ok"},
+        "checks": {"database": "ok", "schema": "ok", "cache": "ok"},
     }
 
 

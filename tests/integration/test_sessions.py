@@ -25,18 +25,27 @@ from domain.users.commands import ChangeUserRoles, RegisterUser
 from tests import factories
 from tests.api.conftest import make_admin
 from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
-from tests.integration.backends import postgres_url
+from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
 
 
-@pytest.fixture(params=["memory", pytest.param("redis+postgres", marks=pytest.mark.postgres)])
-def app(request: pytest.FixtureRequest) -> Iterator[Flask]:
+@pytest.fixture(params=["memory", "local+sqlite", pytest.param("redis+postgres", marks=pytest.mark.postgres)])
+def app(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask]:
     if request.param == "memory":
         yield create_app(TEST_ENV)
         return
+    if request.param == "local+sqlite":  # the embedded default: the host's shared file, SQLite
+        yield create_app(
+            {
+                **TEST_ENV,
+                "CACHE_URL": f"local://{tmp_path / 'cache.db'}",
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'users.db'}",
+            }
+        )
+        return
     client = redis_client()
     prefix = f"test:sessions:{secrets.token_hex(6)}:"
-    database_url = postgres_url(request.getfixturevalue("postgres_schema")())
+    database_url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
     app = create_app(
         {**TEST_ENV, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url}
     )

@@ -1,5 +1,6 @@
-"""The subscription settings: plans as configuration, the payment provider's secret; a bad value
-stops the service at start with a message naming the variable."""
+"""Settings: every one checked at start, all problems reported at once naming the variable, the
+value and what is allowed; the embedded defaults in the instance folder; the subscription
+settings (plans as configuration, the payment provider's secret)."""
 
 from __future__ import annotations
 
@@ -71,3 +72,117 @@ def test_the_webhook_secret_is_optional_and_kept_as_given() -> None:
 def test_a_short_or_malformed_webhook_secret_stops_the_service(secret: str) -> None:
     with pytest.raises(config.ConfigError, match="PAYMENT_WEBHOOK_SECRET"):
         load(PAYMENT_WEBHOOK_SECRET=secret)
+
+
+# Every setting checked at once, one line each naming the variable, the value and what is allowed
+
+
+def test_every_problem_is_reported_at_once_one_line_each() -> None:
+    with pytest.raises(config.ConfigError) as error:
+        load(
+            DATABASE_URL="nonsense",
+            MAX_CONTENT_LENGTH="-5",
+            ARGON2_TIME_COST="0",
+            CACHE_URL="memcached://x",
+            LOG_LEVEL="loud",
+            SMTP_STARTTLS="maybe",
+        )
+    problems = error.value.problems
+    assert [problem.split("=")[0] for problem in problems] == [
+        "DATABASE_URL",
+        "CACHE_URL",
+        "MAX_CONTENT_LENGTH",
+        "LOG_LEVEL",
+        "SMTP_STARTTLS",
+        "ARGON2_TIME_COST",
+    ]
+    assert "DATABASE_URL='nonsense': sqlite:///" in problems[0]
+    assert problems[2] == "MAX_CONTENT_LENGTH='-5': an integer from 1024 to 67108864"
+    assert problems[5] == "ARGON2_TIME_COST='0': an integer from 1 to 100"
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("PROXY_HOPS", "-1"),
+        ("PROXY_HOPS", "11"),
+        ("SMTP_PORT", "0"),
+        ("SMTP_PORT", "70000"),
+        ("CACHE_SOCKET_TIMEOUT", "0"),
+        ("CACHE_SOCKET_TIMEOUT", "nan"),
+        ("CACHE_BREAKER_FAILURES", "0"),
+        ("CACHE_BREAKER_RESET", "inf"),
+        ("ACCESS_TOKEN_TTL", "-900"),
+        ("REFRESH_TOKEN_TTL", "1e12"),
+        ("ARGON2_MEMORY_COST", "4"),
+        ("ARGON2_PARALLELISM", "0"),
+        ("MAX_CONTENT_LENGTH", "1 KiB"),
+        ("APP_ENV", "staging"),
+        ("MAIL_BACKEND", "carrier-pigeon"),
+    ],
+)
+def test_every_numeric_or_enumerated_setting_is_range_checked(name: str, raw: str) -> None:
+    with pytest.raises(config.ConfigError) as error:
+        load(**{name: raw})
+    assert error.value.problems[0].startswith(f"{name}={raw!r}: ")
+
+
+def test_production_names_every_missing_setting_in_one_go() -> None:
+    environ = {"APP_ENV": "production", "ARGON2_TIME_COST": "1"}
+    with pytest.raises(config.ConfigError) as error:
+        config.load(environ)
+    assert [problem.split(" ")[0] for problem in error.value.problems] == [
+        "DATABASE_URL",
+        "SMTP_HOST",
+        "CACHE_URL",
+        "SECRET_KEY",
+    ]
+    assert all(" is not set: " in problem for problem in error.value.problems)
+
+
+def test_secrets_are_never_echoed() -> None:
+    with pytest.raises(config.ConfigError) as error:
+        load(SECRET_KEY="short but secret", PAYMENT_WEBHOOK_SECRET="whsec_c2VjcmV0")
+    text = str(error.value)
+    assert "short but secret" not in text and "c2VjcmV0" not in text
+    assert error.value.problems == [
+        "SECRET_KEY (value hidden): at least 32 bytes, not 16",
+        "PAYMENT_WEBHOOK_SECRET (value hidden): whsec_ followed by at least 24 base64-encoded bytes",
+    ]
+
+
+def test_outside_production_the_defaults_live_in_the_instance_folder(tmp_path) -> None:
+    settings = config.load({"INSTANCE_PATH": str(tmp_path / "here")})
+    assert settings["instance_path"] == str(tmp_path / "here")
+    assert settings["database_url"] == f"sqlite:///{tmp_path}/here/users.db"
+    assert settings["cache"]["backend"] == "local"
+    assert settings["cache"]["path"] == f"{tmp_path}/here/cache.db"
+    assert settings["auth"]["secret"] is None  # the app reads the instance folder's shared key
+
+
+@pytest.mark.parametrize(
+    "url, backend, path",
+    [
+        ("local", "local", "{instance}/cache.db"),
+        ("local:///var/cache/users.db", "local", "/var/cache/users.db"),
+        ("memory", "memory", None),
+        ("none", "none", None),
+        ("redis://127.0.0.1:6379/0", "redis", None),
+    ],
+)
+def test_cache_url_chooses_the_backend(tmp_path, url: str, backend: str, path: str | None) -> None:
+    cache = load(CACHE_URL=url, INSTANCE_PATH=str(tmp_path))["cache"]
+    assert (cache["backend"], cache["path"]) == (backend, path and path.format(instance=tmp_path))
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///x.db", "postgresql+psycopg://u@h/d", "postgresql://u@h/d", "memory://"]
+)
+def test_database_urls_that_are_accepted(url: str) -> None:
+    assert load(DATABASE_URL=url)["database_url"] == url
+
+
+@pytest.mark.parametrize("url", ["nonsense", "mysql://u@h/d", "sqlite//x.db", "http://example.org/"])
+def test_database_urls_that_are_refused(url: str) -> None:
+    with pytest.raises(config.ConfigError, match="DATABASE_URL"):
+        load(DATABASE_URL=url)

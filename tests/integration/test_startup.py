@@ -1,0 +1,108 @@
+"""What a process does before it serves (app.instance): the embedded database migrated under a
+file lock by however many processes start together, PostgreSQL never migrated implicitly, the
+readiness probe failing while the schema is behind, and one signing key for every process."""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+
+import pytest
+from sqlalchemy import inspect
+
+from adapters.sqlalchemy.engine import make_engine
+from adapters.sqlalchemy.migrate import downgrade, pending, upgrade
+from app import instance
+from app.factory import create_app
+from tests.e2e.conftest import BIN, ROOT
+from tests.integration.backends import postgres_url
+from tests.settings import TEST_ENV
+
+PROCESSES = 4
+
+
+def test_processes_starting_together_migrate_the_embedded_database_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'data' / 'users.db'}"
+    env = {k: v for k, v in TEST_ENV.items() if k != "SECRET_KEY"}
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    processes = [
+        context.Process(target=_start_app_without_key, args=(env, url, str(tmp_path / "instance"), results))
+        for _ in range(PROCESSES)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(30)
+    assert [kind for kind, _ in outcomes] == ["ok"] * PROCESSES, outcomes
+    assert len({secret for _, secret in outcomes}) == 1  # one key shared by all of them
+    engine = make_engine(url)
+    try:
+        assert not pending(engine)
+        assert "users" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    assert (tmp_path / "instance" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def _start_app_without_key(env: dict, database_url: str, instance_path: str, results) -> None:
+    try:
+        app = create_app({**env, "DATABASE_URL": database_url, "INSTANCE_PATH": instance_path})
+        results.put(("ok", app.extensions["container"].config.auth.secret()))
+    except BaseException as error:  # reported to the test, which fails with it
+        results.put(("error", repr(error)))
+
+
+def test_the_shared_secret_is_made_once_and_kept(tmp_path):
+    first = instance.shared_secret(str(tmp_path / "instance"))
+    assert len(first) >= 32
+    assert instance.shared_secret(str(tmp_path / "instance")) == first
+
+
+@pytest.mark.postgres
+def test_postgres_is_never_migrated_implicitly_and_a_schema_behind_stops_the_start(postgres_schema):
+    url = postgres_url(postgres_schema())
+    with pytest.raises(instance.StartupError, match="user-service migrate"):
+        create_app({**TEST_ENV, "DATABASE_URL": url})
+    engine = make_engine(url)
+    try:
+        assert pending(engine)  # the start changed nothing
+        upgrade(engine)
+        app = create_app({**TEST_ENV, "DATABASE_URL": url})
+        ready = app.test_client().get("/health/ready")
+        assert ready.status_code == 200, ready.get_json()
+        downgrade(engine, "-1")  # a deployment rolled the schema back under a running worker
+        ready = app.test_client().get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.get_json()["checks"]["schema"] == "behind"
+    finally:
+        engine.dispose()
+
+
+def test_bad_settings_stop_gunicorn_with_one_line_each_and_no_traceback(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "MAX_CONTENT_LENGTH": "-5", "ARGON2_TIME_COST": "0"}
+    env["INSTANCE_PATH"] = str(tmp_path / "instance")
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "-b", "127.0.0.1:0", "wsgi:app"],
+        cwd=ROOT,  # the project's gunicorn.conf.py checks the settings in the master
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    assert "  MAX_CONTENT_LENGTH='-5': an integer from 1024 to 67108864\n" in output, output
+    assert "  ARGON2_TIME_COST='0': an integer from 1 to 100\n" in output, output
+
+
+def test_bad_settings_stop_the_cli_with_status_2(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "nonsense", "INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run(
+        [str(BIN / "user-service"), "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert "DATABASE_URL" in result.stderr
