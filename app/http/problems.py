@@ -31,6 +31,23 @@ STATUS_OF = {
     errors.PermissionDenied: 403,
     errors.Throttled: 429,
 }
+# The title of every status the service answers with, marked for the catalogs. RFC 9110's
+# names, which http.HTTPStatus has only from Python 3.13 on for 413 and 422.
+TITLE_OF = {
+    400: N_("Bad Request"),
+    401: N_("Unauthorized"),
+    403: N_("Forbidden"),
+    404: N_("Not Found"),
+    405: N_("Method Not Allowed"),
+    409: N_("Conflict"),
+    412: N_("Precondition Failed"),
+    413: N_("Content Too Large"),
+    415: N_("Unsupported Media Type"),
+    422: N_("Unprocessable Content"),
+    429: N_("Too Many Requests"),
+    500: N_("Internal Server Error"),
+    503: N_("Service Unavailable"),
+}
 # Details for errors raised by the framework, whose own descriptions are long and English.
 DETAIL_OF = {
     400: N_("The request could not be understood."),
@@ -52,7 +69,7 @@ def problem(
     locale = current_locale()
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": catalogs.gettext(HTTPStatus(status).phrase, locale),
+        "title": catalogs.gettext(TITLE_OF.get(status) or HTTPStatus(status).phrase, locale),
         "status": status,
         "detail": detail or catalogs.gettext(DETAIL_OF.get(status, HTTPStatus(status).description), locale),
     }

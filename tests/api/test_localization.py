@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.http.problems import problem
 from tests import factories
 
 
@@ -50,3 +51,34 @@ def test_mails_are_translated(client, outbox, faker, locale):
     (_, translated), (_, english) = outbox
     assert translated.subject != english.subject
     assert translated.locale == locale and translated.body != english.body
+
+
+# Every status the service answers with a problem: its title is in every catalog.
+PROBLEM_STATUSES = (400, 401, 403, 404, 405, 409, 412, 413, 415, 422, 429, 500, 503)
+
+
+@pytest.mark.parametrize("locale", ["uk", "vi"])
+@pytest.mark.parametrize("status", PROBLEM_STATUSES)
+def test_problem_titles_are_translated(app, locale, status):
+    titles = {}
+    for language in ("en", locale):
+        with app.test_request_context(headers={"Accept-Language": language}):
+            app.preprocess_request()  # negotiates the language
+            titles[language] = problem(status).get_json()["title"]
+    assert titles["en"] and titles[locale] != titles["en"]
+
+
+@pytest.mark.parametrize("locale", ["uk", "vi"])
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("POST", "/api/auth/logout", 401),  # no access token
+        ("PUT", "/api/auth/login", 405),
+        ("GET", "/api/nothing-here", 404),
+    ],
+)
+def test_titles_of_framework_errors_are_translated(client, locale, method, url, status):
+    english = client.open(url, method=method)
+    translated = client.open(url, method=method, headers={"Accept-Language": locale})
+    assert english.status_code == translated.status_code == status
+    assert translated.get_json()["title"] != english.get_json()["title"]
