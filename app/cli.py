@@ -12,7 +12,7 @@ import click
 from gunicorn.app.base import BaseApplication
 from sqlalchemy.engine import make_url
 
-from app import config, instance
+from app import DISTRIBUTION, config, instance
 from app.instance import StartupError, describe
 from app.logs import configure
 
@@ -31,6 +31,7 @@ class _Service(click.Group):
 
 
 @click.group(cls=_Service)
+@click.version_option(package_name=DISTRIBUTION)
 def main() -> None:
     """User service: accounts and sessions over HTTP."""
     configure()

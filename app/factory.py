@@ -10,11 +10,11 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import config, instance
+from app import VERSION, config, instance
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
-from app.http import locale, metrics, payments, problems, request_body
+from app.http import bodiless, docs_ui, locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
 from app.http.fast_read import CachedUserReads
 
@@ -43,14 +43,15 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.config.update(
         MAX_CONTENT_LENGTH=settings["max_content_length"],
         API_TITLE="User service",
-        API_VERSION="1.0",
+        API_VERSION=VERSION,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
     )
     app.extensions["container"] = container
+    bodiless.init_app(app)  # first: it runs after every other after_request function
+    docs_ui.init_app(app)  # the docs page's files, served here (no CDN)
     locale.init_app(app)
     request_body.init_app(app)
     problems.init_app(app)

@@ -17,6 +17,6 @@ def init_app(app: Flask) -> None:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             registry = CollectorRegistry()
             MultiProcessCollector(registry)
-        response = Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
         response.headers["Cache-Control"] = "no-store"
         return response
