@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS cache_tags (tag TEXT PRIMARY KEY, version INTEGER NOT
 CREATE TABLE IF NOT EXISTS cache_leases (
     key TEXT PRIMARY KEY, token TEXT NOT NULL, until REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS cache_leases_expiry ON cache_leases (until);
 CREATE TABLE IF NOT EXISTS user_states (
     user_id BLOB PRIMARY KEY, created_at REAL NOT NULL, expires_at REAL NOT NULL,
     identity BLOB, identity_v INTEGER, sessions BLOB, sessions_v INTEGER,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -39,6 +40,12 @@ def _run(engine: Engine, step: object, revision: str) -> None:
 
 def pending(engine: Engine) -> bool:
     """Whether the database's schema is behind the newest migration (or missing)."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
     with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads()) != heads
+        return set(MigrationContext.configure(connection).get_current_heads()) != _code_heads()
+
+
+@functools.cache
+def _code_heads() -> frozenset[str]:
+    """The newest revisions of the migrations installed with this code (read once: /health/ready
+    asks on every probe)."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
