@@ -1,9 +1,10 @@
 """gunicorn's settings for `gunicorn wsgi:app` run in this folder (see the README's "Serving with
 gunicorn"). Every value can be overridden on the command line or by GUNICORN_CMD_ARGS.
 
-The settings are checked once in the master before any worker starts (a bad one stops it with
-one line each and status 2), and the master sets up prometheus_client's multiprocess directory
-so /metrics adds up the counters of every worker."""
+The settings are checked once in the master before any worker starts (a bad one, or an
+in-process store with several workers, stops it with one line each and status 2), and the
+master sets up prometheus_client's multiprocess directory so /metrics adds up the counters of
+every worker."""
 
 import os
 import shutil
@@ -22,11 +23,11 @@ graceful_timeout = 20
 
 def on_starting(server):
     from app import config
-    from app.instance import describe
+    from app.instance import StartupError, check_processes, describe
 
     try:
-        config.load()
-    except config.ConfigError as error:
+        check_processes(config.load(), server.cfg.workers)
+    except (config.ConfigError, StartupError) as error:
         print(describe(error), file=sys.stderr, flush=True)
         sys.exit(2)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # a directory of this run's own

@@ -52,12 +52,7 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
     """Serve with gunicorn (the embedded SQLite database is migrated at start; PostgreSQL must be
     migrated first with `user-service migrate`)."""
     settings = config.load()
-    if workers > 1 and settings["cache"]["backend"] == "memory":
-        raise click.UsageError(
-            "CACHE_URL=memory is one process's cache: with several workers a write on one would "
-            "leave the others serving the old data. Set CACHE_URL=redis://... or run one worker "
-            "(threads scale it instead)."
-        )
+    instance.check_processes(settings, workers)
     instance.prepare_database(settings)  # here once, so that a schema behind stops the master
     _collect_metrics_from_every_worker()
     options = {

@@ -29,7 +29,12 @@ MIGRATION_LOCK = ".migrate.lock"
 
 
 class StartupError(RuntimeError):
-    """The service cannot serve as configured; the message says what to do, in one line."""
+    """The service cannot serve as configured; the message says what to do, in one line (or
+    `problems`, one line each)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 def folder(path: str) -> Path:
@@ -103,6 +108,27 @@ def prepare_database(settings: dict[str, Any], *, migrate: bool = False) -> None
                 )
     finally:
         engine.dispose()
+
+
+def check_processes(settings: dict[str, Any], workers: int) -> None:
+    """The in-process stores hold one process's data: with several workers, a write on one would
+    leave the others serving the old data and accepting ended sessions."""
+    if workers <= 1:
+        return
+    problems = []
+    if settings["cache"]["backend"] == "memory":
+        problems.append(
+            f"CACHE_URL='memory' is one process's cache, and {workers} workers were asked for: "
+            "unset CACHE_URL (the host's shared local store), use redis://..., or run one worker "
+            "(threads scale it instead)"
+        )
+    if settings["storage"] == "memory":
+        problems.append(
+            f"DATABASE_URL='memory://' is one process's database, and {workers} workers were asked "
+            "for: use a SQLite file or PostgreSQL, or run one worker"
+        )
+    if problems:
+        raise StartupError("; ".join(problems), problems)
 
 
 def describe(error: Exception) -> str:

@@ -79,4 +79,4 @@ def test_the_in_process_cache_is_refused_with_several_workers(server_env):
         timeout=60,
     )
     assert result.returncode == 2
-    assert "CACHE_URL=memory" in result.stderr
+    assert "CACHE_URL='memory' is one process's cache, and 2 workers were asked for" in result.stderr

@@ -106,3 +106,21 @@ def test_bad_settings_stop_the_cli_with_status_2(tmp_path):
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "DATABASE_URL" in result.stderr
+
+
+def test_gunicorn_refuses_an_in_process_store_with_several_workers(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CACHE_URL": "memory", "DATABASE_URL": "memory://"}
+    env["INSTANCE_PATH"] = str(tmp_path / "instance")
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "-w", "2", "-b", "127.0.0.1:0", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "CACHE_URL='memory' is one process's cache, and 2 workers were asked for" in output
+    assert "DATABASE_URL='memory://' is one process's database" in output
+    assert "Booting worker" not in output  # refused in the master, before any worker
