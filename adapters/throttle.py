@@ -14,7 +14,9 @@ The storage is Redis (shared by every worker of every host), the host's shared S
 (adapters.local.throttle: every worker of one host) or in-process memory. When a shared storage
 fails, the call counts in an in-process memory limiter instead, so logins neither fail nor go
 unthrottled, and the storage is tried again `storage_retry` seconds later. `retry_after` also
-consults that local limiter, so a block earned while the storage was away outlives the outage.
+consults that local limiter, so a block earned while the storage was away outlives the outage,
+which an OutageLog logs as it begins, once a minute while it lasts and as it ends (every call
+counted in-process meanwhile is a failed one).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from adapters.outage import OutageLog
 
 log = logging.getLogger("user_service.auth")
 T = TypeVar("T")
@@ -77,21 +81,28 @@ class LimitsLoginThrottle:
         per_client: Rate = "50/15 minutes",
         per_account: Rate = "20/5 minutes",
         storage_retry: float = 5.0,
-        warn_every: float = 10.0,
+        outage: OutageLog | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`clock`: the wall clock of the storage's windows (the one the storage itself uses)."""
+        """`clock`: the wall clock of the storage's windows (the one the storage itself uses);
+        `outage`: where a storage outage is logged (else as "throttle", every minute, on
+        `monotonic`). Neither the account key nor the client address is ever logged."""
         self._limiter = MovingWindowRateLimiter(storage)
         # Counts failures while the storage cannot be reached; an in-process storage needs none.
         self._local = None if isinstance(storage, MemoryStorage) else MovingWindowRateLimiter(MemoryStorage())
         self._pair, self._client, self._account = _login(per_pair), _login(per_client), _login(per_account)
         self._storage_retry = storage_retry
-        self._warn_every = warn_every
         self._monotonic = monotonic
         self._clock = clock
         self._down_until: float | None = None  # None: the storage answered last time
-        self._warned_at = -math.inf
+        self._outage = outage or OutageLog(
+            "throttle",
+            log,
+            what="the login throttle's storage",
+            effect=f"failed logins are counted in-process, the storage retried after {storage_retry:g}s",
+            monotonic=monotonic,
+        )
 
     def retry_after(self, account: str, client: str) -> int:
         limits, now = self._limits(account, client), self._clock()
@@ -121,30 +132,19 @@ class LimitsLoginThrottle:
         if self._local is None:
             return action(self._limiter)
         now = self._monotonic()
-        if self._down_until is None or now >= self._down_until:
+        if self._down_until is not None and now < self._down_until:
+            self._outage.failed(call, "not tried: the storage failed moments ago")
+        else:
             try:
                 result = action(self._limiter)
             except STORAGE_ERRORS as error:
                 self._down_until = now + self._storage_retry
-                self._warn(call, error, now)
+                self._outage.failed(call, getattr(error, "storage_error", error))
             else:
-                if self._down_until is not None:
-                    self._down_until = None
-                    log.warning("operation=throttle.recovered: counting in the shared storage again")
+                self._down_until = None
+                self._outage.answered()
                 return result
         return action(self._local)
-
-    def _warn(self, call: str, error: Exception, now: float) -> None:
-        # Neither the account key nor the client address is logged: only what failed.
-        if now - self._warned_at >= self._warn_every:
-            self._warned_at = now
-            log.warning(
-                "operation=throttle.fallback call=%s error=%r: counting failed logins in-process, "
-                "retrying the storage in %.0fs",
-                call,
-                getattr(error, "storage_error", error),
-                self._storage_retry,
-            )
 
 
 def login_throttle(
@@ -153,7 +153,7 @@ def login_throttle(
     """A throttle on "memory" (this process only) or on the Redis at a redis:// URL, its keys
     under `prefix`. Redis gets short timeouts and at most one immediate retry, on a dropped
     connection only (redis-py's default backs off for seconds), since every login waits on it.
-    `policy`: the throttle's keyword parameters (rates, retry and warning intervals)."""
+    `policy`: the throttle's keyword parameters (rates, retry interval, outage log, clocks)."""
     scheme = urlparse(url).scheme
     if url == "memory" or scheme == "memory":
         return LimitsLoginThrottle(MemoryStorage(), **policy)

@@ -15,6 +15,9 @@ writes entries, so it can never serve or store a value the lost invalidation sho
 (Another process that can reach the server while this one cannot may still read such an entry
 until the retry lands; with every process on one host that reaches one server, both lose it
 together.)
+
+Every failed call is counted (cache_errors_total); the outage is logged by an OutageLog, as it
+begins, once a minute while it lasts and as it ends. The breaker's own moves are DEBUG lines.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from contextlib import suppress
 from typing import Any, TypeVar
 
 from adapters.cache import metrics
+from adapters.outage import OutageLog
 from ports.cache import CacheEntry, TagCache, TagVersions
 
 log = logging.getLogger("user_service.cache")
@@ -40,7 +44,8 @@ class CacheUnavailable(Exception):
 
 class CircuitBreaker:
     """closed -> (fail_max consecutive failures) -> open -> (reset_timeout) -> half-open: one
-    trial call; success closes, failure reopens. Only the state is locked, never the call."""
+    trial call; success closes, failure reopens. Only the state is locked, never the call.
+    Its moves are logged at DEBUG only: its users' OutageLogs tell the outage."""
 
     def __init__(
         self, fail_max: int, reset_timeout: float, monotonic: Callable[[], float] = time.monotonic
@@ -74,7 +79,7 @@ class CircuitBreaker:
             return
         with self._lock:
             if self._opened_at is not None:
-                log.warning("operation=cache.breaker state=closed: the cache answers again")
+                log.debug("operation=cache.breaker state=closed: the server answers again")
             self._failures, self._opened_at, self._trial = 0, None, False
 
     def call(
@@ -84,10 +89,11 @@ class CircuitBreaker:
         *args: Any,
         errors: tuple[type[Exception], ...],
         unavailable: Callable[[str, Exception], Exception],
+        answered: Callable[[], None],
     ) -> T:
         """Call the server, whatever the circuit says, and record how it went: one of `errors`
         is a failure, raised as `unavailable(operation, error)`; anything else means the server
-        answered (the error, if any, is the caller's)."""
+        answered, and `answered()` is called (the error, if any, is the caller's)."""
         try:
             result = function(*args)
         except errors as error:
@@ -95,8 +101,10 @@ class CircuitBreaker:
             raise unavailable(operation, error) from error
         except BaseException:
             self.succeeded()
+            answered()
             raise
         self.succeeded()
+        answered()
         return result
 
     def failed(self) -> None:
@@ -104,8 +112,8 @@ class CircuitBreaker:
             self._failures += 1
             if self._trial or (self._opened_at is None and self._failures >= self._fail_max):
                 if self._opened_at is None:
-                    log.warning(
-                        "operation=cache.breaker state=open failures=%d: reads go to the database "
+                    log.debug(
+                        "operation=cache.breaker state=open failures=%d: calls fail at once "
                         "for %.1f s before a trial",
                         self._failures,
                         self._reset_timeout,
@@ -162,13 +170,15 @@ class ResilientCache:
         reset_timeout: float = 5.0,
         retry_interval: float = 1.0,
         breaker: CircuitBreaker | None = None,
+        outage: OutageLog | None = None,
     ) -> None:
         """`breaker`: one shared with the other users of the same server, if any, so that
         they all stop waiting on it together (else one of its own from fail_max and
-        reset_timeout)."""
+        reset_timeout). `outage`: where the outage is logged (else as "cache", every minute)."""
         self._inner = inner
         self._errors = errors
         self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
+        self.outage = outage or OutageLog("cache", log, what="the cache", effect="reads go to the database")
         self._lock = threading.Lock()
         self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try
         self._sequence = itertools.count()
@@ -218,26 +228,29 @@ class ResilientCache:
     def _call(self, operation: str, function: Callable[..., T], *args: Any) -> T:
         # Pending invalidations first; a reader tries them only when the circuit lets it.
         if self._pending and not (self.breaker.allow() and self._flush()):
-            metrics.ERRORS.labels(operation).inc()
-            raise CacheUnavailable("invalidations are still pending")
+            raise self._unavailable(operation, CacheUnavailable("invalidations are still pending"))
         return self._guarded(operation, function, *args)
 
     def _guarded(self, operation: str, function: Callable[..., T], *args: Any) -> T:
         if not self.breaker.allow():
-            metrics.ERRORS.labels(operation).inc()
-            raise CacheUnavailable("circuit open")
+            raise self._unavailable(operation, CacheUnavailable("circuit open"))
         return self._attempt(operation, function, *args)
 
     def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
         return self.breaker.call(
-            operation, function, *args, errors=self._errors, unavailable=self._unavailable
+            operation,
+            function,
+            *args,
+            errors=self._errors,
+            unavailable=self._unavailable,
+            answered=self.outage.answered,
         )
 
-    @staticmethod
-    def _unavailable(operation: str, error: Exception) -> CacheUnavailable:
+    def _unavailable(self, operation: str, error: Exception) -> CacheUnavailable:
+        """Every failed call, tried or refused: counted, and told to the outage log."""
         metrics.ERRORS.labels(operation).inc()
-        log.warning("operation=cache.error call=%s error=%r", operation, error)
-        return CacheUnavailable(str(error))
+        self.outage.failed(operation, error)
+        return error if isinstance(error, CacheUnavailable) else CacheUnavailable(str(error))
 
     def _flush(self) -> bool:
         """Apply the pending invalidations; True when none is left."""

@@ -8,6 +8,10 @@ user's entry is deleted instead; a delete that fails is kept and retried by a ba
 and until it lands this process reads nothing of that user from the store (another process that
 can reach the server may still read the entry until then). Deletes are tried whatever the
 circuit says: they must reach the server as soon as it answers.
+
+Every failed call is counted (user_state_errors_total); the outage is logged by an OutageLog.
+A read refused because that user's delete is pending is counted but not told to it: the server
+may well be answering by then, the retry thread just has not run yet.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from uuid import UUID
 
 from adapters.cache import metrics
 from adapters.cache.resilient import CircuitBreaker, Retrier
+from adapters.outage import OutageLog
 from domain.auth.state import Group, StateUnavailable, UserState
 from ports.auth import UserStateStore
 
@@ -41,12 +46,17 @@ class ResilientUserStateStore:
         reset_timeout: float = 5.0,
         retry_interval: float = 1.0,
         breaker: CircuitBreaker | None = None,
+        outage: OutageLog | None = None,
     ) -> None:
         """`breaker`: the one of the read cache on the same server, so that both stop
-        waiting on it together (else one of its own from fail_max and reset_timeout)."""
+        waiting on it together (else one of its own from fail_max and reset_timeout).
+        `outage`: where the outage is logged (else as "user_state", every minute)."""
         self._inner = inner
         self._errors = errors
         self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
+        self.outage = outage or OutageLog(
+            "user_state", log, what="the user state store", effect="sessions are checked against the database"
+        )
         self._lock = threading.Lock()
         self._pending: dict[UUID, int] = {}  # user -> sequence number of its latest failed delete
         self._sequence = itertools.count()
@@ -69,19 +79,20 @@ class ResilientUserStateStore:
             metrics.USER_STATE_ERRORS.labels("read").inc()
             raise StateUnavailable("a delete of this user's entry is pending")
         if not self.breaker.allow():
-            metrics.USER_STATE_ERRORS.labels("read").inc()
-            raise StateUnavailable("circuit open")
+            raise self._unavailable("read", StateUnavailable("circuit open"))
         return self._attempt("read", lambda: self._inner.read(user_id, reader=reader))
 
     def write(self, state: UserState) -> frozenset[Group]:
         """Never raises for the store: returns frozenset() when nothing could be written."""
-        if state.user_id not in self._pending and self.breaker.allow():
+        if state.user_id in self._pending:
+            metrics.USER_STATE_ERRORS.labels("write").inc()
+        elif not self.breaker.allow():
+            self._unavailable("write", StateUnavailable("circuit open"))
+        else:
             try:
                 return self._attempt("write", self._inner.write, state)
             except StateUnavailable:
                 pass
-        else:
-            metrics.USER_STATE_ERRORS.labels("write").inc()
         self.delete(state.user_id)
         return frozenset()
 
@@ -97,14 +108,19 @@ class ResilientUserStateStore:
 
     def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
         return self.breaker.call(
-            operation, function, *args, errors=self._errors, unavailable=self._unavailable
+            operation,
+            function,
+            *args,
+            errors=self._errors,
+            unavailable=self._unavailable,
+            answered=self.outage.answered,
         )
 
-    @staticmethod
-    def _unavailable(operation: str, error: Exception) -> StateUnavailable:
+    def _unavailable(self, operation: str, error: Exception) -> StateUnavailable:
+        """A failed call, tried or refused by the circuit: counted, and told to the outage log."""
         metrics.USER_STATE_ERRORS.labels(operation).inc()
-        log.warning("operation=user_state.error call=%s error=%r", operation, error)
-        return StateUnavailable(str(error))
+        self.outage.failed(operation, error)
+        return error if isinstance(error, StateUnavailable) else StateUnavailable(str(error))
 
     def _flush(self, users: list[UUID] | None = None) -> bool:
         """Apply the pending deletes (of `users` only, when given); True when all of those

@@ -154,21 +154,27 @@ def test_separators_in_keys_do_not_merge_counts(make_throttle):
 # The fallback
 
 
-def test_an_unreachable_redis_is_reported_once_in_a_while_without_keys(prefix, account, client, caplog):
+def test_an_unreachable_redis_is_reported_once_then_once_a_minute_without_keys(
+    prefix, account, client, caplog
+):
     clock = SettableClock(0.0)
-    throttle = login_throttle(CLOSED, prefix, storage_retry=0.0, warn_every=10.0, monotonic=clock)
+    throttle = login_throttle(CLOSED, prefix, storage_retry=0.0, monotonic=clock)
     user, address = account(), client()
 
     with caplog.at_level(logging.WARNING, logger="user_service.auth"):
         fail(throttle, user, address, 5)
         assert throttle.retry_after(user, address) > 0
-        clock.now += 10.0
+        clock.now += 59.0
+        throttle.failed(user, address)  # the seventh failed call: within the minute, no line
+        clock.now += 1.0
         throttle.succeeded(user, address)
         assert throttle.retry_after(user, address) == 0
 
-    warnings = [r.getMessage() for r in caplog.records if "operation=throttle.fallback" in r.getMessage()]
-    assert len(warnings) == 2
-    assert "call=failed" in warnings[0] and "ConnectionError" in warnings[0]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("operation=throttle.unreachable call=failed ")
+    assert "ConnectionError" in warnings[0]
+    assert warnings[1].startswith("operation=throttle.still_unreachable failed=7 down_for=60.0s:")
     assert user[:8] not in caplog.text and address not in caplog.text
 
 
@@ -224,9 +230,14 @@ def test_the_throttle_goes_back_to_redis_and_keeps_blocks_from_the_outage(
         assert not list(redis.scan_iter(match=f"{prefix}:*"))
 
         forwarder.start()
+        caplog.clear()
         with caplog.at_level(logging.WARNING, logger="user_service.auth"):
             assert 0 < throttle.retry_after(user, address) <= FIFTEEN_MINUTES
-        assert "operation=throttle.recovered" in caplog.text
+        recovered = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(recovered) == 1, recovered
+        # The five failures and the retry_after before them did without Redis.
+        assert recovered[0].startswith("operation=throttle.recovered down_for=")
+        assert " failed=6:" in recovered[0]
 
         other = account()
         throttle.failed(other, address)
