@@ -1,36 +1,47 @@
 """Benchmark: `GET /api/users/{id}` over HTTP, the service against a bare Flask app, in one run.
 
-Every server runs under gunicorn with 2 sync workers on a free loopback port (access log off);
-wrk loads it on loopback (`wrk -t2 -cC -dS --latency`, after a 1 s warm-up). Scenarios:
+Every server runs under gunicorn with 2 sync workers on a free loopback port, access log off
+(the service with its gunicorn.conf.py but not its access log, ~20 µs a request the bare app
+does not spend); wrk loads it on loopback (`wrk -t2 -cC -dS --latency`, after a 1 s warm-up).
+Scenarios:
 
-    bare      bench/bare_app.py: a constant body of the same size, with the same headers
-    hit       the service on a SQLite file with the Redis read cache (CACHE_URL=redis://…), warm
-    304       the same server, every request with If-None-Match: <the user's ETag>
-    me        the same server, GET /api/auth/me (the session checked against UserState only)
-    sqlite    the service on a SQLite file, no cache (CACHE_URL=none)
-    postgres  the service on PostgreSQL, no cache, in a schema of its own
+    bare       bench/bare_app.py: a constant body of the same size, with the same headers
+    hit        the service on a SQLite file with the Redis read cache (CACHE_URL=redis://…), warm
+    304        the same server, every request with If-None-Match: <the user's ETag>
+    me         the same server, GET /api/auth/me (the session checked against UserState only)
+    local-hit  hit, 304 and me again with the embedded default: the read cache, session state and
+    local-304  login throttle in the host's shared SQLite file (CACHE_URL=local:///…/cache.db,
+    local-me   APP_ENV=development, the signing key generated into INSTANCE_PATH)
+    sqlite     the service on a SQLite file, no cache (CACHE_URL=none)
+    postgres   the service on PostgreSQL, no cache, in a schema of its own
 
-It prints req/s, p50 and p99 latency per scenario with their ratios to `bare`, and checks the
-targets: hit ≥ 0.80 × bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99.
+It prints req/s, p50 and p99 latency per scenario with their ratios to `bare` and, for each
+local-X, to the Redis scenario X (local-hit / hit, ...), and checks the targets: hit ≥ 0.80 ×
+bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99, local-hit ≥ 0.90 × hit req/s,
+local-304 ≥ 0.90 × 304 req/s.
 
     .venv/bin/python bench/http_read.py [--duration S] [--connections C] [--strict] [--smoke]
 
 A scenario fails (exit 1) when its pre-check with urllib answers another status than expected
-(200, or 304 for `304`), or wrk sees socket errors or non-2xx/3xx responses. Missed targets
-are printed; only --strict makes them exit 1. --smoke (1 s, 4 connections, no warm-up) checks
-that every scenario works and judges no target. wrk is needed (`apt-get install -y wrk`;
+(200, or 304 for `304` and `local-304`), or wrk sees socket errors or non-2xx/3xx responses.
+Missed targets are printed; only --strict makes them exit 1. --smoke (1 s, 4 connections, no
+warm-up) checks that every scenario works and judges no target. wrk is needed (`apt-get install -y wrk`;
 exit 2 without it).
 
-Redis is --redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's
-keys are under `bench:<random>:` and deleted at the end. PostgreSQL is --postgres-url (default
+The Redis scenarios and the uncached ones run as in production (APP_ENV=production, with
+SECRET_KEY, DATABASE_URL, CACHE_URL and MAIL_BACKEND=log, so no SMTP_HOST). Redis is
+--redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's keys are
+under `bench:<random>:` and deleted at the end. PostgreSQL is --postgres-url (default
 TEST_POSTGRES_URL, else postgresql+psycopg://root@127.0.0.1:5432/test); the schema
-`bench_<random>` is created and dropped again. SQLite files live in a temporary directory.
+`bench_<random>` is created and dropped again. SQLite files, the local store and every
+server's INSTANCE_PATH live in a temporary directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -46,6 +57,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -70,32 +82,43 @@ WARMUP_SECONDS = 1
 WARM_GETS = 5
 STARTUP_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
-SERVICE_ENV = {
-    "APP_ENV": "production",
-    "SECRET_KEY": secrets.token_urlsafe(32),
+SERVICE_ENV = {  # every service scenario; MAIL_BACKEND=log: no SMTP_HOST needed, even in production
     "MAIL_BACKEND": "log",
     "ARGON2_TIME_COST": "1",
     "ARGON2_MEMORY_COST": "8",
     "ARGON2_PARALLELISM": "1",
 }
-SCENARIOS = ("bare", "hit", "304", "me", "sqlite", "postgres")
+PRODUCTION_ENV = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(32)}
+# The embedded default is refused in production (CACHE_URL is required there); without
+# SECRET_KEY its workers share a key generated into INSTANCE_PATH.
+EMBEDDED_ENV = {"APP_ENV": "development"}
+CACHED = ("hit", "304", "me")  # measured once per cache: with Redis, and local-* with the local store
+LOCAL = "local-"
+SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), "sqlite", "postgres")
 
 
 @dataclass(frozen=True)
 class Target:
-    """`scenario`'s `metric` compared with bare's: at least (req/s) or at most (p99) `factor` ×."""
+    """`scenario`'s `metric` compared with `baseline`'s: at least (req/s) or at most (p99) `factor` ×."""
 
     scenario: str
     metric: str  # "rps" or "p99"
     factor: float
+    baseline: str = "bare"
 
     def describe(self) -> str:
         if self.metric == "rps":
-            return f"{self.scenario} req/s >= {self.factor:.2f} x bare"
-        return f"{self.scenario} p99 <= {self.factor:.2f} x bare p99"
+            return f"{self.scenario} req/s >= {self.factor:.2f} x {self.baseline}"
+        return f"{self.scenario} p99 <= {self.factor:.2f} x {self.baseline} p99"
 
 
-TARGETS = (Target("hit", "rps", 0.80), Target("304", "rps", 0.85), Target("hit", "p99", 1.5))
+TARGETS = (
+    Target("hit", "rps", 0.80),
+    Target("304", "rps", 0.85),
+    Target("hit", "p99", 1.5),
+    Target(f"{LOCAL}hit", "rps", 0.90, baseline="hit"),
+    Target(f"{LOCAL}304", "rps", 0.90, baseline="304"),
+)
 
 
 class ScenarioFailed(Exception):
@@ -198,12 +221,15 @@ def wait_live(name: str, base: str, process: subprocess.Popen, log: Path) -> Non
 
 
 @contextlib.contextmanager
-def gunicorn(name: str, app: str, cwd: Path, env: dict[str, str], logs: Path) -> Iterator[str]:
-    """A gunicorn server for `app` on a free loopback port, live; yields its base URL."""
+def gunicorn(
+    name: str, app: str, cwd: Path, env: dict[str, str], logs: Path, config: Path | None = None
+) -> Iterator[str]:
+    """A gunicorn server for `app` on a free loopback port, live; yields its base URL. Without
+    `config`, gunicorn reads `cwd`/gunicorn.conf.py if there is one."""
     port = free_port()
     log = logs / f"{name}.stderr"
     argv = [str(BIN / "gunicorn"), "-w", str(WORKERS), "-k", "sync", "-b", f"127.0.0.1:{port}"]
-    argv += ["--graceful-timeout", "10", app]  # no --access-logfile: gunicorn's default is off
+    argv += [*(["-c", str(config)] if config else []), "--graceful-timeout", "10", app]
     progress(f"starting {name} server on :{port}")
     with log.open("wb") as stderr:
         process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -287,8 +313,18 @@ def base_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "GUNICORN_CMD_ARGS"}
 
 
-def service_env(database_url: str, cache_url: str, cache_prefix: str | None = None) -> dict[str, str]:
-    env = {**base_env(), **SERVICE_ENV, "DATABASE_URL": database_url, "CACHE_URL": cache_url}
+def service_env(
+    instance: Path,
+    database_url: str,
+    cache_url: str,
+    *,
+    profile: dict[str, str] = PRODUCTION_ENV,
+    cache_prefix: str | None = None,
+) -> dict[str, str]:
+    """Everything the service reads that the defaults of `profile`'s APP_ENV would not make
+    right for a benchmark; `instance` is its INSTANCE_PATH."""
+    env = {**base_env(), **SERVICE_ENV, **profile, "INSTANCE_PATH": str(instance)}
+    env.update(DATABASE_URL=database_url, CACHE_URL=cache_url)
     if cache_prefix is not None:
         env["CACHE_PREFIX"] = cache_prefix
     return env
@@ -302,11 +338,22 @@ def migrate(env: dict[str, str]) -> None:
         raise ScenarioFailed(f"user-service migrate exited with {done.returncode}:\n{done.stderr[-2000:]}")
 
 
+def quiet_config(workdir: Path) -> Path:
+    """The service's gunicorn.conf.py without its access log (`accesslog` can be None only in a
+    file: gunicorn's command line wants a writable path)."""
+    path, served = workdir / "gunicorn.conf.py", str(ROOT / "gunicorn.conf.py")
+    path.write_text(
+        f"with open({served!r}) as _file:\n    exec(compile(_file.read(), {served!r}, 'exec'))\n"
+        "accesslog = None\n"
+    )
+    return path
+
+
 @contextlib.contextmanager
 def service(name: str, env: dict[str, str], logs: Path) -> Iterator[str]:
     progress(f"{name}: migrating {make_url(env['DATABASE_URL']).render_as_string(hide_password=True)}")
     migrate(env)
-    with gunicorn(name, "wsgi:app", ROOT, env, logs) as base:
+    with gunicorn(name, "wsgi:app", ROOT, env, logs, quiet_config(logs)) as base:
         yield base
 
 
@@ -408,19 +455,40 @@ def bare(settings: Settings) -> Iterator[Outcome]:
         yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200, auth)
 
 
-def cached(settings: Settings) -> Iterator[Outcome]:
+@contextlib.contextmanager
+def redis_cache(settings: Settings) -> Iterator[dict[str, str]]:
+    """The service's environment with the Redis read cache, under a key prefix of its own."""
     with redis_prefix(settings.redis_url) as prefix:
-        env = service_env(sqlite_url(settings.workdir, "hit"), settings.redis_url, prefix)
-        with service("hit", env, settings.workdir) as base:
-            url, etag, auth = seed(base)
-            yield measure("hit", url, settings.load, 200, auth)
-            yield measure("304", url, settings.load, 304, {**auth, "If-None-Match": etag})
-            yield measure("me", f"{base}/api/auth/me", settings.load, 200, auth)
+        workdir = settings.workdir
+        yield service_env(
+            instance(workdir, "hit"), sqlite_url(workdir, "hit"), settings.redis_url, cache_prefix=prefix
+        )
+
+
+@contextlib.contextmanager
+def local_cache(settings: Settings) -> Iterator[dict[str, str]]:
+    """The service's environment with the embedded default's local store (a file of its own)."""
+    workdir, name = settings.workdir, f"{LOCAL}hit"
+    store = f"local://{workdir / name / 'cache.db'}"  # local:///tmp/...: an absolute path
+    yield service_env(instance(workdir, name), sqlite_url(workdir, name), store, profile=EMBEDDED_ENV)
+
+
+def cached(
+    prefix: str, cache: Callable[[Settings], AbstractContextManager[dict[str, str]]], settings: Settings
+) -> Iterator[Outcome]:
+    """`hit`, `304` and `me`, their names prefixed with `prefix`, on a server with `cache`."""
+    hit, not_modified, me = (f"{prefix}{name}" for name in CACHED)
+    with cache(settings) as env, service(hit, env, settings.workdir) as base:
+        url, etag, auth = seed(base)
+        yield measure(hit, url, settings.load, 200, auth)
+        yield measure(not_modified, url, settings.load, 304, {**auth, "If-None-Match": etag})
+        yield measure(me, f"{base}/api/auth/me", settings.load, 200, auth)
 
 
 def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
-    env = service_env(sqlite_url(settings.workdir, "sqlite"), "none")
-    with service("sqlite", env, settings.workdir) as base:
+    workdir = settings.workdir
+    env = service_env(instance(workdir, "sqlite"), sqlite_url(workdir, "sqlite"), "none")
+    with service("sqlite", env, workdir) as base:
         url, _, auth = seed(base)
         yield measure("sqlite", url, settings.load, 200, auth)
 
@@ -428,7 +496,8 @@ def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
 def uncached_postgres(settings: Settings) -> Iterator[Outcome]:
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(postgres_schema(settings.postgres_url))
-        base = stack.enter_context(service("postgres", service_env(database_url, "none"), settings.workdir))
+        env = service_env(instance(settings.workdir, "postgres"), database_url, "none")
+        base = stack.enter_context(service("postgres", env, settings.workdir))
         url, _, auth = seed(base)
         yield measure("postgres", url, settings.load, 200, auth)
 
@@ -437,9 +506,14 @@ def sqlite_url(workdir: Path, name: str) -> str:
     return f"sqlite:///{workdir / f'{name}.db'}"
 
 
+def instance(workdir: Path, name: str) -> Path:
+    return workdir / name / "instance"
+
+
 GROUPS: tuple[tuple[tuple[str, ...], Callable[[Settings], Iterator[Outcome]]], ...] = (
     (("bare",), bare),
-    (("hit", "304", "me"), cached),
+    (CACHED, functools.partial(cached, "", redis_cache)),
+    (tuple(f"{LOCAL}{name}" for name in CACHED), functools.partial(cached, LOCAL, local_cache)),
     (("sqlite",), uncached_sqlite),
     (("postgres",), uncached_postgres),
 )
@@ -473,17 +547,26 @@ def ratio(value: float | None, baseline: float | None) -> str:
     return f"{value / baseline:.2f}" if value is not None and baseline else "-"
 
 
+def ratios(result: WrkResult, baseline: WrkResult | None) -> str:
+    """req/s and p99 over `baseline`'s, in two columns."""
+    rps, p99 = (baseline.rps, baseline.p99_ms) if baseline else (None, None)
+    return f"{ratio(result.rps, rps):>12}{ratio(result.p99_ms, p99):>10}"
+
+
 def table(outcomes: list[Outcome]) -> list[str]:
+    """One row per scenario, each local-X under its Redis X, with its ratios to bare and to X."""
     by_name = {outcome.scenario: outcome.result for outcome in outcomes}
     base = by_name.get("bare")
-    lines = [f"{'scenario':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"]
-    for outcome in outcomes:
-        result = outcome.result
+    header = f"{'scenario':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
+    lines = [header + f"{'req/s/redis':>12}{'p99/redis':>10}"]
+    for outcome in sorted(outcomes, key=lambda o: SCENARIOS.index(o.scenario)):
+        result, name = outcome.result, outcome.scenario
         if result is None:
-            lines.append(f"{outcome.scenario:<10}{'FAILED':>10}  {outcome.error.splitlines()[0]}")
+            lines.append(f"{name:<11}{'FAILED':>9}  {outcome.error.splitlines()[0]}")
             continue
-        row = f"{outcome.scenario:<10}{result.rps:>10.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
-        row += f"{ratio(result.rps, base and base.rps):>12}{ratio(result.p99_ms, base and base.p99_ms):>10}"
+        row = f"{name:<11}{result.rps:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{ratios(result, base)}"
+        if name.startswith(LOCAL):
+            row += ratios(result, by_name.get(name.removeprefix(LOCAL)))
         lines.append(row + (f"  FAILED: {outcome.error}" if outcome.error else ""))
     return lines
 
@@ -491,7 +574,7 @@ def table(outcomes: list[Outcome]) -> list[str]:
 def judge(target: Target, outcomes: list[Outcome]) -> str:
     """PASS, MISS or n/a (a scenario it needs failed)."""
     by_name = {o.scenario: o.result for o in outcomes if o.error is None}
-    result, base = by_name.get(target.scenario), by_name.get("bare")
+    result, base = by_name.get(target.scenario), by_name.get(target.baseline)
     if result is None or base is None:
         return "n/a"
     if target.metric == "rps":
@@ -514,6 +597,7 @@ def report(outcomes: list[Outcome], load: Load, judge_targets: bool) -> list[str
     print(context_line(load))
     print()
     print("\n".join(table(outcomes)))
+    print(f"(req/s/redis, p99/redis: each {LOCAL}X against X, the same requests with the Redis cache)")
     print()
     if not judge_targets:
         print("targets: not judged in smoke mode")
