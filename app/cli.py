@@ -53,6 +53,8 @@ def run(host: str, port: int, workers: int, threads: int) -> None:
     migrated first with `user-service migrate`)."""
     settings = config.load()
     instance.check_processes(settings, workers)
+    if settings["auth"]["secret"] is None:  # made here once; every worker reads it
+        instance.shared_secret(settings["instance_path"])
     instance.prepare_database(settings)  # here once, so that a schema behind stops the master
     _collect_metrics_from_every_worker()
     options = {

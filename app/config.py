@@ -159,11 +159,16 @@ def _database_url(read: _Reader, production: bool, instance_path: str) -> str:
     if raw == "memory://":
         return raw
     try:
-        backend = make_url(raw).get_backend_name()
+        url = make_url(raw)
     except ArgumentError:
-        backend = None
-    if backend not in DATABASES:
+        url = None
+    if url is None or url.get_backend_name() not in DATABASES:
         read.wrong("DATABASE_URL", raw, allowed)
+    elif url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        # Each connection of the pool would get a database of its own, empty.
+        read.wrong(
+            "DATABASE_URL", raw, "a SQLite file (sqlite:///path/to/file.db); memory:// is the in-process one"
+        )
     return raw
 
 
@@ -185,6 +190,12 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
     elif url == "local" or url.startswith("local:///"):
         backend = "local"
         path = url[len("local://") :] if url != "local" else f"{instance_path}/cache.db"
+        if path.endswith("/") or Path(path).name in ("", ".", "..") or "?" in path or "#" in path:
+            read.wrong(
+                "CACHE_URL",
+                url,
+                "local, or local:/// and the absolute path of a file (local:///var/lib/users/cache.db)",
+            )
     else:
         read.wrong("CACHE_URL", url, allowed)
         backend = "none"
@@ -192,6 +203,7 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         "backend": backend,
         "url": url,
         "path": path,
+        "owner": "",  # the database the local store caches for: set at start (app.instance)
         "prefix": read.get("CACHE_PREFIX") or "us:",
         "socket_timeout": read.number("CACHE_SOCKET_TIMEOUT", 0.1, 0, 60),
         "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),

@@ -151,9 +151,9 @@ class Container(containers.DeclarativeContainer):
     }
     # The embedded default's store: one SQLite file shared by every process on the host. Its
     # failures (a lock held too long, a full disk) are met like a Redis outage's.
-    local_store = providers.Singleton(LocalStore, config.cache.path)
+    local_store = providers.Singleton(LocalStore, config.cache.path, owner=config.cache.owner)
     _local_breaker = {
-        "errors": (sqlite3.Error,),
+        "errors": (sqlite3.Error, OSError),
         "breaker": providers.Singleton(
             CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
         ),

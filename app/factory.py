@@ -28,6 +28,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     if settings["auth"]["secret"] is None:  # outside production: one key for the whole host
         settings["auth"]["secret"] = instance.shared_secret(settings["instance_path"])
     instance.prepare_database(settings)
+    settings["cache"]["owner"] = instance.database_identity(settings)
     log.info(
         "operation=start instance=%s database=%s cache=%s",
         settings.get("instance_path"),
@@ -38,6 +39,8 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     )
     container = Container()
     container.config.from_dict(settings)
+    if settings["cache"]["backend"] == "local":
+        instance.open_local_store(container.local_store(), settings)
 
     app = Flask("user_service")
     app.config.update(

@@ -13,14 +13,16 @@ import fcntl
 import logging
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from adapters.sqlalchemy.engine import make_engine
-from adapters.sqlalchemy.migrate import pending, upgrade
+from adapters.sqlalchemy.migrate import schema_state, upgrade
 
 log = logging.getLogger("user_service.instance")
 
@@ -40,7 +42,12 @@ class StartupError(RuntimeError):
 def folder(path: str) -> Path:
     """The instance folder, created (mode 0700: it holds the secret and the local store)."""
     instance = Path(path)
-    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as error:
+        raise StartupError(
+            f"INSTANCE_PATH: cannot create the instance folder {path}: {error.strerror}"
+        ) from None
     return instance
 
 
@@ -49,6 +56,15 @@ def shared_secret(instance_path: str) -> str:
     instance folder (mode 0600), then read. Created under a temporary name and linked into
     place, so a worker never reads a half-written key and two never write different ones."""
     path = folder(instance_path) / SECRET_FILE
+    try:
+        return _shared_secret(path)
+    except OSError as error:
+        raise StartupError(
+            f"cannot keep the signing key in {path}: {error.strerror}; or set SECRET_KEY"
+        ) from None
+
+
+def _shared_secret(path: Path) -> str:
     with contextlib.suppress(FileNotFoundError):
         return _read_secret(path)
     temporary = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -81,33 +97,74 @@ def prepare_database(settings: dict[str, Any], *, migrate: bool = False) -> None
     if settings["storage"] != "sql":
         return
     url = make_url(settings["database_url"])
-    embedded = url.get_backend_name() == "sqlite"
+    shown = url.render_as_string(hide_password=True)
     engine = make_engine(settings["database_url"])
     try:
-        if embedded and url.database not in (None, "", ":memory:"):
-            database = Path(url.database)
-            database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(database.parent / MIGRATION_LOCK, "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-                if pending(engine):
-                    upgrade(engine)
-                    log.info("operation=migrate database=%s: schema brought up to date", database)
-        elif embedded or migrate:
+        if url.get_backend_name() == "sqlite":
+            _migrate_embedded(engine, Path(str(url.database)), shown)
+        elif migrate:
+            _refuse_ahead(engine, shown)
             upgrade(engine)
         else:
             try:
-                behind = pending(engine)
+                state = schema_state(engine)
             except OperationalError as error:
                 log.warning("operation=schema.check database unreachable: %s", error.orig or error)
                 return
-            if behind:
-                shown = url.render_as_string(hide_password=True)
+            _refuse_ahead(engine, shown, state)
+            if state == "behind":
                 raise StartupError(
                     f"the schema of {shown} is behind this version: "
                     "run `user-service migrate`, then start again"
                 )
     finally:
         engine.dispose()
+
+
+def _migrate_embedded(engine: Engine, database: Path, shown: str) -> None:
+    """Under a lock file beside the database, so that workers starting together migrate once."""
+    try:
+        database.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = open(database.parent / MIGRATION_LOCK, "a")  # noqa: SIM115 (held below)
+    except OSError as error:
+        raise StartupError(f"DATABASE_URL: cannot create {database}: {error.strerror}") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        state = schema_state(engine)
+        _refuse_ahead(engine, shown, state)
+        if state == "behind":
+            upgrade(engine)
+            log.info("operation=migrate database=%s: schema brought up to date", database)
+
+
+def _refuse_ahead(engine: Engine, shown: str, state: str | None = None) -> None:
+    if (state or schema_state(engine)) == "ahead":
+        raise StartupError(
+            f"the schema of {shown} was made by a newer version of the service (a migration this "
+            "version does not know): run that version, or downgrade the schema with it first"
+        )
+
+
+def database_identity(settings: dict[str, Any]) -> str:
+    """Which database the local store caches for: a SQLite file by device and inode (a file
+    replaced by another, even at the same path, is another database), any other by its URL."""
+    if settings["storage"] != "sql":
+        return "memory"
+    url = make_url(settings["database_url"])
+    if url.get_backend_name() == "sqlite":
+        found = os.stat(str(url.database))
+        return f"sqlite:{found.st_dev}:{found.st_ino}"
+    return url.set(password=None).render_as_string(hide_password=False)
+
+
+def open_local_store(store: Any, settings: dict[str, Any]) -> None:
+    """Opened at start, so that a path it cannot use stops the process with one line."""
+    try:
+        store.connection()
+    except (sqlite3.Error, OSError) as error:
+        raise StartupError(
+            f"CACHE_URL: cannot open the local store {settings['cache']['path']}: {error}"
+        ) from None
 
 
 def check_processes(settings: dict[str, Any], workers: int) -> None:

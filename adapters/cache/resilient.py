@@ -13,8 +13,9 @@ Invalidations must not be forgotten: one that fails is kept and retried, first b
 thread and then before any other call, and until it is applied this process neither reads nor
 writes entries, so it can never serve or store a value the lost invalidation should have hidden.
 (Another process that can reach the server while this one cannot may still read such an entry
-until the retry lands; with every process on one host that reaches one server, both lose it
-together.)
+until the retry lands, at most the entry's TTL. With Redis on one host both usually lose it
+together; with the local store, a write refused while reads still succeed, such as a full disk
+or another program holding the file's write lock past the busy timeout, is that case.)
 
 Every failed call is counted (cache_errors_total); the outage is logged by an OutageLog, as it
 begins, once a minute while it lasts and as it ends. The breaker's own moves are DEBUG lines.

@@ -17,7 +17,9 @@ serialise on the file's write lock for the few microseconds each holds it.
 What is stored is a cache: `synchronous=NORMAL` keeps it consistent after a crash of any
 process, and the whole store is emptied when the machine has rebooted since it was last opened
 (a power loss may lose the last transactions, such as an invalidation: nothing recorded before
-it is kept). The tag cache's epoch changes with it, as when a Redis server restarts empty.
+it is kept), and when it is opened for another database than the one it cached (`owner`: a
+database file replaced by another, another DATABASE_URL). The tag cache's epoch changes with
+it, as when a Redis server restarts empty.
 """
 
 from __future__ import annotations
@@ -91,9 +93,11 @@ class LocalStore:
     """The shared file at `path`, created (mode 0600, its folder 0700) with its tables on first
     use. Cheap to construct: nothing is opened until a thread first asks for its connection."""
 
-    def __init__(self, path: str | os.PathLike[str], *, boot_id: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, owner: str = "", boot_id: str | None = None) -> None:
+        """`owner` names what the store caches (the database); `boot_id` is the machine's (read
+        from the kernel when not given)."""
         self.path = Path(path)
-        self._boot_id = boot_id if boot_id is not None else _boot_id()
+        self._generation = {"boot_id": boot_id if boot_id is not None else _boot_id(), "owner": owner}
         self._local = threading.local()
         self._ready = False
         self._ready_lock = threading.Lock()
@@ -152,13 +156,24 @@ class LocalStore:
             connection.executescript(SCHEMA)
             connection.execute("BEGIN IMMEDIATE")
             try:
-                row = connection.execute("SELECT value FROM meta WHERE name = 'boot_id'").fetchone()
-                if self._boot_id is not None and (row is None or row[0] != self._boot_id):
-                    if row is not None:
-                        log.warning("operation=cache.local path=%s: emptied after a reboot", self.path)
+                stored = dict(connection.execute("SELECT name, value FROM meta").fetchall())
+                changed = [
+                    name
+                    for name, value in self._generation.items()
+                    if value is not None and stored.get(name) != value
+                ]
+                if changed:
+                    if stored:
+                        log.warning(
+                            "operation=cache.local path=%s changed=%s: emptied, a reboot or another database",
+                            self.path,
+                            ",".join(changed),
+                        )
                     for table in TABLES:
                         connection.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
-                    connection.execute("INSERT OR REPLACE INTO meta VALUES ('boot_id', ?)", (self._boot_id,))
+                    for name, value in self._generation.items():
+                        if value is not None:
+                            connection.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
                 # The epoch of the tag cache: a new one whenever the tags start again from 0.
                 connection.execute(
                     "INSERT OR IGNORE INTO cache_tags VALUES (?, ?)", (EPOCH, secrets.randbelow(2**62) + 1)

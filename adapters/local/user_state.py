@@ -10,7 +10,9 @@ costs one write every ~18 s rather than one per request.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from uuid import UUID
@@ -41,9 +43,11 @@ class SqliteUserStateStore:
         clock: Callable[[], float] = time.time,
         sliding_ttl: float = SLIDING_TTL,
         absolute_ttl: float = ABSOLUTE_TTL,
+        sweep_every: int = _SWEEP_EVERY,
     ) -> None:
         if sliding_ttl <= 0 or absolute_ttl <= 0:
             raise ValueError("TTLs must be positive")
+        self._sweep_every = sweep_every
         self._store = store
         self._clock = clock
         self._sliding = sliding_ttl
@@ -58,7 +62,10 @@ class SqliteUserStateStore:
         created_at, expires_at = row[0], row[1]
         slid = min(now + self._sliding, created_at + self._absolute)
         if slid - expires_at > self._sliding / 100:
-            self._store.connection().execute(_SLIDE, (slid, key, created_at, slid))
+            # Best effort: a reader that meets a busy writer keeps the good row it read; the
+            # next read slides the expiry instead.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._store.connection().execute(_SLIDE, (slid, key, created_at, slid))
         groups = {}
         for index, group in enumerate(_GROUPS):
             value, version = row[2 + 2 * index], row[3 + 2 * index]
@@ -90,7 +97,7 @@ class SqliteUserStateStore:
                         written.add(group)
             if written:
                 connection.execute(_INSERT, (key, *values))
-            if random.random() * _SWEEP_EVERY < 1:
+            if random.random() * self._sweep_every < 1:
                 connection.execute("DELETE FROM user_states WHERE expires_at <= ?", (now,))
         for group in given:
             metrics.USER_STATE_WRITES.labels(group.value, "written" if group in written else "refused").inc()

@@ -38,10 +38,19 @@ def _run(engine: Engine, step: object, revision: str) -> None:
         step(config, revision)  # type: ignore[operator]
 
 
-def pending(engine: Engine) -> bool:
-    """Whether the database's schema is behind the newest migration (or missing)."""
+def schema_state(engine: Engine) -> str:
+    """ "current", "behind" (missing, or older than the newest migration) or "ahead" (made by a
+    newer version of the service: a revision these migrations do not know)."""
     with engine.connect() as connection:
-        return set(MigrationContext.configure(connection).get_current_heads()) != _code_heads()
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == _code_heads():
+        return "current"
+    return "ahead" if current - _known_revisions() else "behind"
+
+
+def pending(engine: Engine) -> bool:
+    """Whether the database's schema is not the one of this code (behind, missing or ahead)."""
+    return schema_state(engine) != "current"
 
 
 @functools.cache
@@ -49,3 +58,10 @@ def _code_heads() -> frozenset[str]:
     """The newest revisions of the migrations installed with this code (read once: /health/ready
     asks on every probe)."""
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
+
+
+@functools.cache
+def _known_revisions() -> frozenset[str]:
+    return frozenset(
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    )

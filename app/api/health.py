@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify
 
 from adapters.cache.resilient import CacheUnavailable
 from adapters.sqlalchemy.engine import check
-from adapters.sqlalchemy.migrate import pending
+from adapters.sqlalchemy.migrate import schema_state
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, url_prefix="/health")
@@ -27,8 +27,9 @@ def ready():
         try:
             check(container.engine())
             checks["database"] = "ok"
-            # A schema missing or behind the code answers errors, not data: not ready.
-            checks["schema"] = "behind" if pending(container.engine()) else "ok"
+            # A schema missing, behind or ahead of the code answers errors, not data: not ready.
+            state = schema_state(container.engine())
+            checks["schema"] = "ok" if state == "current" else state
         except Exception as error:  # any failure means "not ready"; the log says which
             log.warning("operation=health.ready database unavailable: %s", error)
             checks["database"] = "unavailable"

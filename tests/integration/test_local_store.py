@@ -46,9 +46,21 @@ def test_a_reboot_empties_the_store_and_changes_the_epoch(path, faker):
     assert not cache_after.set("user.1", b"old", ttl=60, versions=snapshot)  # read before: refused
 
 
+def test_a_store_opened_for_another_database_starts_empty(path, faker):
+    first = LocalStore(path, owner="sqlite:1:100")
+    cache = SqliteTagCache(first)
+    snapshot = cache.tag_versions(["user"])
+    assert cache.set("user.1", b"v", ttl=60, versions=snapshot)
+    assert SqliteTagCache(LocalStore(path, owner="sqlite:1:100")).get("user.1") is not None
+
+    replaced = SqliteTagCache(LocalStore(path, owner="sqlite:1:200"))  # the database file replaced
+    assert replaced.get("user.1") is None
+    assert not replaced.set("user.1", b"old", ttl=60, versions=snapshot)
+
+
 def test_no_statement_of_the_cache_or_the_state_scans_a_table(path, faker):
     store = LocalStore(path)
-    cache, states = SqliteTagCache(store, sweep_every=1), SqliteUserStateStore(store)
+    cache, states = SqliteTagCache(store, sweep_every=1), SqliteUserStateStore(store, sweep_every=1)
     for n in range(50):
         cache.set(f"user.{n}", b"v", ttl=60, versions=cache.tag_versions(["user", f"user.{n}"]))
         states.write(full_state(faker))

@@ -14,6 +14,7 @@ from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.migrate import downgrade, pending, upgrade
 from app import instance
 from app.factory import create_app
+from tests import factories
 from tests.e2e.conftest import BIN, ROOT
 from tests.integration.backends import postgres_url
 from tests.settings import TEST_ENV
@@ -124,3 +125,55 @@ def test_gunicorn_refuses_an_in_process_store_with_several_workers(tmp_path):
     assert "CACHE_URL='memory' is one process's cache, and 2 workers were asked for" in output
     assert "DATABASE_URL='memory://' is one process's database" in output
     assert "Booting worker" not in output  # refused in the master, before any worker
+
+
+def embedded_env(tmp_path) -> dict[str, str]:
+    """The embedded default in `tmp_path`: the database, the local store and the key there."""
+    env = {k: v for k, v in TEST_ENV.items() if k not in ("CACHE_URL", "DATABASE_URL", "SECRET_KEY")}
+    return {**env, "INSTANCE_PATH": str(tmp_path / "instance")}
+
+
+def test_a_replaced_database_is_never_answered_from_the_local_store(tmp_path, faker):
+    data = factories.registration(faker)
+    client = create_app(embedded_env(tmp_path)).test_client()
+    created = client.post("/api/users", json=data)
+    credentials = {"email": data["email"], "password": data["password"]}
+    token = client.post("/api/auth/login", json=credentials).get_json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/auth/me", headers=auth).status_code == 200
+    assert client.get(created.headers["Location"], headers=auth).status_code == 200
+
+    for name in ("users.db", "users.db-wal", "users.db-shm"):  # a fresh database, same path
+        (tmp_path / "instance" / name).unlink(missing_ok=True)
+    again = create_app(embedded_env(tmp_path)).test_client()
+
+    assert again.get("/api/auth/me", headers=auth).status_code == 401  # no such session now
+    assert again.get(created.headers["Location"], headers=auth).status_code == 401
+
+
+def test_a_schema_made_by_a_newer_version_stops_the_start(tmp_path):
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with engine.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    finally:
+        engine.dispose()
+    with pytest.raises(instance.StartupError, match="made by a newer version of the service"):
+        create_app({**TEST_ENV, "DATABASE_URL": url})
+
+
+@pytest.mark.parametrize("setting", ["INSTANCE_PATH", "DATABASE_URL"])
+def test_a_folder_that_cannot_be_made_stops_the_cli_with_one_line(tmp_path, setting):
+    (tmp_path / "a-file").write_text("")
+    env = {"PATH": "/usr/bin:/bin", "INSTANCE_PATH": str(tmp_path / "instance")}
+    env[setting] = str(tmp_path / "a-file" / "instance")  # under a file: no folder can be made
+    if setting == "DATABASE_URL":
+        env[setting] = f"sqlite:///{tmp_path / 'a-file' / 'users.db'}"
+    result = subprocess.run(
+        [str(BIN / "user-service"), "run", "--port", "0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"  {setting}: cannot create " in result.stderr, result.stderr

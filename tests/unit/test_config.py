@@ -186,3 +186,20 @@ def test_database_urls_that_are_accepted(url: str) -> None:
 def test_database_urls_that_are_refused(url: str) -> None:
     with pytest.raises(config.ConfigError, match="DATABASE_URL"):
         load(DATABASE_URL=url)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_in_memory_sqlite_is_refused_as_one_connections_database(url: str) -> None:
+    with pytest.raises(config.ConfigError) as error:
+        load(DATABASE_URL=url)
+    assert error.value.problems == [
+        f"DATABASE_URL={url!r}: a SQLite file (sqlite:///path/to/file.db); memory:// is the in-process one"
+    ]
+
+
+@pytest.mark.parametrize(
+    "url", ["local:///", "local:///var/cache/", "local:///tmp/cache.db?mode=ro", "local://cache.db"]
+)
+def test_a_local_store_url_must_name_a_file(url: str) -> None:
+    with pytest.raises(config.ConfigError, match="CACHE_URL="):
+        load(CACHE_URL=url)
