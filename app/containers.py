@@ -36,14 +36,14 @@ from adapters.state.resilient import ResilientUserStateStore
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 from app.api.representation import RepresentationCodec
 from app.http.payments import PaymentCallbacks
-from domain.auth import handlers as auth
+from application.auth import handlers as auth
+from application.messagebus import MessageBus
+from application.subscriptions import handlers as subscriptions
+from application.users import handlers as users
 from domain.auth.model import Lifetimes
 from domain.auth.state import owned_groups
-from domain.messagebus import MessageBus
 from domain.messages import Event
-from domain.subscriptions import handlers as subscriptions
 from domain.subscriptions.plans import Plan, Plans
-from domain.users import handlers as users
 
 
 def bound(handler: Callable, ports: Mapping[str, providers.Provider]) -> providers.Callable:

@@ -17,7 +17,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 def marked_texts() -> set[str]:
     texts = set()
-    for package in ("app", "domain", "adapters"):
+    for package in ("app", "application", "domain", "adapters"):
         for _, _, message, _, _ in extract_from_dir(
             ROOT / package,
             method_map=[("**.py", "python")],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from domain.messagebus import MessageBus
+from application.messagebus import MessageBus
 
 
 def bus() -> MessageBus:

@@ -6,8 +6,8 @@ import threading
 
 from adapters.clock import SystemClock
 from adapters.security import SecretsTokenGenerator
+from application.users.passwords import request_password_reset
 from domain.users.commands import RequestPasswordReset
-from domain.users.passwords import request_password_reset
 
 
 class Outbox:

@@ -12,13 +12,13 @@ import pytest
 from flask import Flask
 
 from app.containers import bound, consumer_ports
-from domain.auth import handlers as auth_handlers
+from application.auth import handlers as auth_handlers
+from application.subscriptions import handlers as subscription_handlers
+from application.users import handlers as user_handlers
 from domain.auth.commands import Login
 from domain.auth.state import Group, Roles, UserState, Versioned, owned_groups, writes
-from domain.subscriptions import handlers as subscription_handlers
 from domain.subscriptions.commands import CancelSubscription, ConfirmPayment, RegisterSubscription
 from domain.subscriptions.events import UserSubscriptionStatusChanged
-from domain.users import handlers as user_handlers
 from tests.api.conftest import make_admin
 from tests.integration import test_sessions as sessions
 from tests.integration.test_sessions import (
@@ -57,8 +57,8 @@ def truth(app: Flask, account: Account):
 
 # DESIGN §3: the consumers that own a group, and which. Every other consumer only reads.
 OWNERS = {
-    "domain.auth.consumers.update_roles_state": {Group.ROLES},
-    "domain.subscriptions.consumers.update_subscription_state": {Group.SUBSCRIPTION},
+    "application.auth.consumers.update_roles_state": {Group.ROLES},
+    "application.subscriptions.consumers.update_subscription_state": {Group.SUBSCRIPTION},
 }
 
 

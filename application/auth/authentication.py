@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from application.auth.states import load_state
 from domain.auth.queries import Authenticate, Principal
 from domain.auth.state import AccountStatus, StateUnavailable, UserState
-from domain.auth.states import load_state
 from domain.errors import Unauthenticated
 
 if TYPE_CHECKING:

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from domain.subscriptions.commands import (
-    CancelSubscription,
-    ConfirmPayment,
-    RegisterSubscription,
-    SweepSubscriptions,
-)
-from domain.subscriptions.consumers import (
+from application.subscriptions.consumers import (
     activate_subscription,
     sweep_subscriptions,
     update_subscription_state,
 )
-from domain.subscriptions.events import PaymentConfirmed, UserSubscriptionStatusChanged
-from domain.subscriptions.queries import CheckEntitlement, GetSubscription
-from domain.subscriptions.subscribing import (
+from application.subscriptions.subscribing import (
     cancel_subscription,
     check_entitlement,
     confirm_payment,
     get_subscription,
     register_subscription,
 )
+from domain.subscriptions.commands import (
+    CancelSubscription,
+    ConfirmPayment,
+    RegisterSubscription,
+    SweepSubscriptions,
+)
+from domain.subscriptions.events import PaymentConfirmed, UserSubscriptionStatusChanged
+from domain.subscriptions.queries import CheckEntitlement, GetSubscription
 
 COMMAND_HANDLERS = {
     RegisterSubscription: register_subscription,

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from application.auth.states import identity_of, sessions_of
+from application.users.support import (
+    issue_token,
+    redeem,
+    send_token_mail,
+)
 from domain.auth.model import EndReason
 from domain.auth.state import UserState
-from domain.auth.states import identity_of, sessions_of
 from domain.users import rules
 from domain.users.commands import (
     ConfirmPasswordReset,
     RequestPasswordReset,
 )
 from domain.users.events import PasswordChanged, UserUpdated
-from domain.users.support import (
-    issue_token,
-    redeem,
-    send_token_mail,
-)
 from domain.users.tokens import TokenPurpose, retry_after
 
 if TYPE_CHECKING:

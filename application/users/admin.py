@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from application.auth.states import identity_of, sessions_of
+from application.users.support import load_user
 from domain.auth.model import EndReason
 from domain.auth.state import UserState
-from domain.auth.states import identity_of, sessions_of
 from domain.errors import InvalidInput
 from domain.messages import Message
 from domain.users import rules
 from domain.users.commands import ChangeUserRoles, ChangeUserStatus
 from domain.users.events import UserRolesChanged, UserUpdated
 from domain.users.model import User, UserStatus
-from domain.users.support import load_user
 
 if TYPE_CHECKING:
     from ports.auth import UserStateStore

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
+from application.users.support import USER_NOT_FOUND
 from domain.auth.state import UserState
 from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StaleVersion
 from domain.messages import Message
@@ -18,7 +19,6 @@ from domain.subscriptions.events import PaymentConfirmed, SubscriptionRegistered
 from domain.subscriptions.model import SUBSCRIPTION_ENDED, Payment, Subscription, SubscriptionStatus
 from domain.subscriptions.queries import CheckEntitlement, GetSubscription
 from domain.subscriptions.status import status_changed
-from domain.users.support import USER_NOT_FOUND
 
 if TYPE_CHECKING:
     from domain.subscriptions.plans import Plans

@@ -8,7 +8,11 @@ an event, so no token travels through an event log or broker.
 
 from __future__ import annotations
 
-from domain.users.admin import change_user_roles, change_user_status
+from application.users.admin import change_user_roles, change_user_status
+from application.users.notifications import notify_email_changed, notify_password_changed
+from application.users.passwords import confirm_password_reset, request_password_reset
+from application.users.profile import delete_user, get_user, list_users, update_user
+from application.users.registration import confirm_user, register_user, resend_confirmation
 from domain.users.commands import (
     ChangeUserRoles,
     ChangeUserStatus,
@@ -21,11 +25,7 @@ from domain.users.commands import (
     UpdateUser,
 )
 from domain.users.events import EmailChanged, PasswordChanged
-from domain.users.notifications import notify_email_changed, notify_password_changed
-from domain.users.passwords import confirm_password_reset, request_password_reset
-from domain.users.profile import delete_user, get_user, list_users, update_user
 from domain.users.queries import GetUser, ListUsers
-from domain.users.registration import confirm_user, register_user, resend_confirmation
 
 COMMAND_HANDLERS = {
     RegisterUser: register_user,

@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from application.users.support import load_user
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.model import LoginActivity
 from domain.auth.queries import GetLoginActivity
 from domain.auth.state import StateUnavailable
 from domain.users.queries import Page
-from domain.users.support import load_user
 
 if TYPE_CHECKING:
     from ports.auth import UserStateStore

@@ -9,12 +9,12 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from application.auth.states import full_state, sessions_of
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.model import EndReason, Lifetimes, Session, UserSessions
 from domain.auth.queries import TokenPair
 from domain.auth.state import UserState
-from domain.auth.states import full_state, sessions_of
 from domain.errors import InvalidCredentials, Throttled, Unauthenticated
 from domain.messages import Message
 from domain.users import rules

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from domain.auth.activity import get_login_activity, record_login_activity
-from domain.auth.authentication import authenticate
+from application.auth.activity import get_login_activity, record_login_activity
+from application.auth.authentication import authenticate
+from application.auth.consumers import update_roles_state
+from application.auth.sessions import login, logout, refresh_token
 from domain.auth.commands import Login, Logout, RefreshToken
-from domain.auth.consumers import update_roles_state
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.queries import Authenticate, GetLoginActivity
-from domain.auth.sessions import login, logout, refresh_token
 from domain.users.events import UserRolesChanged
 
 COMMAND_HANDLERS = {Login: login, RefreshToken: refresh_token, Logout: logout}

@@ -5,9 +5,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from application.auth.states import deleted_state, identity_of, sessions_of
+from application.users.support import (
+    EMAIL_TAKEN,
+    check_version,
+    issue_token,
+    load_user,
+    send_token_mail,
+    verify_old_password,
+)
 from domain.auth.model import EndReason
 from domain.auth.state import UserState
-from domain.auth.states import deleted_state, identity_of, sessions_of
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users import rules
 from domain.users.commands import (
@@ -17,14 +25,6 @@ from domain.users.commands import (
 from domain.users.events import EmailChanged, PasswordChanged, UserDeleted, UserUpdated
 from domain.users.model import User
 from domain.users.queries import GetUser, ListUsers, Page
-from domain.users.support import (
-    EMAIL_TAKEN,
-    check_version,
-    issue_token,
-    load_user,
-    send_token_mail,
-    verify_old_password,
-)
 from domain.users.tokens import TokenPurpose
 
 if TYPE_CHECKING:

@@ -5,6 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
+from application.users.support import (
+    ALREADY_CONFIRMED,
+    EMAIL_TAKEN,
+    issue_token,
+    load_user,
+    redeem,
+    send_token_mail,
+)
 from domain.errors import AlreadyExists, Throttled
 from domain.users import rules
 from domain.users.commands import (
@@ -14,14 +22,6 @@ from domain.users.commands import (
 )
 from domain.users.events import UserRegistered, UserUpdated
 from domain.users.model import User
-from domain.users.support import (
-    ALREADY_CONFIRMED,
-    EMAIL_TAKEN,
-    issue_token,
-    load_user,
-    redeem,
-    send_token_mail,
-)
 from domain.users.tokens import TokenPurpose, retry_after
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""The auth context's handlers."""

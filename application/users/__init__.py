@@ -1,0 +1,1 @@
+"""The users context's handlers."""
