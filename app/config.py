@@ -1,4 +1,5 @@
-"""Settings from environment variables (each one is documented in docs/configuration.md).
+# Over 200 lines: every setting's check in one place, so that all problems are reported together.
+"""Settings from environment variables (each one is documented in the README's Configuration).
 
 Every setting is read and checked before anything starts; all the problems are reported at once,
 one line each naming the variable, the value given and what is allowed."""

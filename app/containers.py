@@ -1,3 +1,4 @@
+# Over 200 lines: the one composition root; the split into sub-containers by concern is pending.
 """The composition root: the one place that chooses adapters and binds handlers to them."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Static checks that run with the tests: the layering contracts of setup.cfg (import-linter:
-app > adapters > ports > domain, and no framework or infrastructure library in domain and
-ports), and ruff's lint rules from pyproject.toml."""
+app > adapters > application > ports > domain, TYPE_CHECKING imports included; no framework or
+infrastructure library below adapters), ruff's lint rules from pyproject.toml, and the size rule:
+a module over 200 lines says why in its first line."""
 
 from __future__ import annotations
 
@@ -30,3 +31,18 @@ def test_ruff_finds_nothing():
         [str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+PACKAGES = ("app", "adapters", "application", "domain", "ports")
+MOST_LINES = 200
+
+
+def test_a_module_over_200_lines_says_why_at_its_top():
+    unexplained = [
+        f"{path.relative_to(ROOT)}: {len(lines)} lines"
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if len(lines := path.read_text().splitlines()) > MOST_LINES
+        and not lines[0].startswith("# Over 200 lines: ")
+    ]
+    assert unexplained == [], "start each with '# Over 200 lines: <why>'"

@@ -1,3 +1,4 @@
+# Over 200 lines: its Lua scripts, and the per-thread connection they run on, belong together.
 """A TagCache on Redis: versioned tags, one round trip per read, Lua for the compare-and-set.
 
 An entry is one string value: a header then the raw value bytes, expired by Redis (PEXPIRE):

@@ -1,3 +1,4 @@
+# Over 200 lines: the breaker and the decorator that uses it, with the pending-invalidation retry.
 """A TagCache decorator for a cache server that may be down or slow (DESIGN §5, cache outage).
 
 Every failure becomes `CacheUnavailable`, which the read-through layer answers by going to the

@@ -1,3 +1,4 @@
+# Over 200 lines: the cached repository and its invalidating subscribers share the key and tag policy.
 """The users context's read caches: a repository decorator and the invalidating subscribers.
 
 `CachedUserRepository` wraps the repository of a read-only unit of work: unlocked reads by id,

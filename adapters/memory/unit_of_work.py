@@ -1,3 +1,4 @@
+# Over 200 lines: the in-memory database and its unit of work mirror the SQL pair's contract.
 """A thread-safe in-memory database with the same transactional contract as the SQL one."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# Over 200 lines: every request and response schema of the API, declarations only.
 """Request and response schemas. Types and shapes only: the domain owns the field rules."""
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ import pytest
 from tests import factories
 from tests.e2e.conftest import ROOT, Server, start, stop
 
+pytestmark = pytest.mark.slow
 WORKERS = 4
 ROUNDS = 500
 BATCHES = 10  # of 8 requests per worker, at most, until every worker has answered

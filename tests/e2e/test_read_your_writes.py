@@ -16,9 +16,12 @@ import json
 import re
 import time
 
+import pytest
+
 from tests import factories
 from tests.e2e.conftest import Response, Server, SharedCache, login_everywhere
 
+pytestmark = pytest.mark.slow
 ROUNDS = 1_000
 _HITS = re.compile(r'^cache_hits_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)
 _MISSES = re.compile(r'^cache_misses_total\{policy="user_by_id"\} (\S+)$', re.MULTILINE)

@@ -22,6 +22,7 @@ from tests.settings import TEST_ENV
 PROCESSES = 4
 
 
+@pytest.mark.slow
 def test_processes_starting_together_migrate_the_embedded_database_once(tmp_path):
     url = f"sqlite:///{tmp_path / 'data' / 'users.db'}"
     env = {k: v for k, v in TEST_ENV.items() if k != "SECRET_KEY"}
