@@ -10,8 +10,8 @@ import redis
 
 from adapters.cache import keys
 from app.factory import create_app
-from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
 from tests.settings import TEST_ENV
+from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
 def comparable(response) -> tuple:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
+from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
 from domain.auth.state import Group, UserState, Versioned
-from tests.state.test_user_state_contract import value_for
+from tests.contracts.session_state.test_session_state_contract import value_for
 
 PROCESSES = 4
 WRITES = 200  # per process

@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 
 from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
-from tests.state.conftest import full_state
+from tests.contracts.session_state.conftest import full_state
 
 _NOT_TABLES = ("VIRTUAL TABLE INDEX 1:", "CONSTANT ROW")
 

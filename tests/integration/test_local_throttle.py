@@ -23,7 +23,7 @@ from limits.strategies import MovingWindowRateLimiter
 from adapters.local import LocalStore
 from adapters.local.throttle import SqliteLimitsStorage
 from adapters.throttle import LimitsLoginThrottle
-from tests.cache.conftest import SettableClock
+from tests.support.clock import SettableClock
 
 FIFTEEN_MINUTES = 15 * 60
 

@@ -22,7 +22,8 @@ from faker import Faker
 from redis import Redis
 
 from adapters.throttle import LimitsLoginThrottle, login_throttle
-from tests.cache.conftest import REDIS_URL, SettableClock, delete_prefixed, redis_client
+from tests.support.clock import SettableClock
+from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 MakeThrottle = Callable[..., LimitsLoginThrottle]
 FIFTEEN_MINUTES, FIVE_MINUTES = 15 * 60, 5 * 60

@@ -24,9 +24,9 @@ from domain.auth.state import SubscriptionSummary, UserState, Versioned
 from domain.users.commands import ChangeUserRoles, RegisterUser
 from tests import factories
 from tests.api.conftest import make_admin
-from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
 from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
+from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
 @pytest.fixture(params=["memory", "local+sqlite", pytest.param("redis+postgres", marks=pytest.mark.postgres)])

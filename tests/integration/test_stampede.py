@@ -15,7 +15,7 @@ import redis
 from adapters.cache.read_through import Policy, ReadThrough
 from adapters.cache.redis import RedisTagCache
 from adapters.local import LocalStore, SqliteTagCache
-from tests.cache.conftest import REDIS_URL, delete_prefixed, redis_client
+from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 PROCESSES, THREADS = 2, 16
 LOAD_SECONDS = 0.3

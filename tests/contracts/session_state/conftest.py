@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC
 from uuid import UUID, uuid4
@@ -33,14 +33,8 @@ from domain.auth.state import (
     Versioned,
 )
 from ports.auth import UserStateStore
-from tests.cache.conftest import (
-    Recorder,
-    Sent,
-    SettableClock,
-    _counting_connection,
-    delete_prefixed,
-    redis_client,
-)
+from tests.support.clock import SettableClock
+from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client
 
 
 @dataclass
@@ -54,15 +48,9 @@ class Backend:
     prefix: str = ""
     recorder: Recorder | None = None
 
-    @contextmanager
-    def recording(self) -> Iterator[Sent]:
+    def recording(self) -> AbstractContextManager[Sent]:
         """Records what `store` sends to Redis inside the block."""
-        assert self.recorder is not None, "only the Redis backend sends commands"
-        self.recorder.current = sent = Sent()
-        try:
-            yield sent
-        finally:
-            self.recorder.current = None
+        return recording(self.recorder)
 
 
 def full_state(faker: Faker, user_id: UUID | None = None, version: int = 1) -> UserState:
@@ -111,7 +99,7 @@ def local_backend(tmp_path) -> Backend:
 @pytest.fixture
 def redis_backend() -> Iterator[Backend]:
     recorder = Recorder()
-    client = redis_client(connection_class=_counting_connection(recorder))
+    client = redis_client(connection_class=counting_connection(recorder))
     other = redis_client()
     prefix = f"test:state:{secrets.token_hex(8)}:"
 

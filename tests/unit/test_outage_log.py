@@ -15,8 +15,8 @@ from adapters.cache.resilient import CacheUnavailable, CircuitBreaker
 from adapters.outage import OutageLog
 from adapters.state import InMemoryUserStateStore, ResilientUserStateStore
 from domain.auth.state import StateUnavailable
-from tests.cache.conftest import SettableClock
-from tests.cache.test_resilient import Down, Flaky, resilient
+from tests.support.clock import SettableClock
+from tests.unit.test_resilient_cache import Down, Flaky, resilient
 
 LOGGER = "test.outage"
 

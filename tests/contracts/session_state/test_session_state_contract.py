@@ -32,7 +32,7 @@ from domain.auth.state import (
     UserState,
     Versioned,
 )
-from tests.state.conftest import Backend, full_state
+from tests.contracts.session_state.conftest import Backend, full_state
 
 READER = "contract"
 

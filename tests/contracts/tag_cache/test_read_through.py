@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from adapters.cache.read_through import Policy, ReadThrough, recompute_due
 from ports.cache import CacheEntry
-from tests.cache.conftest import Backend
+from tests.contracts.tag_cache.conftest import Backend
 
 PLAIN = Policy("test_plain", ttl=60)
 MARKED = Policy("test_marked", ttl=60, missing_ttl=5)

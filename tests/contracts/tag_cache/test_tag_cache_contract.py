@@ -15,7 +15,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from adapters.cache import InMemoryTagCache, RedisTagCache
-from tests.cache.conftest import Backend, SettableClock, redis_client
+from tests.contracts.tag_cache.conftest import Backend
+from tests.support.clock import SettableClock
+from tests.support.redis import redis_client
 
 USER = ["user", "user.1"]
 

@@ -1,0 +1,1 @@
+"""The UserStateStore contract on every adapter."""

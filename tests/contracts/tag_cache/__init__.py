@@ -1,0 +1,1 @@
+"""The TagCache contract and the read-through layer on every TagCache adapter."""

@@ -1,0 +1,1 @@
+"""What the suites share: the real servers' clients and clean-up, clocks."""
