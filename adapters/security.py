@@ -16,8 +16,11 @@ class Argon2PasswordHasher:
     def __init__(
         self, time_cost: int | None = None, memory_cost: int | None = None, parallelism: int | None = None
     ) -> None:
-        options = {"time_cost": time_cost, "memory_cost": memory_cost, "parallelism": parallelism}
-        self._hasher = argon2.PasswordHasher(**{k: v for k, v in options.items() if v is not None})
+        self._hasher = argon2.PasswordHasher(
+            time_cost=argon2.DEFAULT_TIME_COST if time_cost is None else time_cost,
+            memory_cost=argon2.DEFAULT_MEMORY_COST if memory_cost is None else memory_cost,
+            parallelism=argon2.DEFAULT_PARALLELISM if parallelism is None else parallelism,
+        )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

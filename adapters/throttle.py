@@ -165,6 +165,7 @@ def login_throttle(
         wrap_exceptions=True,
         socket_timeout=socket_timeout,
         socket_connect_timeout=socket_timeout,
+        # limits types its pass-through redis options as float | str | bool; redis takes a Retry.
         retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),  # type: ignore[arg-type]
     )
     return LimitsLoginThrottle(storage, **policy)

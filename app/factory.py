@@ -69,6 +69,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(premium.blp)
     app.register_blueprint(health.blp)
     metrics.init_app(app)
+    # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
     if settings["cache"]["backend"] != "none":
         app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
             app.wsgi_app, container.reads(), container.bus().handle

@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# A handler or event consumer as the message maps hold it: the message, then the ports it names
+# as keyword arguments.
+Handler = Callable[..., object]
+
 
 class MessageBus:
     """`handlers` maps a message type to a callable taking just the message: the composition

@@ -96,6 +96,6 @@ class LoginActivityRepository(Protocol):
         """Record it, unless a row with its id exists (a redelivered event)."""
         ...
 
-    def list(self, user_id: UUID, page: PageRequest) -> Page:
+    def list(self, user_id: UUID, page: PageRequest) -> Page[LoginActivity]:
         """A page of the user's activity, newest first."""
         ...

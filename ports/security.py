@@ -6,6 +6,10 @@ from typing import Protocol
 
 
 class PasswordHasher(Protocol):
+    """Hashable: the login handler remembers its decoy hash per hasher."""
+
+    def __hash__(self) -> int: ...
+
     def hash(self, password: str) -> str: ...
 
     def verify(self, password_hash: str, password: str) -> bool:

@@ -1,7 +1,8 @@
 """Static checks that run with the tests: the layering contracts of setup.cfg (import-linter:
 app > adapters > application > ports > domain, TYPE_CHECKING imports included; no framework or
-infrastructure library below adapters), ruff's lint rules from pyproject.toml, and the size rule:
-a module over 200 lines says why in its first line."""
+infrastructure library below adapters), mypy with setup.cfg's settings (strict for domain, ports
+and application), ruff's lint rules from pyproject.toml, and the size rule: a module over 200
+lines says why in its first line."""
 
 from __future__ import annotations
 
@@ -23,6 +24,22 @@ def test_import_contracts_are_kept():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+TYPE_CHECKED = ("app", "adapters", "application", "domain", "ports", "wsgi.py")
+
+
+def test_mypy_finds_nothing():
+    mypy = Path(sys.executable).with_name("mypy")
+    result = subprocess.run(
+        [str(mypy), "--config-file", str(ROOT / "setup.cfg"), *TYPE_CHECKED],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success" in result.stdout, result.stdout + result.stderr
 
 
 def test_ruff_finds_nothing():

@@ -33,6 +33,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -117,12 +118,13 @@ class ThreadScript:
         self.sha = client.register_script(source).sha.encode()
         self._local = threading.local()
 
-    def __call__(self, keys: Sequence[bytes], args: Sequence[bytes]) -> object:
+    def __call__(self, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
         parts = [b"EVALSHA", self.sha, b"%d" % len(keys), *keys, *args]
         return self.send(b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%b\r\n" % (len(p), p) for p in parts))
 
-    def send(self, request: bytes) -> object:
-        """Send an EVALSHA of this script already encoded (RESP) and return the reply."""
+    def send(self, request: bytes) -> Any:
+        """Send an EVALSHA of this script already encoded (RESP) and return the reply, as
+        parsed by the connection (untyped: its shape is the script's)."""
         for attempt in range(3):
             try:
                 connection = thread_connection(self._client, self._local)
@@ -140,7 +142,7 @@ def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVe
     """The stored form of an entry (see the module docstring)."""
     if len(versions) > 255:
         raise ValueError("at most 255 tags per entry")
-    parts = []
+    parts: list[bytes] = []
     for tag, version in versions.items():
         name = tag.encode()
         digits = str(int(version)).encode()
@@ -213,7 +215,7 @@ class RedisTagCache:
         millis = _millis(ttl)
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
         keys = [self._prefix + key, *(self._version_key(tag) for tag in versions)]
-        args = [blob, millis, *(str(int(v)) for v in versions.values())]
+        args: list[bytes | int | str] = [blob, millis, *(str(int(v)) for v in versions.values())]
         return bool(self._set(keys=keys, args=args))
 
     def invalidate(self, *tags: str) -> None:

@@ -116,13 +116,13 @@ class CachedUserRepository:
             self._codec.decode,
         )
 
-    def list(self, filter: UserFilter, page: PageRequest) -> Page:
+    def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:
         def load() -> bytes:
             found = self._inner().list(filter, page)
             items = [user_record(user) for user in found.items]
             return json.dumps({"total": found.total, "items": items}, separators=(",", ":")).encode()
 
-        def decode(value: bytes) -> Page:
+        def decode(value: bytes) -> Page[User]:
             stored = json.loads(value)
             items = [user_from_record(record) for record in stored["items"]]
             return Page(items=items, total=stored["total"], request=page)

@@ -58,4 +58,9 @@ def _load(directory: Path, locale: str) -> Mapping[str, str]:
     path = directory / locale / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=locale)
-    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    # A plural entry (tuple id, list of strings) is never looked up: texts here are singular.
+    return {
+        m.id: m.string
+        for m in catalog
+        if isinstance(m.id, str) and isinstance(m.string, str) and m.id and m.string and not m.fuzzy
+    }

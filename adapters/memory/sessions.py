@@ -110,7 +110,7 @@ class InMemoryLoginActivityRepository:
     def add(self, activity: LoginActivity) -> None:
         self.staged.append(activity)
 
-    def list(self, user_id: UUID, page: PageRequest) -> Page:
+    def list(self, user_id: UUID, page: PageRequest) -> Page[LoginActivity]:
         with self._db.lock:
             rows = [a for a in self._db.auth.activity.values() if a.user_id == user_id]
         rows.sort(key=lambda a: (-a.occurred_at.timestamp(), str(a.id)))

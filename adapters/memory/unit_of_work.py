@@ -77,7 +77,7 @@ class InMemoryUserRepository:
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
 
-    def list(self, filter: UserFilter, page: PageRequest) -> Page:
+    def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:
         with self._db.lock:
             matches = sorted(
                 (

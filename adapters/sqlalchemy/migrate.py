@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -31,11 +32,11 @@ def downgrade(engine: Engine, revision: str) -> None:
     _run(engine, command.downgrade, revision)
 
 
-def _run(engine: Engine, step: object, revision: str) -> None:
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        step(config, revision)  # type: ignore[operator]
+        step(config, revision)
 
 
 def schema_state(engine: Engine) -> str:

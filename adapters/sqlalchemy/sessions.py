@@ -79,7 +79,7 @@ class SqlAlchemyLoginActivityRepository:
         if exists is None:
             self._connection.execute(insert(login_activity).values(vars(activity)))
 
-    def list(self, user_id: UUID, page: PageRequest) -> Page:
+    def list(self, user_id: UUID, page: PageRequest) -> Page[LoginActivity]:
         condition = login_activity.c.user_id == user_id
         total = self._connection.scalar(select(func.count()).select_from(login_activity).where(condition))
         rows = self._connection.execute(

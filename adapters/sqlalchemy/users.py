@@ -36,7 +36,7 @@ class SqlAlchemyUserRepository:
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
 
-    def list(self, filter: UserFilter, page: PageRequest) -> Page:
+    def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:
         """A page of committed users, oldest first; like the in-memory adapter, the items are
         snapshots outside the identity map (a read model, not aggregates to change)."""
         conditions = []

@@ -70,7 +70,10 @@ def _parse_identity(data: Any) -> Identity:
 
 
 def _parse_sessions(data: Any) -> Sessions:
-    live = {UUID(sid): LiveSession(digest, _parse_time(at)) for sid, (digest, at) in data["l"].items()}
+    # A live session always has an expiry; only the last login time may be null.
+    live = {
+        UUID(sid): LiveSession(digest, datetime.fromisoformat(at)) for sid, (digest, at) in data["l"].items()
+    }
     return Sessions(live, _parse_time(data["t"]))
 
 

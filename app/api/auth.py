@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -19,7 +21,13 @@ blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sessions 
 USER_AGENT_MAX = 255
 
 
-def client() -> dict[str, str | None]:
+class ClientInfo(TypedDict):
+    client_address: str | None
+    user_agent: str | None
+    locale: str
+
+
+def client() -> ClientInfo:
     """Where the request comes from, for throttling and the activity log."""
     agent = request.user_agent.string[:USER_AGENT_MAX] or None
     return {"client_address": request.remote_addr, "user_agent": agent, "locale": current_locale()}

@@ -43,7 +43,7 @@ CALLBACK_HEADERS = [
     for name in HEADERS
 ]
 PAYMENT_LOCATION = {"Location": {"schema": {"type": "string"}, "description": "URL of the subscription"}}
-ADMIN_OR_PROVIDER = [{"bearerAuth": []}, {"paymentSignature": []}]
+ADMIN_OR_PROVIDER: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"paymentSignature": []}]
 
 
 def subscription_response(subscription: Subscription, status: int = 200, **headers: str) -> Response:

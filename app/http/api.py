@@ -29,7 +29,7 @@ class ProblemApi(Api):
     def _register_responses(self):
         # Same as flask-smorest's, with the problem media type on every error response.
         for status in http.HTTPStatus:
-            response = {"description": status.phrase}
+            response: dict[str, object] = {"description": status.phrase}
             if not (100 <= status < 200) and status not in (204, 304):
                 response["schema"] = self.ERROR_SCHEMA
             prepare_response(response, self.spec, problems.PROBLEM_JSON)

@@ -9,9 +9,9 @@ service records once: the replay is refused when its command runs (409), changin
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -19,6 +19,9 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from app.http.auth import bearer_token, require_admin
 from domain.errors import Unauthenticated
 from domain.messages import Message
+
+if TYPE_CHECKING:
+    from werkzeug.datastructures import Headers
 
 HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 MAX_ID = 200  # the payment's `source` keeps it (255 characters with its prefix)
@@ -41,7 +44,7 @@ class PaymentCallbacks:
     def __init__(self, secret: str | None) -> None:
         self._webhook = Webhook(secret) if secret else None
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> str:
+    def verify(self, body: bytes, headers: Headers) -> str:
         """The callback's id when its signature and timestamp hold; raises Unauthenticated."""
         if self._webhook is None:
             raise Unauthenticated(CALLBACKS_DISABLED)

@@ -51,7 +51,7 @@ def record_login_activity(
         uow.commit()
 
 
-def get_login_activity(query: GetLoginActivity, *, uow: UnitOfWork) -> Page:
+def get_login_activity(query: GetLoginActivity, *, uow: UnitOfWork) -> Page[LoginActivity]:
     with uow:
         load_user(uow, query.user_id)
         return uow.activity.list(query.user_id, query.page)

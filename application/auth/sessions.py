@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from application.auth.states import full_state, sessions_of
 from domain.auth.commands import Login, Logout, RefreshToken
@@ -22,6 +22,7 @@ from domain.users.model import User, UserStatus
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from uuid import UUID
 
     from ports.auth import AccessTokens, LoginThrottle, UserStateStore
     from ports.clock import Clock
@@ -33,6 +34,8 @@ log = logging.getLogger("user_service.auth")
 
 REFRESH_INVALID = Message("The refresh token is invalid or expired.")
 REFRESH_REUSED = Message("The refresh token was already used; the session has been ended.")
+
+SessionEvent = TypeVar("SessionEvent", UserLoggedIn, UserLoggedOut)
 
 
 @lru_cache(maxsize=4)
@@ -141,12 +144,14 @@ def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock
     events.publish(_event(UserLoggedOut, cmd, session, EndReason.LOGOUT.value, now))
 
 
-def _locked(uow: UnitOfWork, user_id, now: datetime) -> tuple[User | None, UserSessions | None]:
+def _locked(uow: UnitOfWork, user_id: UUID, now: datetime) -> tuple[User | None, UserSessions | None]:
     user = uow.users.get(user_id, lock=True)
     return user, (uow.sessions.get(user_id, now, lock=True) if user is not None else None)
 
 
-def _event(kind: type, cmd: Login | RefreshToken | Logout, session: Session, name: str, now: datetime):
+def _event(
+    kind: type[SessionEvent], cmd: Login | RefreshToken | Logout, session: Session, name: str, now: datetime
+) -> SessionEvent:
     return kind(
         user_id=session.user_id,
         session_id=session.id,

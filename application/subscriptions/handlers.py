@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from application.messagebus import Handler
 from application.subscriptions.consumers import (
     activate_subscription,
     sweep_subscriptions,
@@ -23,14 +24,14 @@ from domain.subscriptions.commands import (
 from domain.subscriptions.events import PaymentConfirmed, UserSubscriptionStatusChanged
 from domain.subscriptions.queries import CheckEntitlement, GetSubscription
 
-COMMAND_HANDLERS = {
+COMMAND_HANDLERS: dict[type, Handler] = {
     RegisterSubscription: register_subscription,
     CancelSubscription: cancel_subscription,
     ConfirmPayment: confirm_payment,
     SweepSubscriptions: sweep_subscriptions,
 }
-QUERY_HANDLERS = {GetSubscription: get_subscription, CheckEntitlement: check_entitlement}
-EVENT_HANDLERS = {
+QUERY_HANDLERS: dict[type, Handler] = {GetSubscription: get_subscription, CheckEntitlement: check_entitlement}
+EVENT_HANDLERS: dict[type, list[Handler]] = {
     PaymentConfirmed: [activate_subscription],
     UserSubscriptionStatusChanged: [update_subscription_state],
 }

@@ -8,7 +8,7 @@ later change reaches the state through UserSubscriptionStatusChanged and its one
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from application.users.support import USER_NOT_FOUND
 from domain.auth.state import UserState
@@ -140,7 +140,7 @@ def check_entitlement(query: CheckEntitlement, *, plans: Plans, clock: Clock) ->
     return plans.entitles(query.subscription, query.feature, clock.now())
 
 
-def _visible(uow: UnitOfWork, subscription_id, user_id) -> Subscription:
+def _visible(uow: UnitOfWork, subscription_id: UUID, user_id: UUID | None) -> Subscription:
     """The subscription, if it exists and the reader may see it (another user's is "not
     found": its existence is not revealed)."""
     subscription = uow.subscriptions.get(subscription_id)

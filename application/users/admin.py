@@ -30,9 +30,17 @@ def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) ->
         user = load_user(uow, cmd.user_id, lock=True)
         if user.change_roles(roles):
             now = clock.now()
-            common = {"user_id": user.id, "occurred_at": now, "locale": cmd.locale}
-            user.record(UserRolesChanged(roles=user.roles, version=user.version, **common))
-            user.record(UserUpdated(email=user.email, **common))  # the representation changed
+            user.record(
+                UserRolesChanged(
+                    user_id=user.id,
+                    roles=user.roles,
+                    version=user.version,
+                    occurred_at=now,
+                    locale=cmd.locale,
+                )
+            )
+            # The representation changed too.
+            user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()
     return user
 

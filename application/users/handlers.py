@@ -8,6 +8,7 @@ an event, so no token travels through an event log or broker.
 
 from __future__ import annotations
 
+from application.messagebus import Handler
 from application.users.admin import change_user_roles, change_user_status
 from application.users.notifications import notify_email_changed, notify_password_changed
 from application.users.passwords import confirm_password_reset, request_password_reset
@@ -27,7 +28,7 @@ from domain.users.commands import (
 from domain.users.events import EmailChanged, PasswordChanged
 from domain.users.queries import GetUser, ListUsers
 
-COMMAND_HANDLERS = {
+COMMAND_HANDLERS: dict[type, Handler] = {
     RegisterUser: register_user,
     ConfirmUser: confirm_user,
     ResendConfirmation: resend_confirmation,
@@ -38,8 +39,8 @@ COMMAND_HANDLERS = {
     ChangeUserRoles: change_user_roles,
     ChangeUserStatus: change_user_status,
 }
-QUERY_HANDLERS = {GetUser: get_user, ListUsers: list_users}
-EVENT_HANDLERS = {
+QUERY_HANDLERS: dict[type, Handler] = {GetUser: get_user, ListUsers: list_users}
+EVENT_HANDLERS: dict[type, list[Handler]] = {
     EmailChanged: [notify_email_changed],
     PasswordChanged: [notify_password_changed],
 }

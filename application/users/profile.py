@@ -125,7 +125,7 @@ def get_user(query: GetUser, *, uow: UnitOfWork) -> User:
         return load_user(uow, query.user_id)
 
 
-def list_users(query: ListUsers, *, uow: UnitOfWork) -> Page:
+def list_users(query: ListUsers, *, uow: UnitOfWork) -> Page[User]:
     filter = query.filter
     if filter.email is not None:
         filter = replace(filter, email=rules.normalise_email(filter.email))

@@ -31,8 +31,8 @@ from enum import StrEnum
 from typing import Generic, TypeVar
 from uuid import UUID
 
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable)
+T_co = TypeVar("T_co", covariant=True)
+F = TypeVar("F", bound=Callable[..., object])
 
 # Entry lifetime in the store: a read slides the expiry to 30 minutes from now, never past
 # 120 minutes after the entry was created.
@@ -60,9 +60,9 @@ class AccountStatus(StrEnum):
 
 
 @dataclass(frozen=True)
-class Versioned(Generic[T]):
+class Versioned(Generic[T_co]):
     version: int
-    value: T
+    value: T_co
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class UserState:
     roles: Versioned[Roles] | None = None
     subscription: Versioned[SubscriptionSummary | None] | None = None
 
-    def groups(self) -> dict[Group, Versioned]:
+    def groups(self) -> dict[Group, Versioned[object]]:
         present = {
             Group.IDENTITY: self.identity,
             Group.SESSIONS: self.sessions,
@@ -135,5 +135,5 @@ def writes(*groups: Group) -> Callable[[F], F]:
     return declare
 
 
-def owned_groups(consumer: Callable) -> frozenset[Group]:
+def owned_groups(consumer: Callable[..., object]) -> frozenset[Group]:
     return getattr(consumer, "state_groups", frozenset())

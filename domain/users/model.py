@@ -88,15 +88,17 @@ class User:
     ) -> ProfileChange:
         """Apply the given values (None leaves a field as it is). A new email must be confirmed
         again. The version goes up once for the whole change, and only if something changed."""
+        new_email = email if email is not None and email != self.email else None
+        new_initials = initials if initials is not None and initials != self.initials else None
         change = ProfileChange(
-            previous_email=self.email if email is not None and email != self.email else None,
-            initials_changed=initials is not None and initials != self.initials,
+            previous_email=self.email if new_email is not None else None,
+            initials_changed=new_initials is not None,
             password_changed=password_hash is not None,
         )
-        if change.previous_email is not None:
-            self.email, self.confirmed = email, False
-        if change.initials_changed:
-            self.initials = initials
+        if new_email is not None:
+            self.email, self.confirmed = new_email, False
+        if new_initials is not None:
+            self.initials = new_initials
         if password_hash is not None:
             self.password_hash = password_hash
         if change.any:

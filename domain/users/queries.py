@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from uuid import UUID
+
+T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
 
@@ -25,8 +28,8 @@ class PageRequest:
 
 
 @dataclass(frozen=True)
-class Page:
-    items: list
+class Page(Generic[T]):
+    items: list[T]
     total: int
     request: PageRequest
 

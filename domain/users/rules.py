@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import overload
 
 from domain.errors import InvalidInput
 from domain.messages import Message
@@ -58,6 +59,14 @@ def password_problems(raw: str) -> list[Message]:
     if not any(c.isupper() for c in raw):
         problems.append(PASSWORD_UPPER)
     return problems
+
+
+@overload
+def check(*, email: str, initials: str | None = None, password: str | None = None) -> str: ...
+
+
+@overload
+def check(*, email: None = None, initials: str | None = None, password: str | None = None) -> None: ...
 
 
 def check(
