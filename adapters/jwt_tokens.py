@@ -9,7 +9,7 @@ from uuid import UUID
 
 import jwt
 
-from ports.auth import AccessClaims
+from ports.access_tokens import AccessClaims
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key at least as long as the hash

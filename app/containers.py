@@ -42,8 +42,8 @@ from application.messagebus import MessageBus
 from application.subscriptions import handlers as subscriptions
 from application.users import handlers as users
 from domain.auth.model import Lifetimes
-from domain.auth.state import owned_groups
 from domain.messages import Event
+from domain.session_state.model import owned_groups
 from domain.subscriptions.plans import Plan, Plans
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Protocol, Self
 
-from ports.auth import LoginActivityRepository, SessionRepository
-from ports.subscriptions import SubscriptionRepository
-from ports.users import AccountTokenRepository, UserRepository
+from ports.repositories import (
+    AccountTokenRepository,
+    LoginActivityRepository,
+    SessionRepository,
+    SubscriptionRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork(Protocol):

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ports.cache import CacheEntry, TagVersions
+from ports.tag_cache import CacheEntry, TagVersions
 
 # A sweep of dead entries runs when the store has doubled since the last one: amortised O(1)
 # per set, and dead entries never outnumber live ones by more than this floor.

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from adapters.cache import metrics
 from adapters.cache.resilient import CacheUnavailable
-from ports.cache import CacheEntry, TagCache
+from ports.tag_cache import CacheEntry, TagCache
 
 log = logging.getLogger("user_service.cache")
 

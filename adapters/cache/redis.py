@@ -39,7 +39,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ports.cache import CacheEntry, TagVersions
+from ports.tag_cache import CacheEntry, TagVersions
 
 _HEAD = struct.Struct(">HddB")
 _TAG_NAME = struct.Struct(">H")

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from adapters.cache import metrics
 from adapters.outage import OutageLog
-from ports.cache import CacheEntry, TagCache, TagVersions
+from ports.tag_cache import CacheEntry, TagCache, TagVersions
 
 log = logging.getLogger("user_service.cache")
 T = TypeVar("T")

@@ -24,9 +24,9 @@ from adapters.cache.resilient import CacheUnavailable
 from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter
-from ports.cache import TagCache
+from ports.repositories import AccountTokenRepository, UserRepository
+from ports.tag_cache import TagCache
 from ports.unit_of_work import UnitOfWork
-from ports.users import AccountTokenRepository, UserRepository
 
 log = logging.getLogger("user_service.cache")
 T = TypeVar("T")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from adapters.local.store import EPOCH, LocalStore
-from ports.cache import CacheEntry, TagVersions
+from ports.tag_cache import CacheEntry, TagVersions
 
 # Some version recorded in `versions` (JSON: tag -> version) differs from the tag's current
 # one; a tag without a row is at version 0.

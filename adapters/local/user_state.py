@@ -20,7 +20,7 @@ from uuid import UUID
 from adapters.cache import metrics
 from adapters.local.store import LocalStore
 from adapters.state import codec
-from domain.auth.state import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
+from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 _GROUPS = tuple(Group)
 _COLUMNS = ", ".join(f"{g.value}, {g.value}_v" for g in _GROUPS)

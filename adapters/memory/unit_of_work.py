@@ -21,7 +21,7 @@ from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users.model import User
 from domain.users.queries import Page, PageRequest, UserFilter
 from domain.users.tokens import AccountToken, TokenPurpose
-from ports.events import EventBus
+from ports.event_bus import EventBus
 
 
 class InMemoryDatabase:

@@ -14,7 +14,7 @@ from adapters.sqlalchemy.tables import EMAIL_UNIQUE, PAYMENT_REFERENCE_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.errors import AlreadyExists, ConcurrentUpdate
-from ports.events import EventBus
+from ports.event_bus import EventBus
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 

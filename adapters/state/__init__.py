@@ -1,4 +1,4 @@
-"""UserStateStore adapters (domain.auth.state): Redis for production, in-memory for tests and
+"""UserStateStore adapters (domain.session_state.model): Redis for production, in-memory for tests and
 single-process runs, and a decorator for a Redis that may be down; one contract suite
 (tests/state) holds the stores to the same behaviour."""
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from domain.auth.state import (
+from domain.session_state.model import (
     AccountStatus,
     Group,
     Identity,

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from adapters.cache import metrics
 from adapters.state.codec import check_version
-from domain.auth.state import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
+from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # Expired entries are dropped when read, and all at once when the store has doubled since the
 # last sweep: amortised O(1) per new entry, so users never seen again do not pile up.

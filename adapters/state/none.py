@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from domain.auth.state import Group, UserState
+from domain.session_state.model import Group, UserState
 
 
 class NoUserStateStore:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from domain.auth.state import Group, UserState
-from ports.auth import UserStateStore
+from domain.session_state.model import Group, UserState
+from ports.session_state import UserStateStore
 
 log = logging.getLogger("user_service.state")
 

@@ -21,7 +21,7 @@ import redis
 from adapters.cache import keys, metrics
 from adapters.cache.redis import ThreadScript
 from adapters.state import codec
-from domain.auth.state import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
+from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # KEYS[1] entry; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per group: name,
 # version, value. Returns the names of the groups written.

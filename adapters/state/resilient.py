@@ -26,8 +26,8 @@ from uuid import UUID
 from adapters.cache import metrics
 from adapters.cache.resilient import CircuitBreaker, Retrier
 from adapters.outage import OutageLog
-from domain.auth.state import Group, StateUnavailable, UserState
-from ports.auth import UserStateStore
+from domain.session_state.model import Group, StateUnavailable, UserState
+from ports.session_state import UserStateStore
 
 log = logging.getLogger("user_service.state")
 T = TypeVar("T")

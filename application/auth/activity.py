@@ -13,11 +13,11 @@ from application.users.support import load_user
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.model import LoginActivity
 from domain.auth.queries import GetLoginActivity
-from domain.auth.state import StateUnavailable
+from domain.session_state.model import StateUnavailable
 from domain.users.queries import Page
 
 if TYPE_CHECKING:
-    from ports.auth import UserStateStore
+    from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger("user_service.auth")

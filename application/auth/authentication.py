@@ -12,16 +12,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from application.auth.states import load_state
+from application.session_state.states import load_state
 from domain.auth.queries import Authenticate, Principal
-from domain.auth.state import AccountStatus, StateUnavailable, UserState
 from domain.errors import Unauthenticated
+from domain.session_state.model import AccountStatus, StateUnavailable, UserState
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ports.auth import AccessClaims, AccessTokens, UserStateStore
+    from ports.access_tokens import AccessClaims, AccessTokens
     from ports.clock import Clock
+    from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger("user_service.auth")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from domain.auth.state import Group, Roles, UserState, Versioned, writes
+from domain.session_state.model import Group, Roles, UserState, Versioned, writes
 from domain.users.events import UserRolesChanged
 
 if TYPE_CHECKING:
-    from ports.auth import UserStateStore
+    from ports.session_state import UserStateStore
 
 
 @writes(Group.ROLES)

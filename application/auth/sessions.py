@@ -9,14 +9,14 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
-from application.auth.states import full_state, sessions_of
+from application.session_state.states import full_state, sessions_of
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.model import EndReason, Lifetimes, Session, UserSessions
 from domain.auth.queries import TokenPair
-from domain.auth.state import UserState
 from domain.errors import InvalidCredentials, Throttled, Unauthenticated
 from domain.messages import Message
+from domain.session_state.model import UserState
 from domain.users import rules
 from domain.users.model import User, UserStatus
 
@@ -24,10 +24,13 @@ if TYPE_CHECKING:
     from datetime import datetime
     from uuid import UUID
 
-    from ports.auth import AccessTokens, LoginThrottle, UserStateStore
+    from ports.access_tokens import AccessTokens
     from ports.clock import Clock
-    from ports.events import EventBus
-    from ports.security import PasswordHasher, TokenGenerator
+    from ports.event_bus import EventBus
+    from ports.login_throttle import LoginThrottle
+    from ports.password_hasher import PasswordHasher
+    from ports.session_state import UserStateStore
+    from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger("user_service.auth")

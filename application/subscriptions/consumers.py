@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from domain.auth.state import Group, SubscriptionSummary, UserState, Versioned, writes
+from domain.session_state.model import Group, SubscriptionSummary, UserState, Versioned, writes
 from domain.subscriptions.commands import SweepSubscriptions
 from domain.subscriptions.events import PaymentConfirmed, SubscriptionActivated, UserSubscriptionStatusChanged
 from domain.subscriptions.model import SubscriptionStatus
@@ -15,9 +15,9 @@ from domain.subscriptions.status import status_changed
 
 if TYPE_CHECKING:
     from domain.subscriptions.plans import Plans
-    from ports.auth import UserStateStore
     from ports.clock import Clock
-    from ports.events import EventBus
+    from ports.event_bus import EventBus
+    from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger("user_service.subscriptions")

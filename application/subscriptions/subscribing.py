@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from application.users.support import USER_NOT_FOUND
-from domain.auth.state import UserState
 from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StaleVersion
 from domain.messages import Message
+from domain.session_state.model import UserState
 from domain.subscriptions.commands import CancelSubscription, ConfirmPayment, RegisterSubscription
 from domain.subscriptions.events import PaymentConfirmed, SubscriptionRegistered
 from domain.subscriptions.model import SUBSCRIPTION_ENDED, Payment, Subscription, SubscriptionStatus
@@ -22,9 +22,9 @@ from domain.subscriptions.status import status_changed
 
 if TYPE_CHECKING:
     from domain.subscriptions.plans import Plans
-    from ports.auth import UserStateStore
     from ports.clock import Clock
-    from ports.events import EventBus
+    from ports.event_bus import EventBus
+    from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 SUBSCRIPTION_NOT_FOUND = Message("The subscription was not found.")

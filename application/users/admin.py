@@ -4,20 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from application.auth.states import identity_of, sessions_of
+from application.session_state.states import identity_of, sessions_of
 from application.users.support import load_user
 from domain.auth.model import EndReason
-from domain.auth.state import UserState
 from domain.errors import InvalidInput
 from domain.messages import Message
+from domain.session_state.model import UserState
 from domain.users import rules
 from domain.users.commands import ChangeUserRoles, ChangeUserStatus
 from domain.users.events import UserRolesChanged, UserUpdated
 from domain.users.model import User, UserStatus
 
 if TYPE_CHECKING:
-    from ports.auth import UserStateStore
     from ports.clock import Clock
+    from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 STATUS_UNKNOWN = Message("Must be one of: {choices}.", {"choices": "active, disabled"})

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from application.auth.states import identity_of, sessions_of
+from application.session_state.states import identity_of, sessions_of
 from application.users.support import (
     issue_token,
     redeem,
     send_token_mail,
 )
 from domain.auth.model import EndReason
-from domain.auth.state import UserState
+from domain.session_state.model import UserState
 from domain.users import rules
 from domain.users.commands import (
     ConfirmPasswordReset,
@@ -22,10 +22,11 @@ from domain.users.events import PasswordChanged, UserUpdated
 from domain.users.tokens import TokenPurpose, retry_after
 
 if TYPE_CHECKING:
-    from ports.auth import UserStateStore
     from ports.clock import Clock
     from ports.mail import Mailer
-    from ports.security import PasswordHasher, TokenGenerator
+    from ports.password_hasher import PasswordHasher
+    from ports.session_state import UserStateStore
+    from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
 

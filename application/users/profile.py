@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from application.auth.states import deleted_state, identity_of, sessions_of
+from application.session_state.states import deleted_state, identity_of, sessions_of
 from application.users.support import (
     EMAIL_TAKEN,
     check_version,
@@ -15,8 +15,8 @@ from application.users.support import (
     verify_old_password,
 )
 from domain.auth.model import EndReason
-from domain.auth.state import UserState
 from domain.errors import AlreadyExists, ConcurrentUpdate
+from domain.session_state.model import UserState
 from domain.users import rules
 from domain.users.commands import (
     DeleteUser,
@@ -28,10 +28,11 @@ from domain.users.queries import GetUser, ListUsers, Page
 from domain.users.tokens import TokenPurpose
 
 if TYPE_CHECKING:
-    from ports.auth import UserStateStore
     from ports.clock import Clock
     from ports.mail import Mailer
-    from ports.security import PasswordHasher, TokenGenerator
+    from ports.password_hasher import PasswordHasher
+    from ports.session_state import UserStateStore
+    from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
 

@@ -27,7 +27,8 @@ from domain.users.tokens import TokenPurpose, retry_after
 if TYPE_CHECKING:
     from ports.clock import Clock
     from ports.mail import Mailer
-    from ports.security import PasswordHasher, TokenGenerator
+    from ports.password_hasher import PasswordHasher
+    from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
 

@@ -15,7 +15,8 @@ from domain.users.tokens import AccountToken, TokenPurpose
 
 if TYPE_CHECKING:
     from ports.mail import Mailer
-    from ports.security import PasswordHasher, TokenGenerator
+    from ports.password_hasher import PasswordHasher
+    from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from domain.auth.state import SubscriptionSummary
+from domain.session_state.model import SubscriptionSummary
 from domain.users.queries import PageRequest
 
 

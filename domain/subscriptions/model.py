@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from domain.auth.state import SubscriptionSummary, Versioned
 from domain.errors import Conflict
 from domain.messages import Message
+from domain.session_state.model import SubscriptionSummary, Versioned
 from domain.subscriptions.plans import Plan
 
 ALREADY_SUBSCRIBED = Message("You already have a pending or active subscription.")

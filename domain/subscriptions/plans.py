@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from domain.auth.state import SubscriptionSummary
+from domain.session_state.model import SubscriptionSummary
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from domain.auth.state import SubscriptionSummary
+from domain.session_state.model import SubscriptionSummary
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import make_url
 
 from domain.messages import Event
-from ports.events import EventBus
+from ports.event_bus import EventBus
 from ports.unit_of_work import UnitOfWork
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"

@@ -15,7 +15,7 @@ from adapters.cache.users import EVENT_HANDLERS, CachedReadUnitOfWork, RecordCod
 from domain.users.events import UserRegistered, UserUpdated
 from domain.users.model import User
 from domain.users.queries import PageRequest, UserFilter
-from ports.cache import TagCache
+from ports.tag_cache import TagCache
 from tests.contracts.tag_cache.conftest import Backend as CacheBackend
 from tests.contracts.tag_cache.conftest import local_backend, memory_backend, redis_backend  # noqa: F401 (fixtures)
 from tests.integration.backends import NOW, Backend

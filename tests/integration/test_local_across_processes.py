@@ -10,7 +10,7 @@ import random
 from uuid import UUID, uuid4
 
 from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
-from domain.auth.state import Group, UserState, Versioned
+from domain.session_state.model import Group, UserState, Versioned
 from tests.contracts.session_state.test_session_state_contract import value_for
 
 PROCESSES = 4

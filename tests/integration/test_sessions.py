@@ -18,9 +18,9 @@ from flask import Flask
 
 from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
-from application.auth.states import load_state
+from application.session_state.states import load_state
 from domain.auth.commands import Login
-from domain.auth.state import SubscriptionSummary, UserState, Versioned
+from domain.session_state.model import SubscriptionSummary, UserState, Versioned
 from domain.users.commands import ChangeUserRoles, RegisterUser
 from tests import factories
 from tests.api.conftest import make_admin

@@ -16,7 +16,7 @@ from application.auth import handlers as auth_handlers
 from application.subscriptions import handlers as subscription_handlers
 from application.users import handlers as user_handlers
 from domain.auth.commands import Login
-from domain.auth.state import Group, Roles, UserState, Versioned, owned_groups, writes
+from domain.session_state.model import Group, Roles, UserState, Versioned, owned_groups, writes
 from domain.subscriptions.commands import CancelSubscription, ConfirmPayment, RegisterSubscription
 from domain.subscriptions.events import UserSubscriptionStatusChanged
 from tests.api.conftest import make_admin

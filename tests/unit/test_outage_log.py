@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from adapters.cache.resilient import CacheUnavailable, CircuitBreaker
 from adapters.outage import OutageLog
 from adapters.state import InMemoryUserStateStore, ResilientUserStateStore
-from domain.auth.state import StateUnavailable
+from domain.session_state.model import StateUnavailable
 from tests.support.clock import SettableClock
 from tests.unit.test_resilient_cache import Down, Flaky, resilient
 

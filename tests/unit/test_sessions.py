@@ -9,8 +9,8 @@ import pytest
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.events import UserLoggedIn, UserLoggedOut
 from domain.auth.queries import Authenticate, Principal, TokenPair
-from domain.auth.state import AccountStatus
 from domain.errors import InvalidCredentials, Throttled, Unauthenticated
+from domain.session_state.model import AccountStatus
 from domain.users.commands import (
     ChangeUserRoles,
     ChangeUserStatus,

@@ -11,8 +11,8 @@ import pytest
 
 from domain.auth.commands import Login
 from domain.auth.queries import Authenticate
-from domain.auth.state import SubscriptionSummary
 from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StaleVersion
+from domain.session_state.model import SubscriptionSummary
 from domain.subscriptions.commands import (
     CancelSubscription,
     ConfirmPayment,

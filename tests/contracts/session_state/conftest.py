@@ -22,7 +22,7 @@ from faker import Faker
 
 from adapters.local import LocalStore, SqliteUserStateStore
 from adapters.state import InMemoryUserStateStore, RedisUserStateStore
-from domain.auth.state import (
+from domain.session_state.model import (
     AccountStatus,
     Identity,
     LiveSession,
@@ -32,7 +32,7 @@ from domain.auth.state import (
     UserState,
     Versioned,
 )
-from ports.auth import UserStateStore
+from ports.session_state import UserStateStore
 from tests.support.clock import SettableClock
 from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client
 

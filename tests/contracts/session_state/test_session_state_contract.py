@@ -19,7 +19,7 @@ from prometheus_client import REGISTRY
 from adapters.cache import keys
 from adapters.cache.redis import make_client
 from adapters.state import InMemoryUserStateStore, RedisUserStateStore, ResilientUserStateStore
-from domain.auth.state import (
+from domain.session_state.model import (
     TOMBSTONE,
     AccountStatus,
     Group,

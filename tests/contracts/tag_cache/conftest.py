@@ -18,7 +18,7 @@ import redis
 
 from adapters.cache import InMemoryTagCache, RedisTagCache
 from adapters.local import LocalStore, SqliteTagCache
-from ports.cache import TagCache
+from ports.tag_cache import TagCache
 from tests.support.clock import SettableClock
 from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client
 

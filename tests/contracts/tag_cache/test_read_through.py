@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from adapters.cache.read_through import Policy, ReadThrough, recompute_due
-from ports.cache import CacheEntry
+from ports.tag_cache import CacheEntry
 from tests.contracts.tag_cache.conftest import Backend
 
 PLAIN = Policy("test_plain", ttl=60)

@@ -1,4 +1,4 @@
-"""Secrets: password hashing and random account tokens."""
+"""Password hashing."""
 
 from __future__ import annotations
 
@@ -17,11 +17,3 @@ class PasswordHasher(Protocol):
         ...
 
     def needs_rehash(self, password_hash: str) -> bool: ...
-
-
-class TokenGenerator(Protocol):
-    """Random tokens sent to users, and the digest under which a token is stored."""
-
-    def new(self) -> str: ...
-
-    def digest(self, token: str) -> str: ...

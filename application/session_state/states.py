@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.auth.model import UserSessions
-from domain.auth.state import (
+from domain.session_state.model import (
     TOMBSTONE,
     AccountStatus,
     Identity,

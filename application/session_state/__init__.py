@@ -1,0 +1,1 @@
+"""Building session-state entries from the model: the groups each handler writes."""
