@@ -13,11 +13,12 @@ import redis
 from dependency_injector import containers, providers
 
 from adapters.blinker_bus import BlinkerEventBus
-from adapters.cache import users as user_caches
-from adapters.cache.memory import InMemoryTagCache
-from adapters.cache.read_through import ReadThrough
-from adapters.cache.redis import RedisTagCache, make_client
-from adapters.cache.resilient import CircuitBreaker, ResilientCache
+from adapters.caching import users as user_caches
+from adapters.caching.no_state import NoUserStateStore
+from adapters.caching.owned_state import OwnedGroups
+from adapters.caching.read_through import ReadThrough
+from adapters.caching.resilient import CircuitBreaker, ResilientCache
+from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
 from adapters.jwt_tokens import JwtAccessTokens
@@ -25,15 +26,14 @@ from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
 from adapters.local.throttle import SqliteLimitsStorage
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
+from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
+from adapters.redis.session_state import RedisUserStateStore
+from adapters.redis.tag_cache import RedisTagCache, make_client
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
 from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.state.memory import InMemoryUserStateStore
-from adapters.state.none import NoUserStateStore
-from adapters.state.owned import OwnedGroups
-from adapters.state.redis import RedisUserStateStore
-from adapters.state.resilient import ResilientUserStateStore
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 from app.api.representation import RepresentationCodec
 from app.http.payments import PaymentCallbacks

@@ -21,8 +21,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.cache import InMemoryTagCache, RedisTagCache  # noqa: E402
-from adapters.cache.redis import pack_entry  # noqa: E402
+from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.tag_cache import (
+    RedisTagCache,  # noqa: E402
+    pack_entry,  # noqa: E402
+)
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 WIDE = 100_000

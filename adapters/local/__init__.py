@@ -4,8 +4,8 @@ the same contract suites as the Redis adapters hold them to the same behaviour."
 
 from __future__ import annotations
 
+from adapters.local.session_state import SqliteUserStateStore
 from adapters.local.store import LocalStore
 from adapters.local.tag_cache import SqliteTagCache
-from adapters.local.user_state import SqliteUserStateStore
 
 __all__ = ["LocalStore", "SqliteTagCache", "SqliteUserStateStore"]

@@ -6,7 +6,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify
 
-from adapters.cache.resilient import CacheUnavailable
+from adapters.caching.resilient import CacheUnavailable
 from adapters.sqlalchemy.engine import check
 from adapters.sqlalchemy.migrate import schema_state
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import struct
 
-from adapters.cache.users import RecordCodec
+from adapters.caching.users import RecordCodec
 from app.http.conditional import REPRESENTATION, etag_of
 from domain.users.model import User
 

@@ -20,10 +20,10 @@ from uuid import UUID
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header, parse_etags
 
-from adapters.cache import keys, metrics
-from adapters.cache.read_through import ReadThrough, recompute_due
-from adapters.cache.resilient import CacheUnavailable
-from adapters.cache.users import BY_ID
+from adapters.caching import keys, metrics
+from adapters.caching.read_through import ReadThrough, recompute_due
+from adapters.caching.resilient import CacheUnavailable
+from adapters.caching.users import BY_ID
 from app.api.representation import representation
 from app.http.auth import check
 from app.http.conditional import USER_CACHE_CONTROL, VARY

@@ -8,7 +8,7 @@ import secrets
 import pytest
 import redis
 
-from adapters.cache import keys
+from adapters.caching import keys
 from app.factory import create_app
 from tests.settings import TEST_ENV
 from tests.support.redis import REDIS_URL, delete_prefixed, redis_client

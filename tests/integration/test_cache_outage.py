@@ -31,8 +31,8 @@ from flask.testing import FlaskClient
 from prometheus_client import REGISTRY
 from werkzeug.test import TestResponse
 
-from adapters.cache import keys
-from adapters.cache.redis import RedisTagCache
+from adapters.caching import keys
+from adapters.redis.tag_cache import RedisTagCache
 from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories

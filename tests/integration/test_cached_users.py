@@ -9,9 +9,9 @@ from uuid import UUID
 
 import pytest
 
-from adapters.cache import keys
-from adapters.cache.read_through import ReadThrough
-from adapters.cache.users import EVENT_HANDLERS, CachedReadUnitOfWork, RecordCodec
+from adapters.caching import keys
+from adapters.caching.read_through import ReadThrough
+from adapters.caching.users import EVENT_HANDLERS, CachedReadUnitOfWork, RecordCodec
 from domain.users.events import UserRegistered, UserUpdated
 from domain.users.model import User
 from domain.users.queries import PageRequest, UserFilter

@@ -12,9 +12,9 @@ import time
 import pytest
 import redis
 
-from adapters.cache.read_through import Policy, ReadThrough
-from adapters.cache.redis import RedisTagCache
+from adapters.caching.read_through import Policy, ReadThrough
 from adapters.local import LocalStore, SqliteTagCache
+from adapters.redis.tag_cache import RedisTagCache
 from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 PROCESSES, THREADS = 2, 16

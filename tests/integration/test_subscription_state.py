@@ -63,7 +63,7 @@ OWNERS = {
 
 
 def every_consumer():
-    from adapters.cache import users as user_caches
+    from adapters.caching import users as user_caches
 
     maps = (
         user_handlers.EVENT_HANDLERS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from uuid import UUID
 
-from adapters.cache import keys
+from adapters.caching import keys
 from domain.users.queries import PageRequest, UserFilter
 
 USER_ID = UUID("8d2c7e0a-7c1b-4c1e-9d59-0f4b1b2a6f10")
@@ -40,7 +40,7 @@ def test_collection_keys_depend_on_every_argument_and_hide_the_email_filter() ->
 
 
 def test_no_other_module_builds_a_cache_key() -> None:
-    """Every key string comes from adapters.cache.keys: no other source file spells one."""
+    """Every key string comes from adapters.caching.keys: no other source file spells one."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]

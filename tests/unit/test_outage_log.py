@@ -11,9 +11,10 @@ from uuid import uuid4
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.cache.resilient import CacheUnavailable, CircuitBreaker
+from adapters.caching.resilient import CacheUnavailable, CircuitBreaker
+from adapters.caching.resilient_state import ResilientUserStateStore
+from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.outage import OutageLog
-from adapters.state import InMemoryUserStateStore, ResilientUserStateStore
 from domain.session_state.model import StateUnavailable
 from tests.support.clock import SettableClock
 from tests.unit.test_resilient_cache import Down, Flaky, resilient

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from adapters.cache.memory import InMemoryTagCache
-from adapters.cache.read_through import Policy, ReadThrough
-from adapters.cache.resilient import CacheUnavailable, ResilientCache
+from adapters.caching.read_through import Policy, ReadThrough
+from adapters.caching.resilient import CacheUnavailable, ResilientCache
+from adapters.memory.tag_cache import InMemoryTagCache
 
 
 class Down(Exception):

@@ -21,7 +21,8 @@ import redis
 from faker import Faker
 
 from adapters.local import LocalStore, SqliteUserStateStore
-from adapters.state import InMemoryUserStateStore, RedisUserStateStore
+from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.redis.session_state import RedisUserStateStore
 from domain.session_state.model import (
     AccountStatus,
     Identity,

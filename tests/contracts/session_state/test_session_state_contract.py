@@ -16,9 +16,11 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from adapters.cache import keys
-from adapters.cache.redis import make_client
-from adapters.state import InMemoryUserStateStore, RedisUserStateStore, ResilientUserStateStore
+from adapters.caching import keys
+from adapters.caching.resilient_state import ResilientUserStateStore
+from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.redis.session_state import RedisUserStateStore
+from adapters.redis.tag_cache import make_client
 from domain.session_state.model import (
     TOMBSTONE,
     AccountStatus,

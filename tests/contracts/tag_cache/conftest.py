@@ -16,8 +16,9 @@ from dataclasses import dataclass
 import pytest
 import redis
 
-from adapters.cache import InMemoryTagCache, RedisTagCache
 from adapters.local import LocalStore, SqliteTagCache
+from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.tag_cache import RedisTagCache
 from ports.tag_cache import TagCache
 from tests.support.clock import SettableClock
 from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client

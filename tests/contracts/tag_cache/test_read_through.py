@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.cache.read_through import Policy, ReadThrough, recompute_due
+from adapters.caching.read_through import Policy, ReadThrough, recompute_due
 from ports.tag_cache import CacheEntry
 from tests.contracts.tag_cache.conftest import Backend
 

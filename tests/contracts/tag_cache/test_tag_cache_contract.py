@@ -14,7 +14,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from adapters.cache import InMemoryTagCache, RedisTagCache
+from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.tag_cache import RedisTagCache
 from tests.contracts.tag_cache.conftest import Backend
 from tests.support.clock import SettableClock
 from tests.support.redis import redis_client

@@ -1,6 +1,6 @@
 """A UserStateStore in the host's shared SQLite file (adapters.local.store).
 
-One row per user: per group its encoded value and version (the codec of adapters.state, the
+One row per user: per group its encoded value and version (adapters.caching.state_codec, the
 same bytes as in Redis), the entry's creation time and its expiry. A write is one BEGIN
 IMMEDIATE transaction comparing the version of every group it carries (compare-and-set per
 group, atomic across processes); a read is one SELECT and slides the expiry with an UPDATE
@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
-from adapters.cache import metrics
+from adapters.caching import metrics
+from adapters.caching import state_codec as codec
 from adapters.local.store import LocalStore
-from adapters.state import codec
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 _GROUPS = tuple(Group)

@@ -18,9 +18,9 @@ from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 from uuid import UUID
 
-from adapters.cache import keys, metrics
-from adapters.cache.read_through import Policy, ReadThrough
-from adapters.cache.resilient import CacheUnavailable
+from adapters.caching import keys, metrics
+from adapters.caching.read_through import Policy, ReadThrough
+from adapters.caching.resilient import CacheUnavailable
 from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from adapters.cache import metrics
-from adapters.cache.resilient import CircuitBreaker, Retrier
+from adapters.caching import metrics
+from adapters.caching.resilient import CircuitBreaker, Retrier
 from adapters.outage import OutageLog
 from domain.session_state.model import Group, StateUnavailable, UserState
 from ports.session_state import UserStateStore

@@ -25,8 +25,8 @@ from contextlib import suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from adapters.cache import metrics
-from adapters.cache.resilient import CacheUnavailable
+from adapters.caching import metrics
+from adapters.caching.resilient import CacheUnavailable
 from ports.tag_cache import CacheEntry, TagCache
 
 log = logging.getLogger("user_service.cache")

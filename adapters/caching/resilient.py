@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import Any, TypeVar
 
-from adapters.cache import metrics
+from adapters.caching import metrics
 from adapters.outage import OutageLog
 from ports.tag_cache import CacheEntry, TagCache, TagVersions
 

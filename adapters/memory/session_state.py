@@ -1,5 +1,5 @@
 """A UserStateStore in process memory, safe for many threads of one process: the reference the
-Redis adapter is held to (tests/state), and the store of single-process runs."""
+Redis adapter is held to (tests/contracts/session_state), and the store of single-process runs."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from adapters.cache import metrics
-from adapters.state.codec import check_version
+from adapters.caching import metrics
+from adapters.caching.state_codec import check_version
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # Expired entries are dropped when read, and all at once when the store has doubled since the

@@ -18,9 +18,9 @@ from uuid import UUID
 
 import redis
 
-from adapters.cache import keys, metrics
-from adapters.cache.redis import ThreadScript
-from adapters.state import codec
+from adapters.caching import keys, metrics
+from adapters.caching import state_codec as codec
+from adapters.redis.tag_cache import ThreadScript
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # KEYS[1] entry; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per group: name,
