@@ -92,7 +92,7 @@ def create_admin(email: str, initials: str, password: str) -> None:
     container = app.extensions["container"]
     bus = container.bus()
     try:
-        with container.uow() as uow:
+        with container.storage.uow() as uow:
             user = uow.users.get_by_email(normalise_email(email))
         if user is None:
             user = bus.handle(RegisterUser(email=email, initials=initials, password=password))

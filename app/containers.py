@@ -1,48 +1,33 @@
-# Over 200 lines: the one composition root; the split into sub-containers by concern is pending.
-"""The composition root: the one place that chooses adapters and binds handlers to them."""
+"""The composition root: the one place that chooses adapters (with the containers of app.wiring,
+one per concern) and binds the handlers to them."""
 
 from __future__ import annotations
 
 import inspect
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-import redis
 from dependency_injector import containers, providers
 
 from adapters.blinker_bus import BlinkerEventBus
 from adapters.caching import users as user_caches
-from adapters.caching.no_state import NoUserStateStore
 from adapters.caching.owned_state import OwnedGroups
-from adapters.caching.read_through import ReadThrough
-from adapters.caching.resilient import CircuitBreaker, ResilientCache
-from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.clock import SystemClock
 from adapters.i18n import Catalogs
 from adapters.jwt_tokens import JwtAccessTokens
-from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
-from adapters.local.throttle import SqliteLimitsStorage
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
-from adapters.memory.session_state import InMemoryUserStateStore
-from adapters.memory.tag_cache import InMemoryTagCache
-from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
-from adapters.redis.session_state import RedisUserStateStore
-from adapters.redis.tag_cache import RedisTagCache, make_client
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
-from adapters.sqlalchemy.engine import make_engine
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.throttle import LimitsLoginThrottle, login_throttle
 from app.api.representation import RepresentationCodec
 from app.http.payments import PaymentCallbacks
+from app.wiring.caching import Caching
+from app.wiring.storage import Storage
 from application.auth import handlers as auth
 from application.messagebus import MessageBus
 from application.subscriptions import handlers as subscriptions
 from application.users import handlers as users
 from domain.auth.model import Lifetimes
-from domain.messages import Event
 from domain.session_state.model import owned_groups
 from domain.subscriptions.plans import Plan, Plans
 
@@ -96,14 +81,6 @@ def build_plans(config: Mapping[str, Mapping[str, Any]]) -> Plans:
     )
 
 
-class NoEvents:
-    """The bus of the units of work that event consumers use: a consumer's changes raise no
-    events of their own, and one that did would be a mistake to find at once."""
-
-    def publish(self, event: Event) -> None:
-        raise RuntimeError(f"an event consumer's unit of work recorded {type(event).__name__}")
-
-
 def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
@@ -139,64 +116,11 @@ class Container(containers.DeclarativeContainer):
         ),
     )
 
-    # Redis, shared by the read cache, the session state and login throttling.
-    redis_client = providers.Singleton(
-        make_client, config.cache.url, socket_timeout=config.cache.socket_timeout
-    )
-    # One circuit breaker per Redis server: every user of it stops waiting on it together.
-    _breaker = {
-        "errors": (redis.RedisError,),
-        "breaker": providers.Singleton(
-            CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
-        ),
-    }
-    # The embedded default's store: one SQLite file shared by every process on the host. Its
-    # failures (a lock held too long, a full disk) are met like a Redis outage's.
-    local_store = providers.Singleton(LocalStore, config.cache.path, owner=config.cache.owner)
-    _local_breaker = {
-        "errors": (sqlite3.Error, OSError),
-        "breaker": providers.Singleton(
-            CircuitBreaker, config.cache.breaker_failures, config.cache.breaker_reset
-        ),
-    }
-    # The read cache: Redis (shared by every worker and host), the host's shared file (every
-    # worker on one host: the embedded default), in-process (tests, one process), or none.
-    cache = providers.Selector(
-        config.cache.backend,
-        redis=providers.Singleton(
-            ResilientCache,
-            providers.Singleton(RedisTagCache, redis_client, prefix=config.cache.prefix),
-            **_breaker,
-        ),
-        local=providers.Singleton(
-            ResilientCache, providers.Singleton(SqliteTagCache, local_store), **_local_breaker
-        ),
-        memory=providers.Singleton(InMemoryTagCache),
-        none=providers.Object(None),
-    )
-    # Session state (UserState): the same choice. With no cache every request reads the database.
-    states = providers.Selector(
-        config.cache.backend,
-        redis=providers.Singleton(
-            ResilientUserStateStore,
-            providers.Singleton(RedisUserStateStore, redis_client, prefix=config.cache.prefix),
-            **_breaker,
-        ),
-        local=providers.Singleton(
-            ResilientUserStateStore, providers.Singleton(SqliteUserStateStore, local_store), **_local_breaker
-        ),
-        memory=providers.Singleton(InMemoryUserStateStore),
-        none=providers.Singleton(NoUserStateStore),
-    )
-    del _breaker, _local_breaker
-    _process_throttle = providers.Singleton(login_throttle, "memory", config.cache.prefix)
-    throttle = providers.Selector(
-        config.cache.backend,
-        redis=providers.Singleton(login_throttle, config.cache.url, config.cache.prefix),
-        local=providers.Singleton(LimitsLoginThrottle, providers.Singleton(SqliteLimitsStorage, local_store)),
-        memory=_process_throttle,
-        none=_process_throttle,
-    )
+    # The event bus is declared first: the units of work publish on it, and its subscribers
+    # (added below, once storage and caching exist) get the consumers' units of work.
+    event_bus = providers.Singleton(BlinkerEventBus)
+    storage = providers.Container(Storage, config=config, events=event_bus)
+    caching = providers.Container(Caching, config=config.cache)
     lifetimes = providers.Singleton(
         Lifetimes,
         access=providers.Callable(_seconds, config.auth.access_ttl),
@@ -205,30 +129,18 @@ class Container(containers.DeclarativeContainer):
     access = providers.Singleton(
         JwtAccessTokens, config.auth.secret, providers.Callable(_seconds, config.auth.access_ttl)
     )
-    reads = providers.Singleton(ReadThrough, cache)
     plans = providers.Singleton(build_plans, config.subscriptions.plans)
     payment_callbacks = providers.Singleton(PaymentCallbacks, config.subscriptions.webhook_secret)
 
-    engine = providers.Singleton(make_engine, config.database_url)
-    memory = providers.Singleton(InMemoryDatabase)
-    _no_events = providers.Singleton(NoEvents)
-    consumer_uow = providers.Selector(
-        config.storage,
-        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=_no_events),
-        memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=_no_events),
-    )
-
-    # Its subscribers get the bus too (a consumer may publish what its own change caused), so
-    # they are added once it is declared.
-    event_bus = providers.Singleton(BlinkerEventBus)
+    # The subscribers get the bus too (a consumer may publish what its own change caused).
     _subscriber_ports = {
         "mailer": mailer,
         "clock": clock,
-        "cache": cache,
-        "states": states,
+        "cache": caching.cache,
+        "states": caching.states,
         "plans": plans,
         "events": event_bus,
-        "uow": consumer_uow,
+        "uow": storage.consumer_uow,
     }
     _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS)
     _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
@@ -243,26 +155,18 @@ class Container(containers.DeclarativeContainer):
     )
     del _subscriber_ports, _invalidating, _handlers
 
-    uow = providers.Selector(
-        config.storage,
-        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus),
-        memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
-    )
-    # Queries take no write lock (SQLite: DEFERRED; PostgreSQL: READ ONLY transactions).
-    database_read_uow = providers.Selector(
-        config.storage,
-        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=event_bus, read_only=True),
-        memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=event_bus),
-    )
     _cached_read_uow = providers.Factory(
-        user_caches.CachedReadUnitOfWork, database_read_uow, reads, providers.Singleton(RepresentationCodec)
+        user_caches.CachedReadUnitOfWork,
+        storage.read_uow,
+        caching.reads,
+        providers.Singleton(RepresentationCodec),
     )
     read_uow = providers.Selector(
         config.cache.backend,
         redis=_cached_read_uow,
         local=_cached_read_uow,
         memory=_cached_read_uow,
-        none=database_read_uow,
+        none=storage.read_uow,
     )
 
     _ports: dict[str, Any] = {
@@ -270,9 +174,9 @@ class Container(containers.DeclarativeContainer):
         "tokens": tokens,
         "clock": clock,
         "mailer": mailer,
-        "states": states,
+        "states": caching.states,
         "access": access,
-        "throttle": throttle,
+        "throttle": caching.throttle,
         "events": event_bus,
         "lifetimes": lifetimes,
         "plans": plans,
@@ -281,13 +185,13 @@ class Container(containers.DeclarativeContainer):
         MessageBus,
         providers.Dict(
             {
-                **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": uow}),
-                **handler_map(auth.COMMAND_HANDLERS, {**_ports, "uow": uow}),
-                **handler_map(subscriptions.COMMAND_HANDLERS, {**_ports, "uow": uow}),
+                **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
+                **handler_map(auth.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
+                **handler_map(subscriptions.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
                 **handler_map(users.QUERY_HANDLERS, {"uow": read_uow}),
                 # Authentication and the activity log read the database itself, not the read cache.
-                **handler_map(auth.QUERY_HANDLERS, {**_ports, "uow": database_read_uow}),
-                **handler_map(subscriptions.QUERY_HANDLERS, {**_ports, "uow": database_read_uow}),
+                **handler_map(auth.QUERY_HANDLERS, {**_ports, "uow": storage.read_uow}),
+                **handler_map(subscriptions.QUERY_HANDLERS, {**_ports, "uow": storage.read_uow}),
             }
         ),
     )

@@ -40,7 +40,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     container = Container()
     container.config.from_dict(settings)
     if settings["cache"]["backend"] == "local":
-        instance.open_local_store(container.local_store(), settings)
+        instance.open_local_store(container.caching.local_store(), settings)
 
     app = Flask("user_service")
     app.config.update(
@@ -72,7 +72,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
     if settings["cache"]["backend"] != "none":
         app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
-            app.wsgi_app, container.reads(), container.bus().handle
+            app.wsgi_app, container.caching.reads(), container.bus().handle
         )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxy_hops"])  # type: ignore[method-assign]

@@ -25,10 +25,10 @@ def ready():
     checks = {}
     if container.config.storage() == "sql":
         try:
-            check(container.engine())
+            check(container.storage.engine())
             checks["database"] = "ok"
             # A schema missing, behind or ahead of the code answers errors, not data: not ready.
-            state = schema_state(container.engine())
+            state = schema_state(container.storage.engine())
             checks["schema"] = "ok" if state == "current" else state
         except Exception as error:  # any failure means "not ready"; the log says which
             log.warning("operation=health.ready database unavailable: %s", error)
@@ -36,7 +36,7 @@ def ready():
     ok = all(state == "ok" for state in checks.values())
     # The cache is reported, but does not make the service unready: without it, reads are
     # served from the database (slower, never wrong), which beats taking every worker out.
-    if (cache := container.cache()) is not None:
+    if (cache := container.caching.cache()) is not None:
         try:
             cache.get("health")
             checks["cache"] = "ok"

@@ -68,7 +68,7 @@ def test_a_hit_needs_no_database_and_no_serializer(app, client, registered, monk
     def unusable(*args, **kwargs):
         raise AssertionError("a cache hit must not reach this")
 
-    container.database_read_uow.override(unusable)
+    container.storage.read_uow.override(unusable)
     monkeypatch.setattr("app.api.representation.RepresentationCodec.encode", unusable)
     monkeypatch.setattr("app.api.representation.RepresentationCodec.decode", unusable)
     monkeypatch.setattr("json.dumps", unusable)
@@ -76,7 +76,7 @@ def test_a_hit_needs_no_database_and_no_serializer(app, client, registered, monk
         assert client.get(registered["url"]).get_json()["id"] == registered["json"]["id"]
         assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
     finally:
-        container.database_read_uow.reset_override()
+        container.storage.read_uow.reset_override()
 
 
 def test_writes_are_seen_at_once_and_a_deleted_user_is_gone(client, registered):
@@ -182,7 +182,7 @@ class TestOnRedis:
         assert len(sent) == 2
         assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
         assert len(sent) == 4
-        cache = app.extensions["container"].cache()
+        cache = app.extensions["container"].caching.cache()
         assert cache.get(keys.user(registered["json"]["id"])) is not None
 
 
@@ -192,7 +192,7 @@ def test_an_entry_in_another_format_is_replaced_not_served(
 ):
     url, key = registered["url"], keys.user(registered["json"]["id"])
     expected = client.get(url)
-    cache = app.extensions["container"].cache()
+    cache = app.extensions["container"].caching.cache()
     versions = cache.tag_versions(keys.user_tags(registered["json"]["id"]))
     assert cache.set(key, written_by_another_version, ttl=600, versions=versions)
     flask_requests.clear()

@@ -22,7 +22,7 @@ def app(request, tmp_path):
     else:
         url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
     app = create_app({**TEST_ENV, "DATABASE_URL": url})
-    engine = app.extensions["container"].engine()
+    engine = app.extensions["container"].storage.engine()
     upgrade(engine)
     yield app
     engine.dispose()

@@ -273,7 +273,7 @@ def make_app(tmp_path: Path, redis_server: RedisServer) -> Iterator[Callable[...
                 "CACHE_BREAKER_RESET": str(BREAKER_RESET),
             }
         )
-        engine = app.extensions["container"].engine()
+        engine = app.extensions["container"].storage.engine()
         if not engines:
             upgrade(engine)
         engines.append(engine)
@@ -380,7 +380,7 @@ def test_paused_redis_is_waited_on_briefly_then_not_at_all_and_serves_nothing_st
     threads_before = retry_threads()
     app = make_app()
     client = app.test_client()
-    cache = app.extensions["container"].cache()
+    cache = app.extensions["container"].caching.cache()
     url, user = register(client, faker)
     key = PREFIX + keys.user(UUID(user["id"]))
     old, new = user["initials"], other_initials(user["initials"])
@@ -439,7 +439,7 @@ def test_killed_redis_leaves_requests_to_the_database_and_the_cache_serves_again
     threads_before = retry_threads()
     app = make_app()
     client = app.test_client()
-    cache = app.extensions["container"].cache()
+    cache = app.extensions["container"].caching.cache()
     url, user = register(client, faker)
     assert get_initials(client, url)[0] == user["initials"]
     hits = hits_by_id()
@@ -515,7 +515,7 @@ def test_unreachable_redis_keeps_its_stale_entry_until_the_retried_invalidation_
     threads_before = retry_threads()
     app = make_app(partition.url)
     client = app.test_client()
-    cache = app.extensions["container"].cache()
+    cache = app.extensions["container"].caching.cache()
     url, user = register(client, faker)
     key = keys.user(UUID(user["id"]))
     old, new = user["initials"], other_initials(user["initials"])
@@ -567,7 +567,7 @@ def test_sessions_are_checked_against_the_database_while_redis_is_down_and_nothi
     app = make_app()
     client = app.test_client()
     url, user = register(client, faker)
-    states = app.extensions["container"].states()
+    states = app.extensions["container"].caching.states()
     user_id = UUID(user["id"])
     other = login(client, user["email"], user["password"])  # a second device
     assert states.read(user_id, reader="test") is not None  # both sessions cached
@@ -596,7 +596,7 @@ def test_a_logout_during_a_partition_is_not_undone_by_the_entry_left_in_redis(
     app = make_app(partition.url)
     client = app.test_client()
     url, user = register(client, faker)
-    states = app.extensions["container"].states()
+    states = app.extensions["container"].caching.states()
     assert client.get("/api/auth/me").status_code == 200  # the state is in Redis
 
     partition.cut()

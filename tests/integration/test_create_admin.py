@@ -44,7 +44,7 @@ def app_on(env: dict[str, str]) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        app.extensions["container"].engine().dispose()
+        app.extensions["container"].storage.engine().dispose()
 
 
 def accounts(app: Flask) -> list:

@@ -49,7 +49,7 @@ def app(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask]:
     app = create_app(
         {**TEST_ENV, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url}
     )
-    engine = app.extensions["container"].engine()
+    engine = app.extensions["container"].storage.engine()
     upgrade(engine)
     try:
         yield app
@@ -78,12 +78,12 @@ def container(app: Flask):
 
 
 def stored(app: Flask, user_id: UUID) -> UserState | None:
-    return container(app).states().read(user_id, reader="test")
+    return container(app).caching.states().read(user_id, reader="test")
 
 
 def from_database(app: Flask, user_id: UUID) -> UserState | None:
     c = container(app)
-    with c.database_read_uow() as uow:
+    with c.storage.read_uow() as uow:
         return load_state(uow, user_id, c.clock().now())
 
 
@@ -135,7 +135,7 @@ def test_session_events_leave_the_subscription_group_as_it_was(app: Flask, accou
     client = app.test_client()
     tokens = login(app, account)
     summary = SubscriptionSummary("pro", "active", datetime(2027, 1, 1, tzinfo=UTC))
-    container(app).states().write(UserState(account.id, subscription=Versioned(7, summary)))
+    container(app).caching.states().write(UserState(account.id, subscription=Versioned(7, summary)))
     tokens = client.post("/api/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).get_json()
     login(app, account)
     assert client.post("/api/auth/logout", headers=bearer(tokens)).status_code == 204
@@ -187,8 +187,8 @@ def held_back(app: Flask, slow, meanwhile) -> object:
     """Run `slow()` on a thread whose first state write waits until `meanwhile()` has run; the
     result of `slow()`."""
     c = container(app)
-    gate = GatedStore(c.states())
-    c.states.override(gate)  # handlers and consumers resolve their store on every call
+    gate = GatedStore(c.caching.states())
+    c.caching.states.override(gate)  # handlers and consumers resolve their store on every call
     outcome: dict = {}
 
     def run() -> None:
@@ -204,7 +204,7 @@ def held_back(app: Flask, slow, meanwhile) -> object:
         thread.join(10)
     finally:
         gate.go.set()
-        c.states.reset_override()
+        c.caching.states.reset_override()
     return outcome["result"]
 
 
@@ -255,12 +255,12 @@ def test_concurrent_logins_roles_changes_and_subscription_writes_lose_nothing(
     app: Flask, account: Account
 ) -> None:
     c = container(app)
-    states = JitteryStore(c.states(), seed=20261121)
-    c.states.override(states)
+    states = JitteryStore(c.caching.states(), seed=20261121)
+    c.caching.states.override(states)
     try:
         check_concurrent_writers(app, account, c.bus(), states)
     finally:
-        c.states.reset_override()
+        c.caching.states.reset_override()
 
 
 def check_concurrent_writers(app: Flask, account: Account, bus, states: JitteryStore) -> None:

@@ -118,7 +118,7 @@ def test_a_consumer_writing_a_group_it_does_not_own_is_refused_and_fails_the_che
         states.write(UserState(event.user_id, roles=Versioned(10**6, Roles(frozenset({"admin"})))))
 
     # Wired the way the composition root wires every consumer.
-    ports = {"states": c.states, "clock": c.clock}
+    ports = {"states": c.caching.states, "clock": c.clock}
     c.event_bus().subscribe(
         UserSubscriptionStatusChanged, bound(meddling_consumer, consumer_ports(meddling_consumer, ports))
     )
@@ -158,7 +158,7 @@ def test_a_missing_entry_is_refilled_with_the_subscription(app: Flask, account: 
     authenticated request fills in the subscription from the database."""
     subscription_id = subscribe(app, account)
     pay(app, subscription_id)
-    container(app).states().delete(account.id)
+    container(app).caching.states().delete(account.id)
     tokens = login(app, account)
     assert stored(app, account.id).subscription is None
     assert app.test_client().get("/api/premium", headers=bearer(tokens)).status_code == 200
@@ -183,7 +183,7 @@ def test_a_refill_that_read_before_an_activation_cannot_put_pending_back(
 ) -> None:
     tokens = login(app, account)
     subscription_id = subscribe(app, account)
-    container(app).states().delete(account.id)  # the next request refills the entry from the database
+    container(app).caching.states().delete(account.id)  # the next request refills the entry from the database
 
     def request_premium() -> int:
         return app.test_client().get("/api/premium", headers=bearer(tokens)).status_code
@@ -202,8 +202,8 @@ LOGINS = 3
 
 def test_logins_racing_activations_and_cancellations_lose_neither(app: Flask, account: Account) -> None:
     c = container(app)
-    states = JitteryStore(c.states(), seed=5)
-    c.states.override(states)
+    states = JitteryStore(c.caching.states(), seed=5)
+    c.caching.states.override(states)
     bus = c.bus()
     try:
         for round_ in range(ROUNDS):
@@ -246,4 +246,4 @@ def test_logins_racing_activations_and_cancellations_lose_neither(app: Flask, ac
         assert len(database.sessions.value.live) == ROUNDS * LOGINS
         assert_only_owners_wrote(app)
     finally:
-        c.states.reset_override()
+        c.caching.states.reset_override()

@@ -53,7 +53,7 @@ def refreshes(bus, pair: TokenPair) -> bool:
 
 
 def stored(container, user_id):
-    return container.states().read(user_id, reader="test")
+    return container.caching.states().read(user_id, reader="test")
 
 
 def test_login_gives_a_token_pair_whose_access_token_authenticates(bus, clock, account):
@@ -202,7 +202,7 @@ def test_disabling_ends_sessions_and_enabling_allows_a_new_login(container, bus,
 
 def test_a_missing_state_is_rebuilt_from_the_database_and_written_back(container, bus, clock, account):
     pair = login(bus, account)
-    container.states().delete(pair.user_id)
+    container.caching.states().delete(pair.user_id)
     assert stored(container, pair.user_id) is None
 
     principal = bus.handle(Authenticate(pair.access_token))
@@ -220,7 +220,7 @@ def test_a_missing_state_is_rebuilt_from_the_database_and_written_back(container
 
 def test_an_entry_with_only_the_roles_group_is_completed(container, bus, account):
     pair = login(bus, account)
-    container.states().delete(pair.user_id)
+    container.caching.states().delete(pair.user_id)
     bus.handle(ChangeUserRoles(user_id=pair.user_id, roles=frozenset({"user", "admin"})))
     partial = stored(container, pair.user_id)
     assert partial.roles.value.roles == {"user", "admin"} and not partial.complete

@@ -58,7 +58,7 @@ def read(bus, subscription):
 
 
 def stored(container, user_id):
-    return container.states().read(user_id, reader="test")
+    return container.caching.states().read(user_id, reader="test")
 
 
 def summary_in_state(container, user_id):
@@ -401,7 +401,7 @@ def test_the_sweep_expires_what_ran_out_once(container, bus, clock, events, acco
 def record_unapplied(container, subscription, clock, reference: str = "pay_lost") -> Payment:
     """A payment recorded whose activation never ran (its consumer failed, the process stopped)."""
     payment = Payment(uuid4(), subscription.id, reference, 900, "EUR", "admin:test", clock.now())
-    with container.uow() as uow:
+    with container.storage.uow() as uow:
         uow.subscriptions.add_payment(payment)
         uow.commit()
     return payment
@@ -455,7 +455,7 @@ def test_authenticate_carries_the_subscription_and_rebuilds_it_from_the_database
 
     assert bus.handle(Authenticate(pair.access_token)).subscription == active
 
-    container.states().delete(user.id)
+    container.caching.states().delete(user.id)
     assert bus.handle(Authenticate(pair.access_token)).subscription == active
     state = stored(container, user.id)
     assert state is not None and state.complete

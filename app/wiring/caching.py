@@ -1,0 +1,75 @@
+"""The read cache, the session state and the login throttle, on one store: Redis (shared by
+every worker and host), the host's local store (every worker on one host: the embedded
+default), in-process (tests, one process), or none."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import redis
+from dependency_injector import containers, providers
+
+from adapters.caching.no_state import NoUserStateStore
+from adapters.caching.read_through import ReadThrough
+from adapters.caching.resilient import CircuitBreaker, ResilientCache
+from adapters.caching.resilient_state import ResilientUserStateStore
+from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
+from adapters.local.throttle import SqliteLimitsStorage
+from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.session_state import RedisUserStateStore
+from adapters.redis.tag_cache import RedisTagCache, make_client
+from adapters.throttle import LimitsLoginThrottle, login_throttle
+
+
+class Caching(containers.DeclarativeContainer):
+    """`config`: the cache settings (backend, url, prefix, path, owner, timeouts, breaker)."""
+
+    config = providers.Configuration()
+
+    redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
+    # One circuit breaker per store: every user of it stops waiting on it together.
+    _redis = {
+        "errors": (redis.RedisError,),
+        "breaker": providers.Singleton(CircuitBreaker, config.breaker_failures, config.breaker_reset),
+    }
+    # The embedded default's store: one SQLite file shared by every process on the host. Its
+    # failures (a lock held too long, a full disk) are met like a Redis outage's.
+    local_store = providers.Singleton(LocalStore, config.path, owner=config.owner)
+    _local = {
+        "errors": (sqlite3.Error, OSError),
+        "breaker": providers.Singleton(CircuitBreaker, config.breaker_failures, config.breaker_reset),
+    }
+    cache = providers.Selector(
+        config.backend,
+        redis=providers.Singleton(
+            ResilientCache, providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix), **_redis
+        ),
+        local=providers.Singleton(ResilientCache, providers.Singleton(SqliteTagCache, local_store), **_local),
+        memory=providers.Singleton(InMemoryTagCache),
+        none=providers.Object(None),
+    )
+    # Session state (UserState): the same choice. With no cache every request reads the database.
+    states = providers.Selector(
+        config.backend,
+        redis=providers.Singleton(
+            ResilientUserStateStore,
+            providers.Singleton(RedisUserStateStore, redis_client, prefix=config.prefix),
+            **_redis,
+        ),
+        local=providers.Singleton(
+            ResilientUserStateStore, providers.Singleton(SqliteUserStateStore, local_store), **_local
+        ),
+        memory=providers.Singleton(InMemoryUserStateStore),
+        none=providers.Singleton(NoUserStateStore),
+    )
+    del _redis, _local
+    _process_throttle = providers.Singleton(login_throttle, "memory", config.prefix)
+    throttle = providers.Selector(
+        config.backend,
+        redis=providers.Singleton(login_throttle, config.url, config.prefix),
+        local=providers.Singleton(LimitsLoginThrottle, providers.Singleton(SqliteLimitsStorage, local_store)),
+        memory=_process_throttle,
+        none=_process_throttle,
+    )
+    reads = providers.Singleton(ReadThrough, cache)
