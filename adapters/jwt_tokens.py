@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import secrets
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -27,10 +28,9 @@ class JwtAccessTokens:
         self._remembered = lru_cache(maxsize=8192)(self._verify)
 
     def issue(self, user_id: UUID, session_id: UUID, now: datetime) -> tuple[str, AccessClaims]:
-        issued_at = now.replace(microsecond=0)  # JWT times are whole seconds
-        claims = AccessClaims(
-            user_id, session_id, secrets.token_urlsafe(12), issued_at, issued_at + self._lifetime
-        )
+        issued_at = now.replace(microsecond=0)  # JWT times are whole seconds: so is the lifetime,
+        lifetime = timedelta(seconds=math.ceil(self._lifetime.total_seconds()))  # rounded up
+        claims = AccessClaims(user_id, session_id, secrets.token_urlsafe(12), issued_at, issued_at + lifetime)
         payload = {
             "iss": self._issuer,
             "sub": str(user_id),
@@ -73,7 +73,8 @@ class JwtAccessTokens:
                 datetime.fromtimestamp(payload["iat"], UTC),
                 datetime.fromtimestamp(payload["exp"], UTC),
             )
-        except (jwt.InvalidTokenError, ValueError, TypeError, OverflowError) as error:
+        # AttributeError: a claim of another type than a string (UUID(42)), signed with the key.
+        except (jwt.InvalidTokenError, ValueError, TypeError, AttributeError, OverflowError) as error:
             raise _NotGenuine() from error
         return claims
 

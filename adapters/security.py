@@ -28,7 +28,9 @@ class Argon2PasswordHasher:
     def verify(self, password_hash: str, password: str) -> bool:
         try:
             return self._hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+        # UnicodeError: a password or a stored hash that cannot be encoded (a lone surrogate, a
+        # non-ASCII character in a hash) is no match either.
+        except (VerificationError, InvalidHashError, UnicodeError):
             return False
 
     def needs_rehash(self, password_hash: str) -> bool:

@@ -1,5 +1,7 @@
 """Backends for the UserStateStore contract suite: in-memory and the host's shared SQLite file
-(both on a settable clock), and Redis.
+(both on a settable clock), and Redis; and the last two behind ResilientUserStateStore, as the
+composition root builds them (app/wiring/caching.py), so that every contract test also runs
+through the wrapper.
 
 Redis is TEST_REDIS_URL (default redis://127.0.0.1:6379/11); each test gets a random key prefix
 and its keys are deleted afterwards. Redis tests fail, never skip, when the server is missing.
@@ -8,7 +10,9 @@ On Redis time really passes, so TTL tests build their stores with TTLs of a frac
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -20,6 +24,8 @@ import pytest
 import redis
 from faker import Faker
 
+from adapters.caching.resilient import CircuitBreaker
+from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.local import LocalStore, SqliteUserStateStore
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.redis.session_state import RedisUserStateStore
@@ -116,6 +122,35 @@ def redis_backend() -> Iterator[Backend]:
         other.close()
 
 
-@pytest.fixture(params=["memory", "local", "redis"])
+def resilient(inner: Backend, errors: tuple[type[Exception], ...]) -> Backend:
+    """`inner`'s stores, each behind a ResilientUserStateStore with a breaker of its own (the
+    container's defaults: 3 failures, 5 s), as each worker has one."""
+
+    def wrap(store: UserStateStore) -> ResilientUserStateStore:
+        return ResilientUserStateStore(store, errors=errors, breaker=CircuitBreaker(3, 5.0))
+
+    def make(**ttls: float) -> ResilientUserStateStore:
+        return wrap(inner.make(**ttls))
+
+    return dataclasses.replace(inner, name=f"resilient-{inner.name}", store=wrap(inner.store), make=make)
+
+
+@pytest.fixture
+def resilient_local_backend(local_backend: Backend) -> Backend:
+    return resilient(local_backend, (sqlite3.Error, OSError))
+
+
+@pytest.fixture
+def resilient_redis_backend(redis_backend: Backend) -> Backend:
+    return resilient(redis_backend, (redis.RedisError,))
+
+
+@pytest.fixture(params=["redis", "resilient-redis"])
+def any_redis_backend(request: pytest.FixtureRequest) -> Backend:
+    """For what only Redis does (commands sent, the stored layout): the wrapper must add nothing."""
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_backend")
+
+
+@pytest.fixture(params=["memory", "local", "redis", "resilient-local", "resilient-redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.getfixturevalue(f"{request.param}_backend")
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_backend")

@@ -1,5 +1,6 @@
 """Backends for the TagCache contract suite: in-memory and the host's shared SQLite file (both on
-a settable clock), and Redis.
+a settable clock), and Redis; and the last two behind ResilientCache, as the composition root
+builds them (app/wiring/caching.py), so that every contract test also runs through the wrapper.
 
 Redis is TEST_REDIS_URL (default redis://127.0.0.1:6379/11); each test gets a random key prefix
 and its keys are deleted afterwards. Redis tests fail, never skip, when the server is missing.
@@ -7,7 +8,9 @@ and its keys are deleted afterwards. Redis tests fail, never skip, when the serv
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from adapters.caching.resilient import CircuitBreaker, ResilientCache
 from adapters.local import LocalStore, SqliteTagCache
 from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.redis.tag_cache import RedisTagCache
@@ -87,6 +91,34 @@ def redis_backend() -> Iterator[Backend]:
         other.close()
 
 
-@pytest.fixture(params=["memory", "local", "redis"])
+def resilient(inner: Backend, errors: tuple[type[Exception], ...]) -> Backend:
+    """`inner`'s handles, each behind a ResilientCache with a breaker of its own (the container's
+    defaults: 3 failures, 5 s), as each worker has one."""
+
+    def wrap(cache: TagCache) -> ResilientCache:
+        return ResilientCache(cache, errors=errors, breaker=CircuitBreaker(3, 5.0))
+
+    return dataclasses.replace(
+        inner, name=f"resilient-{inner.name}", cache=wrap(inner.cache), peer=wrap(inner.peer)
+    )
+
+
+@pytest.fixture
+def resilient_local_backend(local_backend: Backend) -> Backend:
+    return resilient(local_backend, (sqlite3.Error, OSError))
+
+
+@pytest.fixture
+def resilient_redis_backend(redis_backend: Backend) -> Backend:
+    return resilient(redis_backend, (redis.RedisError,))
+
+
+@pytest.fixture(params=["redis", "resilient-redis"])
+def any_redis_backend(request: pytest.FixtureRequest) -> Backend:
+    """For what only Redis does (commands sent, the stored layout): the wrapper must add nothing."""
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_backend")
+
+
+@pytest.fixture(params=["memory", "local", "redis", "resilient-local", "resilient-redis"])
 def backend(request: pytest.FixtureRequest) -> Backend:
-    return request.getfixturevalue(f"{request.param}_backend")
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_backend")

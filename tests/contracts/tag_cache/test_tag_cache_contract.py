@@ -17,6 +17,7 @@ from redis.retry import Retry
 from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.redis.tag_cache import RedisTagCache
 from tests.contracts.tag_cache.conftest import Backend
+from tests.contracts.tag_cache.test_resilient_cache import PENDING_RACE
 from tests.support.clock import SettableClock
 from tests.support.redis import redis_client
 
@@ -183,8 +184,14 @@ def test_a_set_with_versions_the_tags_never_had_is_refused(backend: Backend):
     assert backend.cache.get("user.1") is None
 
 
-def test_readers_and_writers_in_threads_never_see_a_value_older_than_the_last_write(backend: Backend):
+def test_readers_and_writers_in_threads_never_see_a_value_older_than_the_last_write(
+    backend: Backend, request: pytest.FixtureRequest
+):
     """I6 under load: once a writer's invalidation returned, no read returns an older value."""
+    if backend.name.startswith("resilient-"):
+        # Not strict: a race, however likely; the strict, deterministic one is in
+        # test_resilient_cache.py.
+        request.applymarker(pytest.mark.xfail(raises=AssertionError, reason=PENDING_RACE))
     keys = [f"item.{i}" for i in range(4)]
     database = dict.fromkeys(keys, 0)
     published = dict.fromkeys(keys, 0)  # newest value whose invalidation has returned
@@ -296,21 +303,21 @@ def fill(backend: Backend, tag: str, count: int) -> None:
         assert backend.cache.set(f"{tag}.{i}", b"v", ttl=60, versions=versions)
 
 
-def test_redis_invalidation_sends_one_incr_however_many_keys_carry_the_tag(redis_backend: Backend):
-    fill(redis_backend, "narrow", 1)
-    fill(redis_backend, "wide", 2000)
+def test_redis_invalidation_sends_one_incr_however_many_keys_carry_the_tag(any_redis_backend: Backend):
+    fill(any_redis_backend, "narrow", 1)
+    fill(any_redis_backend, "wide", 2000)
 
-    with redis_backend.recording() as narrow:
-        redis_backend.cache.invalidate("narrow")
-    with redis_backend.recording() as wide:
-        redis_backend.cache.invalidate("wide")
-    with redis_backend.recording() as two:
-        redis_backend.cache.invalidate("wide", "narrow")
+    with any_redis_backend.recording() as narrow:
+        any_redis_backend.cache.invalidate("narrow")
+    with any_redis_backend.recording() as wide:
+        any_redis_backend.cache.invalidate("wide")
+    with any_redis_backend.recording() as two:
+        any_redis_backend.cache.invalidate("wide", "narrow")
 
     assert narrow.commands == wide.commands == ["INCRBY"]
     assert narrow.round_trips == wide.round_trips == two.round_trips == 1
     assert two.commands == ["INCRBY", "INCRBY"]
-    assert all(redis_backend.cache.get(f"wide.{i}") is None for i in range(0, 2000, 97))
+    assert all(any_redis_backend.cache.get(f"wide.{i}") is None for i in range(0, 2000, 97))
 
 
 def test_in_memory_invalidation_time_does_not_grow_with_the_keys_carrying_the_tag(memory_backend: Backend):
@@ -331,20 +338,24 @@ def test_in_memory_invalidation_time_does_not_grow_with_the_keys_carrying_the_ta
 
 
 # --- Redis specifics ------------------------------------------------------------------------
+# On Redis alone and behind ResilientCache (any_redis_backend): the wrapper adds no command and
+# no round trip. The two tests without a backend are the adapter's own, by design: a client
+# that decodes responses is refused by its constructor, and a server that is down is its error,
+# which the wrapper turns into CacheUnavailable (tests/unit/test_resilient_cache.py).
 
 
-def test_redis_reads_are_one_round_trip_and_writes_one_script(redis_backend: Backend):
-    cache = redis_backend.cache
-    put(redis_backend, "user.1", b"v1", USER)
+def test_redis_reads_are_one_round_trip_and_writes_one_script(any_redis_backend: Backend):
+    cache = any_redis_backend.cache
+    put(any_redis_backend, "user.1", b"v1", USER)
     cache.get("user.1")  # scripts loaded
 
-    with redis_backend.recording() as hit:
+    with any_redis_backend.recording() as hit:
         assert cache.get("user.1") is not None
-    with redis_backend.recording() as miss:
+    with any_redis_backend.recording() as miss:
         assert cache.get("user.2") is None
-    with redis_backend.recording() as versions:
+    with any_redis_backend.recording() as versions:
         cache.tag_versions(USER)
-    with redis_backend.recording() as stored:
+    with any_redis_backend.recording() as stored:
         cache.set("user.1", b"v2", ttl=60, versions=cache.tag_versions(USER))
 
     assert hit.commands == miss.commands == ["EVALSHA"]
@@ -352,11 +363,11 @@ def test_redis_reads_are_one_round_trip_and_writes_one_script(redis_backend: Bac
     assert versions.commands == ["SET", "GET", "MGET"] and versions.round_trips == 1  # the epoch too
 
 
-def test_redis_refuses_a_snapshot_taken_before_the_server_lost_its_data(redis_backend: Backend):
+def test_redis_refuses_a_snapshot_taken_before_the_server_lost_its_data(any_redis_backend: Backend):
     """A restart that empties Redis resets every version to 0; the epoch tells the snapshots
     apart. Here: snapshot, the write's invalidation lands, the server loses everything, and the
     reader's store of what it read before the write must still be refused."""
-    cache, client, prefix = redis_backend.cache, redis_backend.client, redis_backend.prefix
+    cache, client, prefix = any_redis_backend.cache, any_redis_backend.client, any_redis_backend.prefix
     before = cache.tag_versions(USER)
     cache.invalidate("user.1")
     for key in client.scan_iter(match=prefix + "*"):  # what a restart without persistence does
@@ -367,11 +378,11 @@ def test_redis_refuses_a_snapshot_taken_before_the_server_lost_its_data(redis_ba
     assert cache.set("user.1", b"fresh", ttl=60, versions=cache.tag_versions(USER))
 
 
-def test_redis_keys_are_prefixed_entries_expire_and_versions_do_not(redis_backend: Backend):
-    client, prefix = redis_backend.client, redis_backend.prefix
-    put(redis_backend, "user.1", b"v1", USER, ttl=30)
-    redis_backend.cache.invalidate("user")
-    redis_backend.cache.acquire("user.1", ttl=5)
+def test_redis_keys_are_prefixed_entries_expire_and_versions_do_not(any_redis_backend: Backend):
+    client, prefix = any_redis_backend.client, any_redis_backend.prefix
+    put(any_redis_backend, "user.1", b"v1", USER, ttl=30)
+    any_redis_backend.cache.invalidate("user")
+    any_redis_backend.cache.acquire("user.1", ttl=5)
 
     keys = {key.decode() for key in client.scan_iter(match=prefix + "*")}
 
@@ -381,14 +392,14 @@ def test_redis_keys_are_prefixed_entries_expire_and_versions_do_not(redis_backen
     assert 0 < client.pttl(f"{prefix}user.1:lease") <= 5_000
 
 
-def test_redis_prefixes_keep_caches_apart(redis_backend: Backend):
-    other = RedisTagCache(redis_backend.client, redis_backend.prefix + "other:")
-    put(redis_backend, "user.1", b"mine", USER)
+def test_redis_prefixes_keep_caches_apart(any_redis_backend: Backend):
+    other = RedisTagCache(any_redis_backend.client, any_redis_backend.prefix + "other:")
+    put(any_redis_backend, "user.1", b"mine", USER)
 
     other.invalidate("user")
 
     assert other.get("user.1") is None
-    assert redis_backend.cache.get("user.1").value == b"mine"
+    assert any_redis_backend.cache.get("user.1").value == b"mine"
 
 
 def test_redis_cache_refuses_a_client_that_decodes_responses():
@@ -472,9 +483,9 @@ def test_in_memory_cache_survives_many_threads_mixing_every_operation():
     assert len(cache._store.entries) <= 50  # the bound is not visible in the port
 
 
-def test_redis_reads_survive_a_script_flush_and_a_dropped_connection(redis_backend: Backend):
-    cache, client = redis_backend.cache, redis_backend.client
-    put(redis_backend, "user.1", b"v1", USER)
+def test_redis_reads_survive_a_script_flush_and_a_dropped_connection(any_redis_backend: Backend):
+    cache, client = any_redis_backend.cache, any_redis_backend.client
+    put(any_redis_backend, "user.1", b"v1", USER)
     assert cache.get("user.1").value == b"v1"
     client.script_flush()  # as after a restart or failover: the read script is gone
     assert cache.get("user.1").value == b"v1"
@@ -482,14 +493,14 @@ def test_redis_reads_survive_a_script_flush_and_a_dropped_connection(redis_backe
     assert cache.get("user.1").value == b"v1"
 
 
-def test_redis_reads_from_many_threads_each_get_their_own_answer(redis_backend: Backend):
+def test_redis_reads_from_many_threads_each_get_their_own_answer(any_redis_backend: Backend):
     for i in range(8):
-        put(redis_backend, f"user.{i}", f"v{i}".encode(), ["user", f"user.{i}"])
+        put(any_redis_backend, f"user.{i}", f"v{i}".encode(), ["user", f"user.{i}"])
     errors: list[str] = []
 
     def read(i: int) -> None:
         for _ in range(200):
-            entry = redis_backend.cache.get(f"user.{i}")
+            entry = any_redis_backend.cache.get(f"user.{i}")
             if entry is None or entry.value != f"v{i}".encode():
                 errors.append(f"thread {i} read {entry}")
 
@@ -501,11 +512,11 @@ def test_redis_reads_from_many_threads_each_get_their_own_answer(redis_backend: 
     assert errors == []
 
 
-def test_redis_reads_from_many_short_lived_threads_never_exhaust_the_pool(redis_backend: Backend):
-    put(redis_backend, "user.1", b"v1", USER)
+def test_redis_reads_from_many_short_lived_threads_never_exhaust_the_pool(any_redis_backend: Backend):
+    put(any_redis_backend, "user.1", b"v1", USER)
     results: list[bytes | None] = []
     for _ in range(150):  # more threads than redis-py's default max_connections (100)
-        thread = threading.Thread(target=lambda: results.append(redis_backend.cache.get("user.1").value))
+        thread = threading.Thread(target=lambda: results.append(any_redis_backend.cache.get("user.1").value))
         thread.start()
         thread.join()
     assert results == [b"v1"] * 150
