@@ -218,11 +218,18 @@ class ResilientCache:
             self._call("release", self._inner.release, key)
 
     def invalidate(self, *tags: str) -> None:
-        """Never raises: a failed invalidation is kept and retried until the server takes it."""
-        with self._lock:
-            for tag in tags:
-                self._pending[tag] = next(self._sequence)
-        if not self._flush():
+        """Never raises: a failed invalidation is kept and retried until the server takes it.
+        Only a failed one is pending: one still in flight is no reason for another thread's
+        read to stop using the cache (the write it belongs to is not acknowledged yet)."""
+        try:
+            self._attempt("invalidate", self._inner.invalidate, *tags)
+        except CacheUnavailable:
+            with self._lock:
+                for tag in tags:
+                    self._pending[tag] = next(self._sequence)
+            self._retrier.start()
+            return
+        if self._pending and not self._flush():  # earlier failures, while the server answers
             self._retrier.start()
 
     # -- internals -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""ResilientCache in front of a healthy store: what the threaded contract test
-(test_readers_and_writers_in_threads_never_see_a_value_older_than_the_last_write) found, as one
-deterministic interleaving. The wrapper's failure paths are tests/unit/test_resilient_cache.py's."""
+"""ResilientCache in front of a healthy store: an invalidation still in flight in one thread is
+no outage for another thread's read (the threaded contract test found it), as one deterministic
+interleaving. The wrapper's failure paths are tests/unit/test_resilient_cache.py's."""
 
 from __future__ import annotations
 
@@ -8,18 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
 from adapters.caching.resilient import CacheUnavailable, ResilientCache
 from adapters.memory.tag_cache import InMemoryTagCache
 from tests.support.clock import SettableClock
-
-PENDING_RACE = (
-    "adapter bug: ResilientCache.invalidate puts its tags in `_pending` before trying them, so "
-    "another thread's read that finds an invalidation in flight (nothing failed) flushes it, "
-    "finds a newer one pending and raises CacheUnavailable: a false outage (counted, logged as "
-    "'cache.unreachable') on a healthy store"
-)
 
 
 class Scripted(InMemoryTagCache):
@@ -37,7 +28,6 @@ class Scripted(InMemoryTagCache):
         super().invalidate(*tags)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=PENDING_RACE)
 def test_a_read_during_other_threads_invalidations_on_a_healthy_store_does_not_fail():
     inner = Scripted()
     cache = ResilientCache(inner, errors=(ConnectionError,))

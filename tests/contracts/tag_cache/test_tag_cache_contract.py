@@ -17,7 +17,6 @@ from redis.retry import Retry
 from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.redis.tag_cache import RedisTagCache
 from tests.contracts.tag_cache.conftest import Backend
-from tests.contracts.tag_cache.test_resilient_cache import PENDING_RACE
 from tests.support.clock import SettableClock
 from tests.support.redis import redis_client
 
@@ -184,14 +183,8 @@ def test_a_set_with_versions_the_tags_never_had_is_refused(backend: Backend):
     assert backend.cache.get("user.1") is None
 
 
-def test_readers_and_writers_in_threads_never_see_a_value_older_than_the_last_write(
-    backend: Backend, request: pytest.FixtureRequest
-):
+def test_readers_and_writers_in_threads_never_see_a_value_older_than_the_last_write(backend: Backend):
     """I6 under load: once a writer's invalidation returned, no read returns an older value."""
-    if backend.name.startswith("resilient-"):
-        # Not strict: a race, however likely; the strict, deterministic one is in
-        # test_resilient_cache.py.
-        request.applymarker(pytest.mark.xfail(raises=AssertionError, reason=PENDING_RACE))
     keys = [f"item.{i}" for i in range(4)]
     database = dict.fromkeys(keys, 0)
     published = dict.fromkeys(keys, 0)  # newest value whose invalidation has returned
