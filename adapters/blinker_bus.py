@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -13,6 +14,11 @@ from domain.messages import Event
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Any], None]
+
+
+def _signal_name(event_type: type) -> str:
+    """By module and name: two contexts may each have an event class of the same name."""
+    return f"{event_type.__module__}.{event_type.__qualname__}"
 
 
 class BlinkerEventBus:
@@ -39,15 +45,19 @@ class BlinkerEventBus:
 
     def subscribe(self, event_type: type[Event], handler: Subscriber) -> None:
         """Deliver events of `event_type` (and its subclasses) to `handler` from now on."""
-        self._signals.signal(event_type.__name__).connect(handler, weak=False)
+        self._signals.signal(_signal_name(event_type)).connect(handler, weak=False)
 
     def publish(self, event: Event) -> None:
         for event_type in type(event).__mro__:
-            signal = self._signals.get(event_type.__name__)
+            signal = self._signals.get(_signal_name(event_type))
             if signal is None:
                 continue
-            for receiver in signal.receivers_for(event):
-                self._deliver(receiver, event)
+            # `receivers` keeps the order of connect() (receivers_for() walks a set); every
+            # subscriber is connected for any sender, and strongly (a weak one is resolved).
+            for receiver in list(signal.receivers.values()):
+                handler = receiver() if isinstance(receiver, weakref.ref) else receiver
+                if handler is not None:
+                    self._deliver(handler, event)
 
     def _deliver(self, receiver: Subscriber, event: Event) -> None:
         target = getattr(receiver, "provides", receiver)  # a provider binding a handler: the handler

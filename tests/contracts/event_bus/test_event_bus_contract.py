@@ -156,12 +156,6 @@ def test_publishing_with_no_subscribers_at_all_does_nothing(backend: Backend, ev
     assert bus.dead_letters == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="adapter bug: BlinkerEventBus names its signals by event_type.__name__, so an event "
-    "of another type with the same class name reaches the subscribers of the subscribed one",
-)
 def test_a_type_with_the_same_name_as_a_subscribed_one_is_another_type(backend: Backend, calls, event):
     """Two contexts may each have an event called `Registered`: a subscriber of one is not a
     subscriber of the other."""
@@ -210,13 +204,6 @@ def test_subscribers_of_the_events_own_type_come_before_those_of_its_base_types(
     assert calls.names() == ["registered", "account", "any"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="adapter bug: blinker keeps a signal's receivers in a set (Signal.set_class), so "
-    "BlinkerEventBus calls the subscribers of one type in no defined order, not in the order "
-    "of their list",
-)
 def test_subscribers_of_one_type_are_called_in_the_order_they_were_given(backend: Backend, calls, event):
     names = [f"s{i:02}" for i in range(30)]
     bus = backend.make({Registered: [calls.subscriber(name) for name in names]})
