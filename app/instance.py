@@ -161,6 +161,8 @@ def open_local_store(store: Any, settings: dict[str, Any]) -> None:
     """Opened at start, so that a path it cannot use stops the process with one line."""
     try:
         store.connection()
+    # adapters.local.store.ERRORS, spelt out: importing adapters.local here would load the
+    # Prometheus counters in `run`'s master before it sets up their multiprocess directory.
     except (sqlite3.Error, OSError) as error:
         raise StartupError(
             f"CACHE_URL: cannot open the local store {settings['cache']['path']}: {error}"

@@ -36,6 +36,9 @@ from pathlib import Path
 
 log = logging.getLogger("user_service.cache")
 
+# What the store raises when it cannot serve (a lock held past the busy timeout, a full disk, a
+# path it cannot use): what its resilient decorators meet as an outage.
+ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
 BUSY_TIMEOUT_MS = 2000  # a writer holds the lock for microseconds; this much means trouble
 EPOCH = "~epoch"  # the tag cache's pseudo-tag; real tags never start with "~"
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")

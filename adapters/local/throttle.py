@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 from limits.storage import MovingWindowSupport, Storage
 
-from adapters.local.store import LocalStore
+from adapters.local.store import ERRORS, LocalStore
 
 _SWEEP_EVERY = 256  # writes, on average, between two removals of every expired row
 
@@ -133,7 +133,7 @@ class SqliteLimitsStorage(Storage, MovingWindowSupport):
     def check(self) -> bool:
         try:
             self._store.connection().execute("SELECT 1 FROM throttle_hits LIMIT 1").fetchall()
-        except (sqlite3.Error, OSError):
+        except ERRORS:
             return False
         return True
 

@@ -4,16 +4,15 @@ default), in-process (tests, one process), or none."""
 
 from __future__ import annotations
 
-import sqlite3
-
-import redis
 from dependency_injector import containers, providers
 
+from adapters import redis as redis_store
 from adapters.caching.no_state import NoUserStateStore
 from adapters.caching.read_through import ReadThrough
 from adapters.caching.resilient import CircuitBreaker, ResilientCache
 from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.local import LocalStore, SqliteTagCache, SqliteUserStateStore
+from adapters.local import store as local_store_module
 from adapters.local.throttle import SqliteLimitsStorage
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.memory.tag_cache import InMemoryTagCache
@@ -30,14 +29,14 @@ class Caching(containers.DeclarativeContainer):
     redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
     # One circuit breaker per store: every user of it stops waiting on it together.
     _redis = {
-        "errors": (redis.RedisError,),
+        "errors": redis_store.ERRORS,
         "breaker": providers.Singleton(CircuitBreaker, config.breaker_failures, config.breaker_reset),
     }
     # The embedded default's store: one SQLite file shared by every process on the host. Its
     # failures (a lock held too long, a full disk) are met like a Redis outage's.
     local_store = providers.Singleton(LocalStore, config.path, owner=config.owner)
     _local = {
-        "errors": (sqlite3.Error, OSError),
+        "errors": local_store_module.ERRORS,
         "breaker": providers.Singleton(CircuitBreaker, config.breaker_failures, config.breaker_reset),
     }
     cache = providers.Selector(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -24,9 +23,11 @@ import pytest
 import redis
 from faker import Faker
 
+from adapters import redis as redis_store
 from adapters.caching.resilient import CircuitBreaker
 from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.local import LocalStore, SqliteUserStateStore
+from adapters.local import store as local_store
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.redis.session_state import RedisUserStateStore
 from domain.session_state.model import (
@@ -137,12 +138,12 @@ def resilient(inner: Backend, errors: tuple[type[Exception], ...]) -> Backend:
 
 @pytest.fixture
 def resilient_local_backend(local_backend: Backend) -> Backend:
-    return resilient(local_backend, (sqlite3.Error, OSError))
+    return resilient(local_backend, local_store.ERRORS)
 
 
 @pytest.fixture
 def resilient_redis_backend(redis_backend: Backend) -> Backend:
-    return resilient(redis_backend, (redis.RedisError,))
+    return resilient(redis_backend, redis_store.ERRORS)
 
 
 @pytest.fixture(params=["redis", "resilient-redis"])

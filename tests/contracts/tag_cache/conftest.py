@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -19,8 +18,10 @@ from dataclasses import dataclass
 import pytest
 import redis
 
+from adapters import redis as redis_store
 from adapters.caching.resilient import CircuitBreaker, ResilientCache
 from adapters.local import LocalStore, SqliteTagCache
+from adapters.local import store as local_store
 from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.redis.tag_cache import RedisTagCache
 from ports.tag_cache import TagCache
@@ -105,12 +106,12 @@ def resilient(inner: Backend, errors: tuple[type[Exception], ...]) -> Backend:
 
 @pytest.fixture
 def resilient_local_backend(local_backend: Backend) -> Backend:
-    return resilient(local_backend, (sqlite3.Error, OSError))
+    return resilient(local_backend, local_store.ERRORS)
 
 
 @pytest.fixture
 def resilient_redis_backend(redis_backend: Backend) -> Backend:
-    return resilient(redis_backend, (redis.RedisError,))
+    return resilient(redis_backend, redis_store.ERRORS)
 
 
 @pytest.fixture(params=["redis", "resilient-redis"])
