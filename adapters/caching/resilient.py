@@ -1,4 +1,4 @@
-# Over 200 lines: the breaker and the decorator that uses it, with the pending-invalidation retry.
+# Over 200 lines: the circuit breaker, the base both resilient decorators share, and the cache one.
 """A TagCache decorator for a cache server that may be down or slow (DESIGN §5, cache outage).
 
 Every failure becomes `CacheUnavailable`, which the read-through layer answers by going to the
@@ -24,20 +24,25 @@ begins, once a minute while it lasts and as it ends. The breaker's own moves are
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Sequence
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from prometheus_client import Counter
 
 from adapters.caching import metrics
+from adapters.caching.pending import Pending
 from adapters.outage import OutageLog
 from ports.tag_cache import CacheEntry, TagCache, TagVersions
 
 log = logging.getLogger("user_service.cache")
 T = TypeVar("T")
+S = TypeVar("S")  # the decorated store
+K = TypeVar("K", bound=Hashable)  # what a failed write leaves pending
 
 
 class CacheUnavailable(Exception):
@@ -123,49 +128,20 @@ class CircuitBreaker:
                 self._opened_at, self._trial = self._monotonic(), False
 
 
-class Retrier:
-    """A daemon thread that calls `flush` every `interval` seconds until it succeeds (True) and,
-    under the owner's `lock`, nothing is `pending` any more; then `done`. Starting it while it
-    runs does nothing. Shared by the stores that keep failed writes for later."""
+class Resilient(ABC, Generic[S, K]):
+    """What the resilient decorators share: calls to `inner` go through the circuit breaker; the
+    inner store's `errors` (redis.RedisError) become `unavailable_error`, counted in
+    `errors_total` by operation and told to the outage log, and any other exception is a bug and
+    propagates; the keys whose write failed are kept in `_pending`, which a thread named
+    `retry_thread` flushes by `_flush` every `retry_interval` seconds until none is left."""
+
+    unavailable_error: ClassVar[type[Exception]]
+    errors_total: ClassVar[Counter]
+    retry_thread: ClassVar[str]
 
     def __init__(
         self,
-        name: str,
-        interval: float,
-        *,
-        flush: Callable[[], bool],
-        pending: Callable[[], bool],
-        lock: threading.Lock,
-        done: Callable[[], None],
-    ) -> None:
-        self._name, self._interval = name, interval
-        self._flush, self._pending, self._lock, self._done = flush, pending, lock, done
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        pause = threading.Event()
-        while True:
-            pause.wait(self._interval)
-            if not self._flush():
-                continue
-            with self._lock:
-                if self._pending():  # failed again meanwhile
-                    continue
-                self._thread = None
-            self._done()
-            return
-
-
-class ResilientCache:
-    def __init__(
-        self,
-        inner: TagCache,
+        inner: S,
         *,
         errors: tuple[type[Exception], ...],
         fail_max: int = 3,
@@ -176,27 +152,48 @@ class ResilientCache:
     ) -> None:
         """`breaker`: one shared with the other users of the same server, if any, so that
         they all stop waiting on it together (else one of its own from fail_max and
-        reset_timeout). `outage`: where the outage is logged (else as "cache", every minute)."""
+        reset_timeout). `outage`: where the outage is logged (else `_outage()`, every minute)."""
         self._inner = inner
         self._errors = errors
         self.breaker = breaker or CircuitBreaker(fail_max, reset_timeout)
-        self.outage = outage or OutageLog("cache", log, what="the cache", effect="reads go to the database")
-        self._lock = threading.Lock()
-        self._pending: dict[str, int] = {}  # tag -> sequence number of its latest failed try
-        self._sequence = itertools.count()
-        self._retrier = Retrier(
-            "cache-invalidation-retry",
-            retry_interval,
-            flush=self._flush,
-            pending=lambda: bool(self._pending),
-            lock=self._lock,
-            done=self._retried,
+        self.outage = outage or self._outage()
+        self._pending: Pending[K] = Pending(
+            self.retry_thread, retry_interval, flush=self._flush, done=self._retried
         )
 
-    @property
-    def pending_invalidations(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._pending)
+    @abstractmethod
+    def _outage(self) -> OutageLog:
+        """The outage log of this kind of store, when none is given."""
+
+    @abstractmethod
+    def _flush(self) -> bool:
+        """Apply the pending writes; True when they landed."""
+
+    @abstractmethod
+    def _retried(self) -> None:
+        """The retry thread has applied every pending write."""
+
+    def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
+        return self.breaker.call(
+            operation,
+            function,
+            *args,
+            errors=self._errors,
+            unavailable=self._unavailable,
+            answered=self.outage.answered,
+        )
+
+    def _unavailable(self, operation: str, error: Exception) -> Exception:
+        """Every failed call, tried or refused: counted, and told to the outage log."""
+        self.errors_total.labels(operation).inc()
+        self.outage.failed(operation, error)
+        return error if isinstance(error, self.unavailable_error) else self.unavailable_error(str(error))
+
+
+class ResilientCache(Resilient[TagCache, str]):
+    unavailable_error = CacheUnavailable
+    errors_total = metrics.ERRORS
+    retry_thread = "cache-invalidation-retry"
 
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         return self._call("tag_versions", self._inner.tag_versions, tags)
@@ -224,13 +221,15 @@ class ResilientCache:
         try:
             self._attempt("invalidate", self._inner.invalidate, *tags)
         except CacheUnavailable:
-            with self._lock:
-                for tag in tags:
-                    self._pending[tag] = next(self._sequence)
-            self._retrier.start()
+            self._pending.add(*tags)
+            self._pending.retry()
             return
         if self._pending and not self._flush():  # earlier failures, while the server answers
-            self._retrier.start()
+            self._pending.retry()
+
+    @property
+    def pending_invalidations(self) -> frozenset[str]:
+        return self._pending.keys()
 
     # -- internals -------------------------------------------------------------------------
 
@@ -245,26 +244,9 @@ class ResilientCache:
             raise self._unavailable(operation, CacheUnavailable("circuit open"))
         return self._attempt(operation, function, *args)
 
-    def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
-        return self.breaker.call(
-            operation,
-            function,
-            *args,
-            errors=self._errors,
-            unavailable=self._unavailable,
-            answered=self.outage.answered,
-        )
-
-    def _unavailable(self, operation: str, error: Exception) -> CacheUnavailable:
-        """Every failed call, tried or refused: counted, and told to the outage log."""
-        metrics.ERRORS.labels(operation).inc()
-        self.outage.failed(operation, error)
-        return error if isinstance(error, CacheUnavailable) else CacheUnavailable(str(error))
-
     def _flush(self) -> bool:
         """Apply the pending invalidations; True when none is left."""
-        with self._lock:
-            batch = dict(self._pending)
+        batch = self._pending.batch()
         if not batch:
             return True
         # Not gated by the breaker: an open circuit spares readers the wait, but a write's
@@ -274,14 +256,11 @@ class ResilientCache:
             self._attempt("invalidate", self._inner.invalidate, *batch)
         except CacheUnavailable:
             return False
-        with self._lock:
-            for tag, sequence in batch.items():
-                if self._pending.get(tag) == sequence:  # not failed again since this try began
-                    del self._pending[tag]
-            left = bool(self._pending)
-        return not left
+        return self._pending.settle(batch)
 
-    @staticmethod
-    def _retried() -> None:
+    def _outage(self) -> OutageLog:
+        return OutageLog("cache", log, what="the cache", effect="reads go to the database")
+
+    def _retried(self) -> None:
         metrics.INVALIDATION_RETRIES.inc()
         log.info("operation=cache.invalidation reason=retry: pending invalidations applied")

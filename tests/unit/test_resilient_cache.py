@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from adapters.caching.pending import Pending
 from adapters.caching.read_through import Policy, ReadThrough
 from adapters.caching.resilient import CacheUnavailable, ResilientCache
 from adapters.memory.tag_cache import InMemoryTagCache
@@ -221,3 +222,15 @@ def test_a_lease_is_released_when_the_check_after_taking_it_fails() -> None:
     reads = ReadThrough(cache)
     assert reads.fetch("k", ("t",), Policy("p", 10), lambda: b"db") == b"db"
     assert cache.share_store().acquire("k", 5)  # nobody holds it any more
+
+
+def test_a_key_that_fails_again_while_a_flush_applies_it_stays_pending() -> None:
+    pending: Pending[str] = Pending("test-retry", 60, flush=lambda: True, done=lambda: None)
+    pending.add("a", "b")
+    batch = pending.batch()
+    pending.add("a")  # another thread's try failed after the flush read the batch
+    assert not pending.settle(batch)
+    assert pending.keys() == {"a"} and "a" in pending and "b" not in pending
+    assert pending.batch(["b"]) == {}
+    assert pending.settle(pending.batch(["a"]))
+    assert not pending
