@@ -7,6 +7,7 @@ import pytest
 from app.factory import create_app
 from tests import factories
 from tests.settings import TEST_ENV
+from tests.support.accounts import register_over_http
 
 
 @pytest.fixture
@@ -39,20 +40,11 @@ def act_as(client, headers: dict[str, str]) -> None:
 @pytest.fixture
 def registered(client, outbox, faker):
     """A registered user, logged in: the client sends its access token from now on. Its JSON,
-    URL, ETag, password and Authorization headers; the outbox emptied."""
-    data = factories.registration(faker)
-    response = client.post("/api/users", json=data)
-    assert response.status_code == 201, response.get_json()
-    outbox.clear()
-    headers = login(client, data["email"], data["password"])
+    URL, ETag, email and password as registered, and Authorization headers; the outbox emptied."""
+    user = register_over_http(client, outbox, faker)
+    headers = login(client, user["email"], user["password"])
     act_as(client, headers)
-    return {
-        "json": response.get_json(),
-        "url": response.headers["Location"],
-        "etag": response.headers["ETag"],
-        "password": data["password"],
-        "headers": headers,
-    }
+    return {**user, "headers": headers}
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -21,11 +20,12 @@ from app.factory import create_app
 from application.session_state.states import load_state
 from domain.auth.commands import Login
 from domain.session_state.model import SubscriptionSummary, UserState, Versioned
-from domain.users.commands import ChangeUserRoles, RegisterUser
-from tests import factories
+from domain.users.commands import ChangeUserRoles
 from tests.api.conftest import make_admin
 from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
+from tests.support.accounts import Account, register
+from tests.support.races import race
 from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
@@ -59,18 +59,9 @@ def app(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask]:
         client.close()
 
 
-@dataclass
-class Account:
-    id: UUID
-    email: str
-    password: str
-
-
 @pytest.fixture
 def account(app: Flask, faker) -> Account:
-    data = factories.registration(faker)
-    user = app.extensions["container"].bus().handle(RegisterUser(**data))
-    return Account(user.id, user.email, data["password"])
+    return register(container(app).bus(), container(app).mailer().outbox, faker)
 
 
 def container(app: Flask):
@@ -267,8 +258,6 @@ def check_concurrent_writers(app: Flask, account: Account, bus, states: JitteryS
     roles_sets = [frozenset({"user"}), frozenset({"user", "admin"})]
     subscription_version = 0
     for round_ in range(ROUNDS):
-        errors: list[BaseException] = []
-        start = threading.Barrier(LOGINS + ROLE_CHANGES + SUBSCRIPTION_WRITERS)
         versions = list(
             range(
                 subscription_version + 1,
@@ -277,13 +266,6 @@ def check_concurrent_writers(app: Flask, account: Account, bus, states: JitteryS
         )
         states.random.shuffle(versions)
         subscription_version = max(versions)
-
-        def run(work) -> None:
-            try:
-                start.wait(10)
-                work()
-            except BaseException as error:  # reported below, with the round
-                errors.append(error)
 
         def log_in() -> None:
             bus.handle(Login(email=account.email, password=account.password, client_address="10.0.0.1"))
@@ -296,21 +278,15 @@ def check_concurrent_writers(app: Flask, account: Account, bus, states: JitteryS
                 summary = SubscriptionSummary("pro", "active", None)
                 states.write(UserState(account.id, subscription=Versioned(version, summary)))
 
-        threads = [threading.Thread(target=run, args=(log_in,)) for _ in range(LOGINS)]
-        threads += [
-            threading.Thread(target=run, args=(lambda i=i: change_roles(i),)) for i in range(ROLE_CHANGES)
-        ]
-        threads += [
-            threading.Thread(
-                target=run, args=(lambda n=n: write_subscriptions(versions[n::SUBSCRIPTION_WRITERS]),)
-            )
-            for n in range(SUBSCRIPTION_WRITERS)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-        assert not errors, f"round {round_}: {errors!r}"
+        outcome = race(
+            *[log_in] * LOGINS,
+            *[lambda i=i: change_roles(i) for i in range(ROLE_CHANGES)],
+            *[
+                lambda n=n: write_subscriptions(versions[n::SUBSCRIPTION_WRITERS])
+                for n in range(SUBSCRIPTION_WRITERS)
+            ],
+        )
+        assert not outcome.errors, f"round {round_}: {outcome.errors!r}"
         state = stored(app, account.id)
         truth = from_database(app, account.id)
         assert values(state) == values(truth), f"round {round_}: the cached state lost a write"

@@ -9,6 +9,7 @@ from adapters.clock import FrozenClock
 from app import config
 from app.containers import Container
 from tests.settings import TEST_ENV
+from tests.support.accounts import Account, register
 
 
 class Recorder:
@@ -45,6 +46,12 @@ def bus(container):
 @pytest.fixture
 def outbox(container) -> list:
     return container.mailer().outbox
+
+
+@pytest.fixture
+def account(bus, outbox, faker) -> Account:
+    """A registered user and its password (`user, password = account`); the outbox emptied."""
+    return register(bus, outbox, faker)
 
 
 @pytest.fixture

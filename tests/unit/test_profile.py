@@ -15,31 +15,23 @@ from domain.users.queries import GetUser
 from tests import factories
 
 
-@pytest.fixture
-def registered(bus, outbox, faker):
-    data = factories.registration(faker)
-    user = bus.handle(factories.RegisterUser(**data))
-    outbox.clear()
-    return user, data["password"]
-
-
-def test_initials_change_needs_no_password(bus, events, registered):
-    user, _ = registered
+def test_initials_change_needs_no_password(bus, events, account):
+    user, _ = account
     updated = bus.handle(UpdateUser(user_id=user.id, initials="ZZ"))
     assert (updated.initials, updated.version) == ("ZZ", 2)
     [event] = events.of(UserUpdated)
     assert (event.user_id, event.email, event.previous_email) == (user.id, user.email, None)
 
 
-def test_nothing_to_change_changes_nothing(bus, events, registered):
-    user, _ = registered
+def test_nothing_to_change_changes_nothing(bus, events, account):
+    user, _ = account
     assert bus.handle(UpdateUser(user_id=user.id, initials=user.initials)).version == 1
     assert events.of(UserUpdated) == []
 
 
 @pytest.mark.parametrize("change", [{"email": "new@example.com"}, {"password": "Another123"}])
-def test_email_or_password_change_needs_the_current_password(bus, registered, change):
-    user, _ = registered
+def test_email_or_password_change_needs_the_current_password(bus, account, change):
+    user, _ = account
     with pytest.raises(InvalidInput) as missing:
         bus.handle(UpdateUser(user_id=user.id, **change))
     with pytest.raises(InvalidInput) as wrong:
@@ -48,8 +40,8 @@ def test_email_or_password_change_needs_the_current_password(bus, registered, ch
     assert bus.handle(GetUser(user.id)).version == 1
 
 
-def test_email_change_unconfirms_and_mails_both_addresses(bus, outbox, events, registered):
-    user, password = registered
+def test_email_change_unconfirms_and_mails_both_addresses(bus, outbox, events, account):
+    user, password = account
     updated = bus.handle(UpdateUser(user_id=user.id, email=" New@Example.com", old_password=password))
 
     assert (updated.email, updated.confirmed, updated.version) == ("new@example.com", False, 2)
@@ -65,7 +57,7 @@ def test_email_change_unconfirms_and_mails_both_addresses(bus, outbox, events, r
     assert bus.handle(ConfirmUser(token=token)).confirmed
 
 
-def test_email_change_revokes_the_old_confirmation_token(bus, outbox, faker, registered):
+def test_email_change_revokes_the_old_confirmation_token(bus, outbox, faker, account):
     data = factories.registration(faker)
     user = bus.handle(factories.RegisterUser(**data))
     old_token = outbox[-1][0].params["token"]
@@ -74,16 +66,16 @@ def test_email_change_revokes_the_old_confirmation_token(bus, outbox, faker, reg
         bus.handle(ConfirmUser(token=old_token))
 
 
-def test_email_change_to_a_taken_address_is_refused(bus, faker, registered):
-    user, password = registered
+def test_email_change_to_a_taken_address_is_refused(bus, faker, account):
+    user, password = account
     other = bus.handle(factories.register_user(faker))
     with pytest.raises(AlreadyExists):
         bus.handle(UpdateUser(user_id=user.id, email=other.email, old_password=password))
     assert bus.handle(GetUser(user.id)).email == user.email
 
 
-def test_password_change(bus, outbox, events, container, registered):
-    user, password = registered
+def test_password_change(bus, outbox, events, container, account):
+    user, password = account
     bus.handle(UpdateUser(user_id=user.id, password="Brand9New", old_password=password))
     stored = bus.handle(GetUser(user.id))
     assert container.hasher().verify(stored.password_hash, "Brand9New")
@@ -91,15 +83,15 @@ def test_password_change(bus, outbox, events, container, registered):
     assert [m.template for m, _ in outbox] == ["password_changed"]
 
 
-def test_new_password_must_follow_the_rules(bus, registered):
-    user, password = registered
+def test_new_password_must_follow_the_rules(bus, account):
+    user, password = account
     with pytest.raises(InvalidInput) as refused:
         bus.handle(UpdateUser(user_id=user.id, password="weak", old_password=password))
     assert list(refused.value.errors) == ["password"]
 
 
-def test_update_with_a_stale_version_is_refused(bus, registered):
-    user, _ = registered
+def test_update_with_a_stale_version_is_refused(bus, account):
+    user, _ = account
     bus.handle(UpdateUser(user_id=user.id, initials="V2"))
     with pytest.raises(StaleVersion):
         bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1})))
@@ -109,8 +101,8 @@ def test_update_with_a_stale_version_is_refused(bus, registered):
     )
 
 
-def test_delete(bus, events, registered):
-    user, _ = registered
+def test_delete(bus, events, account):
+    user, _ = account
     with pytest.raises(StaleVersion):
         bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({7})))
     bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({1})))
@@ -129,8 +121,8 @@ def test_deleting_a_user_ends_its_tokens(bus, outbox, faker):
         bus.handle(ConfirmUser(token=outbox[0][0].params["token"]))
 
 
-def test_one_change_is_one_version_whatever_it_touches(bus, registered):
-    user, password = registered
+def test_one_change_is_one_version_whatever_it_touches(bus, account):
+    user, password = account
     changed = bus.handle(
         UpdateUser(
             user_id=user.id,
@@ -144,8 +136,8 @@ def test_one_change_is_one_version_whatever_it_touches(bus, registered):
 
 
 @pytest.mark.parametrize("change", [{"email": "elsewhere@example.com"}, {"password": "Changed123"}])
-def test_email_or_password_change_voids_a_pending_reset(bus, outbox, registered, change):
-    user, password = registered
+def test_email_or_password_change_voids_a_pending_reset(bus, outbox, account, change):
+    user, password = account
     bus.handle(RequestPasswordReset(email=user.email))
     token = next(m.params["token"] for m, _ in outbox if m.template == "reset_password")
     bus.handle(UpdateUser(user_id=user.id, old_password=password, **change))

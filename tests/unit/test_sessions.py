@@ -22,15 +22,6 @@ from domain.users.commands import (
 from tests import factories
 
 
-@pytest.fixture
-def account(bus, outbox, faker):
-    """A registered user and its password."""
-    data = factories.registration(faker)
-    user = bus.handle(factories.RegisterUser(**data))
-    outbox.clear()
-    return user, data["password"]
-
-
 def login(bus, account, **request) -> TokenPair:
     user, password = account
     return bus.handle(Login(email=user.email, password=password, **request))

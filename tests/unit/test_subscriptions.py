@@ -33,15 +33,6 @@ MONTH = timedelta(days=30)
 
 
 @pytest.fixture
-def account(bus, outbox, faker):
-    """A registered user and its password."""
-    data = factories.registration(faker)
-    user = bus.handle(factories.RegisterUser(**data))
-    outbox.clear()
-    return user, data["password"]
-
-
-@pytest.fixture
 def pending(bus, account):
     """The account's monthly subscription, registered and not yet paid."""
     return bus.handle(RegisterSubscription(user_id=account[0].id, plan="monthly"))

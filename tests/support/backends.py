@@ -1,0 +1,118 @@
+"""What the contract suites of the stores (tag_cache, session_state) share: a backend on a
+settable clock or on the test Redis, the Redis side with its recorder and clean-up, and the
+fixtures that put a backend behind the resilient wrapper and run every test on each backend.
+
+A suite's conftest subclasses StoreBackend with the handles its tests drive, says how to wrap
+them (`resilient`), defines `memory_backend`, `local_backend` and `redis_backend`, and imports
+the fixtures below with `*`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import KW_ONLY, dataclass
+from typing import Self
+
+import pytest
+import redis
+
+from adapters import redis as redis_store
+from adapters.local import store as local_store
+from tests.support.clock import SettableClock
+from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client
+
+# What `from tests.support.backends import *` gives a conftest: the fixtures.
+__all__ = ["any_redis_backend", "backend", "resilient_local_backend", "resilient_redis_backend"]
+
+BACKENDS = ["memory", "local", "redis", "resilient-local", "resilient-redis"]
+REDIS_BACKENDS = ["redis", "resilient-redis"]
+
+
+@dataclass
+class OnRedis:
+    """A test's keys on the test Redis: `client` records what it sends on `recorder`; `other`
+    is another worker's connection, the one that deletes the keys afterwards."""
+
+    client: redis.Redis
+    other: redis.Redis
+    prefix: str
+    recorder: Recorder
+
+
+@contextmanager
+def on_redis(namespace: str) -> Iterator[OnRedis]:
+    """Two clients and a random key prefix under `test:{namespace}:`, whose keys are deleted on
+    the way out. Fails the test (never skips) when Redis is missing."""
+    recorder = Recorder()
+    client = redis_client(connection_class=counting_connection(recorder))
+    other = redis_client()
+    prefix = f"test:{namespace}:{secrets.token_hex(8)}:"
+    try:
+        yield OnRedis(client, other, prefix, recorder)
+    finally:
+        delete_prefixed(other, prefix)
+        client.close()
+        other.close()
+
+
+@dataclass
+class StoreBackend:
+    name: str
+    _: KW_ONLY
+    clock: SettableClock | None = None  # None: real time, as on Redis
+    on_redis: OnRedis | None = None
+
+    @property
+    def client(self) -> redis.Redis | None:
+        return self.on_redis.client if self.on_redis else None
+
+    @property
+    def prefix(self) -> str:
+        return self.on_redis.prefix if self.on_redis else ""
+
+    def now(self) -> float:
+        return time.time() if self.clock is None else self.clock()
+
+    def advance(self, seconds: float) -> None:
+        """Lets time pass: moves the clock, or sleeps on Redis."""
+        if self.clock is None:
+            time.sleep(seconds)
+        else:
+            self.clock.now += seconds
+
+    def recording(self) -> AbstractContextManager[Sent]:
+        """Records what the store under test sends to Redis inside the block."""
+        return recording(self.on_redis.recorder if self.on_redis else None)
+
+    def resilient(self, errors: tuple[type[Exception], ...]) -> Self:
+        """This backend's handles, each behind the resilient wrapper with a breaker of its own,
+        as each worker has one; `errors` are the ones the wrapper meets as an outage."""
+        raise NotImplementedError
+
+
+def _named(request: pytest.FixtureRequest) -> StoreBackend:
+    return request.getfixturevalue(f"{request.param.replace('-', '_')}_backend")
+
+
+@pytest.fixture
+def resilient_local_backend(local_backend: StoreBackend) -> StoreBackend:
+    return local_backend.resilient(local_store.ERRORS)
+
+
+@pytest.fixture
+def resilient_redis_backend(redis_backend: StoreBackend) -> StoreBackend:
+    return redis_backend.resilient(redis_store.ERRORS)
+
+
+@pytest.fixture(params=REDIS_BACKENDS)
+def any_redis_backend(request: pytest.FixtureRequest) -> StoreBackend:
+    """For what only Redis does (commands sent, the stored layout): the wrapper must add nothing."""
+    return _named(request)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> StoreBackend:
+    return _named(request)
