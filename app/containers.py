@@ -19,8 +19,8 @@ from adapters.jwt_tokens import JwtAccessTokens
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
-from app.api.representation import RepresentationCodec
 from app.http.payments import PaymentCallbacks
+from app.http.user_representation import RepresentationCodec
 from app.wiring.caching import Caching
 from app.wiring.storage import Storage
 from application.auth import handlers as auth
@@ -117,7 +117,9 @@ class Container(containers.DeclarativeContainer):
     )
 
     # The event bus is declared first: the units of work publish on it, and its subscribers
-    # (added below, once storage and caching exist) get the consumers' units of work.
+    # (added below, once storage and caching exist) get units of work that do. The cycle
+    # (bus -> subscribers -> unit of work -> bus) is broken by `bound`: the bus holds
+    # delegates, and a subscriber's unit of work is made only when an event arrives.
     event_bus = providers.Singleton(BlinkerEventBus)
     storage = providers.Container(Storage, config=config, events=event_bus)
     caching = providers.Container(Caching, config=config.cache)
@@ -132,15 +134,14 @@ class Container(containers.DeclarativeContainer):
     plans = providers.Singleton(build_plans, config.subscriptions.plans)
     payment_callbacks = providers.Singleton(PaymentCallbacks, config.subscriptions.webhook_secret)
 
-    # The subscribers get the bus too (a consumer may publish what its own change caused).
+    # A consumer publishes what its own change caused through its unit of work, as handlers do.
     _subscriber_ports = {
         "mailer": mailer,
         "clock": clock,
         "cache": caching.cache,
         "states": caching.states,
         "plans": plans,
-        "events": event_bus,
-        "uow": storage.consumer_uow,
+        "uow": storage.uow,
     }
     _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS)
     _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
@@ -155,11 +156,13 @@ class Container(containers.DeclarativeContainer):
     )
     del _subscriber_ports, _invalidating, _handlers
 
+    _codec = providers.Singleton(RepresentationCodec)
     _cached_read_uow = providers.Factory(
-        user_caches.CachedReadUnitOfWork,
-        storage.read_uow,
-        caching.reads,
-        providers.Singleton(RepresentationCodec),
+        user_caches.CachedReadUnitOfWork, storage.read_uow, caching.reads, _codec
+    )
+    # The HTTP hot path's reads of users by id (app.http.user_representation).
+    user_entries = providers.Singleton(
+        user_caches.UserEntries, caching.reads, _codec, storage.read_uow.provider
     )
     read_uow = providers.Selector(
         config.cache.backend,
@@ -177,7 +180,6 @@ class Container(containers.DeclarativeContainer):
         "states": caching.states,
         "access": access,
         "throttle": caching.throttle,
-        "events": event_bus,
         "lifetimes": lifetimes,
         "plans": plans,
     }

@@ -16,7 +16,7 @@ from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.http import bodiless, docs_ui, locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
-from app.http.fast_read import CachedUserReads
+from app.http.user_representation import CachedUserReads
 
 log = logging.getLogger("user_service.start")
 
@@ -72,7 +72,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
     if settings["cache"]["backend"] != "none":
         app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
-            app.wsgi_app, container.caching.reads(), container.bus().handle
+            app.wsgi_app, container.user_entries(), container.bus().handle
         )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxy_hops"])  # type: ignore[method-assign]

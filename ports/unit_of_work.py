@@ -1,9 +1,10 @@
-"""The unit of work: one atomic transaction over the repositories."""
+"""The unit of work: one atomic transaction over the repositories, and the one publish rule."""
 
 from __future__ import annotations
 
 from typing import Protocol, Self
 
+from domain.messages import Event
 from ports.repositories import (
     AccountTokenRepository,
     LoginActivityRepository,
@@ -16,9 +17,17 @@ from ports.repositories import (
 class UnitOfWork(Protocol):
     """Use as a context manager; nothing is written unless `commit()` is called.
 
-    `commit()` writes every change atomically and then publishes the events the aggregates
-    recorded, in order, to the event bus: subscribers never see an event whose transaction
-    did not commit. Leaving the block without committing rolls back.
+    The one publish rule, for every command handler and event consumer. Inside the `with`
+    block: change the aggregates and record the events (an aggregate's `record(...)`, or
+    `record(...)` here for an event no aggregate records), then `commit()`, then write the
+    UserState groups the handler owns, still inside the block. `commit()` writes every change
+    atomically and publishes nothing. On leaving a block whose `commit()` succeeded, the unit of
+    work publishes on its event bus, in order, every event collected in that block: by then
+    the transaction is over and the owned state is written, so a subscriber never sees an
+    event whose transaction did not commit nor a state older than it. A block that committed
+    and then raises still publishes what it committed; a block left without committing rolls
+    back and discards what was recorded, publishing nothing. Each `with` block, on the same
+    object or not, starts a fresh collection.
     """
 
     users: UserRepository
@@ -31,6 +40,13 @@ class UnitOfWork(Protocol):
 
     def __exit__(self, *exc_info: object) -> None: ...
 
+    def record(self, event: Event) -> None:
+        """Collect an event to publish once this block has committed, after the aggregates'
+        events recorded before it."""
+        ...
+
     def commit(self) -> None: ...
 
-    def rollback(self) -> None: ...
+    def rollback(self) -> None:
+        """Undo what is not committed and discard the events recorded since the last commit."""
+        ...

@@ -22,7 +22,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from contextvars import ContextVar
 from dataclasses import dataclass
 
 from adapters.caching import metrics
@@ -32,9 +31,6 @@ from ports.tag_cache import CacheEntry, TagCache
 log = logging.getLogger("user_service.cache")
 
 MISSING = b""
-# Set by a caller that already judged an entry due for early recompute (the HTTP fast path),
-# so the decision is made once per request, not rolled twice.
-recompute_due: ContextVar[str | None] = ContextVar("recompute_due", default=None)
 
 
 @dataclass(frozen=True)
@@ -81,7 +77,7 @@ class ReadThrough:
         except CacheUnavailable:
             return load()
         if entry is not None:
-            if recompute_due.get() == key or self.due(entry, policy):
+            if self.due(entry, policy):
                 return self._recompute_early(key, tags, policy, load, entry)
             metrics.HITS.labels(policy.name).inc()
             return entry.value or None

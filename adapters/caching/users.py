@@ -21,6 +21,7 @@ from uuid import UUID
 from adapters.caching import keys, metrics
 from adapters.caching.read_through import Policy, ReadThrough
 from adapters.caching.resilient import CacheUnavailable
+from domain.messages import Event
 from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter
@@ -80,6 +81,27 @@ class RecordCodec:
 
     def decode(self, value: bytes) -> User:
         return user_from_record(json.loads(value))
+
+
+class UserEntries:
+    """The cached users by id as stored (what the HTTP read path answers with): a hit, or on a
+    miss or an entry due for early recompute, the user loaded through a fresh unit of work."""
+
+    def __init__(self, reads: ReadThrough, codec: UserCodec, source: Callable[[], UnitOfWork]) -> None:
+        self._reads = reads
+        self._codec = codec
+        self._source = source
+
+    def read(self, user_id: UUID) -> bytes | None:
+        """The stored user; None when there is no such user."""
+        return self._reads.fetch(
+            keys.user(user_id), keys.user_tags(user_id), BY_ID, lambda: self._load(user_id)
+        )
+
+    def _load(self, user_id: UUID) -> bytes | None:
+        with self._source() as uow:
+            user = uow.users.get(user_id)
+        return None if user is None else self._codec.encode(user)
 
 
 class CachedUserRepository:
@@ -182,6 +204,9 @@ class CachedReadUnitOfWork:
     @property
     def tokens(self) -> AccountTokenRepository:
         return self._open().tokens
+
+    def record(self, event: Event) -> None:
+        raise TypeError(f"a read-only unit of work records no events ({type(event).__name__})")
 
     def commit(self) -> None:
         if self._entered:

@@ -18,6 +18,7 @@ from adapters.memory.sessions import (
 from adapters.memory.subscriptions import InMemorySubscriptionRepository, SubscriptionTables
 from adapters.tracking import UserTracker
 from domain.errors import AlreadyExists, ConcurrentUpdate
+from domain.messages import Event
 from domain.users.model import User
 from domain.users.queries import Page, PageRequest, UserFilter
 from domain.users.tokens import AccountToken, TokenPurpose
@@ -147,6 +148,9 @@ class InMemoryAccountTokenRepository:
 
 
 class InMemoryUnitOfWork:
+    """The SQL unit of work's contract: events collected by `commit()` are published on
+    leaving the block, after the row locks are released (the port's publish rule)."""
+
     def __init__(self, db: InMemoryDatabase, bus: EventBus) -> None:
         self._db = db
         self._bus = bus
@@ -158,6 +162,8 @@ class InMemoryUnitOfWork:
         self.activity = InMemoryLoginActivityRepository(self._db)
         self.subscriptions = InMemorySubscriptionRepository(self._db, self.users)
         self._committed = False
+        self._recorded: list[Event] = []  # since the last commit
+        self._outgoing: list[Event] = []  # committed: published on leaving the block
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -166,6 +172,13 @@ class InMemoryUnitOfWork:
                 self.rollback()
         finally:
             self.users.release_locks()
+        outgoing, self._outgoing = self._outgoing, []
+        for event in outgoing:
+            self._bus.publish(event)
+
+    def record(self, event: Event) -> None:
+        # The aggregates' events recorded so far go first: the order of recording holds.
+        self._recorded += [*self.users.tracker.drain_events(), event]
 
     def commit(self) -> None:
         changes = self.users.tracker.changes()
@@ -195,8 +208,9 @@ class InMemoryUnitOfWork:
             for user in written:
                 users[user.id] = _snapshot(user)
         self._committed = True
-        self.users.release_locks()  # as a database commit releases row locks, before publishing
-        self._publish()
+        self.users.release_locks()  # as a database commit releases row locks
+        self._outgoing += [*self._recorded, *self.users.tracker.drain_events()]
+        self._recorded = []
 
     def rollback(self) -> None:
         self.tokens.give_back()
@@ -204,10 +218,7 @@ class InMemoryUnitOfWork:
         self.subscriptions.clear()
         self.activity.staged.clear()
         self.users.tracker.clear()
-
-    def _publish(self) -> None:
-        for event in self.users.tracker.drain_events():
-            self._bus.publish(event)
+        self._recorded.clear()
 
 
 def _snapshot(user: User) -> User:

@@ -14,6 +14,7 @@ from adapters.sqlalchemy.tables import EMAIL_UNIQUE, PAYMENT_REFERENCE_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.errors import AlreadyExists, ConcurrentUpdate
+from domain.messages import Event
 from ports.event_bus import EventBus
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
@@ -21,8 +22,9 @@ RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
 class SqlAlchemyUnitOfWork:
     """One connection and one transaction per `with` block, begun on entry (on SQLite that
-    takes the write lock: see `engine.make_engine`). `commit()` writes the tracked user changes,
-    commits, and only then publishes the events the aggregates recorded."""
+    takes the write lock: see `engine.make_engine`). `commit()` writes the tracked user changes
+    and commits; the events it collected (the aggregates' and the recorded ones) are published
+    on leaving the block, once the connection is closed (the port's publish rule)."""
 
     def __init__(self, engine: Engine, bus: EventBus, read_only: bool = False) -> None:
         self._engine = engine
@@ -44,6 +46,8 @@ class SqlAlchemyUnitOfWork:
         self.activity = SqlAlchemyLoginActivityRepository(self._connection)
         self.subscriptions = SqlAlchemySubscriptionRepository(self._connection)
         self._committed = False
+        self._recorded: list[Event] = []  # since the last commit
+        self._outgoing: list[Event] = []  # committed: published on leaving the block
         return self
 
     def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
@@ -52,6 +56,10 @@ class SqlAlchemyUnitOfWork:
                 self.rollback()
         finally:
             self._connection.close()  # also rolls back anything begun after commit
+        # After the close: on SQLite a consumer's own unit of work needs the write lock.
+        outgoing, self._outgoing = self._outgoing, []
+        for event in outgoing:
+            self._bus.publish(event)
         if isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in RETRYABLE:
             # PostgreSQL chose this transaction as a deadlock victim (or could not serialise
             # it): the client's answer is the one for any lost race, "read again and retry".
@@ -67,16 +75,18 @@ class SqlAlchemyUnitOfWork:
                 raise
             raise translated from error
         self._committed = True
-        self._publish()
+        self._outgoing += [*self._recorded, *self.users.tracker.drain_events()]
+        self._recorded = []
+
+    def record(self, event: Event) -> None:
+        # The aggregates' events recorded so far go first: the order of recording holds.
+        self._recorded += [*self.users.tracker.drain_events(), event]
 
     def rollback(self) -> None:
         self._connection.rollback()
         self.users.tracker.clear()
         self.subscriptions.clear()
-
-    def _publish(self) -> None:
-        for event in self.users.tracker.drain_events():
-            self._bus.publish(event)
+        self._recorded.clear()
 
 
 def _domain_error(error: IntegrityError) -> Exception | None:

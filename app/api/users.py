@@ -12,7 +12,6 @@ from marshmallow import RAISE
 
 from app.api import bus
 from app.api.docs import BEARER, IF_MATCH, LOCATION, VALIDATORS, errors, not_modified
-from app.api.representation import user_body, user_payload
 from app.api.schemas import (
     ActivityPageSchema,
     ConfirmSchema,
@@ -26,15 +25,9 @@ from app.api.schemas import (
     UserUpdateSchema,
 )
 from app.http.auth import authorize, require_admin
-from app.http.conditional import (
-    COLLECTION_CACHE_CONTROL,
-    USER_CACHE_CONTROL,
-    collection_etag,
-    etag_of,
-    expected_versions,
-    represent,
-)
+from app.http.conditional import COLLECTION_CACHE_CONTROL, collection_etag, expected_versions, represent
 from app.http.locale import current_locale
+from app.http.user_representation import user_payload, user_response
 from domain.auth.queries import GetLoginActivity
 from domain.users.commands import (
     ChangeUserRoles,
@@ -45,14 +38,9 @@ from domain.users.commands import (
     ResendConfirmation,
     UpdateUser,
 )
-from domain.users.model import User
 from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
 
 blp = Blueprint("users", __name__, url_prefix="/api/users", description="User accounts")
-
-
-def user_response(user: User, status: int = 200, **headers: str) -> Response:
-    return represent(user_body(user), etag_of(user.id, user.version), USER_CACHE_CONTROL, status, **headers)
 
 
 @blp.route("")

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from flask import Response, request
+from werkzeug.http import parse_etags
 
 VARY = "Accept, Authorization, Accept-Language"
 USER_CACHE_CONTROL = "max-age=600, s-maxage=600"
@@ -34,14 +35,19 @@ def represent(
 ) -> Response:
     """The response for a cacheable representation, or a 304 when If-None-Match matches it."""
     validators = {"ETag": f'"{etag}"', "Cache-Control": cache_control, "Vary": VARY}
-    if request.method in ("GET", "HEAD") and _none_match(etag):
+    if request.method in ("GET", "HEAD") and none_match(request.headers.get("If-None-Match"), etag):
         return Response(status=304, headers=validators)
     return Response(payload, status=status, mimetype="application/json", headers={**validators, **headers})
 
 
-def _none_match(etag: str) -> bool:
-    tags = request.if_none_match
-    return bool(tags) and (tags.star_tag or tags.contains_weak(etag))
+def none_match(condition: str | None, etag: str) -> bool:
+    """Whether an If-None-Match header matches `etag`: weak comparison, lists and `*`."""
+    if not condition:
+        return False
+    if condition == f'"{etag}"':  # the common case, without parsing
+        return True
+    tags = parse_etags(condition)
+    return tags.star_tag or tags.contains_weak(etag)
 
 
 def expected_versions(resource_id: UUID) -> frozenset[int] | None:

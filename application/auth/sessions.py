@@ -1,6 +1,6 @@
-"""Login, refresh and logout. Each handler commits, writes its UserState groups, and only then
-publishes its event: by the time any consumer runs, or the command returns, the state already
-says what the database says."""
+"""Login, refresh and logout. Each handler records its event, commits, and writes its UserState
+groups inside the unit of work; the event is published on leaving it: by the time any consumer
+runs, or the command returns, the state already says what the database says."""
 
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
     from ports.access_tokens import AccessTokens
     from ports.clock import Clock
-    from ports.event_bus import EventBus
     from ports.login_throttle import LoginThrottle
     from ports.password_hasher import PasswordHasher
     from ports.session_state import UserStateStore
@@ -63,7 +62,6 @@ def login(
     states: UserStateStore,
     throttle: LoginThrottle,
     clock: Clock,
-    events: EventBus,
     lifetimes: Lifetimes,
 ) -> TokenPair:
     email = rules.normalise_email(cmd.email)
@@ -86,9 +84,9 @@ def login(
             raise InvalidCredentials()  # deleted or disabled since the password was checked
         session = sessions.open(tokens.digest(refresh), now, lifetimes.refresh)
         uow.sessions.save(sessions)
+        uow.record(_event(UserLoggedIn, cmd, session, "login", now))
         uow.commit()
-    states.write(full_state(user, sessions, now))
-    events.publish(_event(UserLoggedIn, cmd, session, "login", now))
+        states.write(full_state(user, sessions, now))
     return _pair(access, user, session, refresh, now, lifetimes)
 
 
@@ -100,7 +98,6 @@ def refresh_token(
     access: AccessTokens,
     states: UserStateStore,
     clock: Clock,
-    events: EventBus,
     lifetimes: Lifetimes,
 ) -> TokenPair:
     """Rotate the refresh token. Presenting one that was already rotated away ends the
@@ -119,20 +116,23 @@ def refresh_token(
         reused = session.refresh_digest != digest
         if reused:
             sessions.end(session, now, EndReason.REFRESH_REUSED)
+            uow.record(_event(UserLoggedOut, cmd, session, EndReason.REFRESH_REUSED.value, now))
         else:
             sessions.rotate(session, tokens.digest(refresh), now, lifetimes.refresh)
+            uow.record(_event(UserLoggedIn, cmd, session, "refresh", now))
         uow.sessions.save(sessions)
         uow.commit()
-    states.write(full_state(user, sessions, now))
-    if reused:
-        log.warning("operation=auth.refresh_reused user=%s session=%s: session ended", user.id, session.id)
-        events.publish(_event(UserLoggedOut, cmd, session, EndReason.REFRESH_REUSED.value, now))
-        raise Unauthenticated(REFRESH_REUSED)
-    events.publish(_event(UserLoggedIn, cmd, session, "refresh", now))
+        states.write(full_state(user, sessions, now))
+        if reused:
+            log.warning(
+                "operation=auth.refresh_reused user=%s session=%s: session ended", user.id, session.id
+            )
+            # Raised after the commit: leaving the block still publishes UserLoggedOut.
+            raise Unauthenticated(REFRESH_REUSED)
     return _pair(access, user, session, refresh, now, lifetimes)
 
 
-def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock, events: EventBus) -> None:
+def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock) -> None:
     """End the session; ending one that already ended changes nothing."""
     now = clock.now()
     with uow:
@@ -142,9 +142,9 @@ def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock
             return
         sessions.end(session, now, EndReason.LOGOUT)
         uow.sessions.save(sessions)
+        uow.record(_event(UserLoggedOut, cmd, session, EndReason.LOGOUT.value, now))
         uow.commit()
-    states.write(UserState(cmd.user_id, sessions=sessions_of(sessions, now)))
-    events.publish(_event(UserLoggedOut, cmd, session, EndReason.LOGOUT.value, now))
+        states.write(UserState(cmd.user_id, sessions=sessions_of(sessions, now)))
 
 
 def _locked(uow: UnitOfWork, user_id: UUID, now: datetime) -> tuple[User | None, UserSessions | None]:

@@ -16,16 +16,13 @@ from domain.subscriptions.status import status_changed
 if TYPE_CHECKING:
     from domain.subscriptions.plans import Plans
     from ports.clock import Clock
-    from ports.event_bus import EventBus
     from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
 log = logging.getLogger("user_service.subscriptions")
 
 
-def activate_subscription(
-    event: PaymentConfirmed, *, uow: UnitOfWork, plans: Plans, clock: Clock, events: EventBus
-) -> None:
+def activate_subscription(event: PaymentConfirmed, *, uow: UnitOfWork, plans: Plans, clock: Clock) -> None:
     """ActivateSubscription: apply a confirmed payment. A payment is applied once, however
     often its event is delivered (the applied mark is read under the user's lock)."""
     now = clock.now()
@@ -46,20 +43,20 @@ def activate_subscription(
             )
             return
         uow.subscriptions.save(subscriptions)
-        uow.commit()
-    assert current is not None and current.current_period_end is not None
-    events.publish(status_changed(subscriptions, now, event.locale))
-    if pending:
-        events.publish(
-            SubscriptionActivated(
-                user_id=event.user_id,
-                subscription_id=current.id,
-                plan=current.plan,
-                current_period_end=current.current_period_end,
-                occurred_at=now,
-                locale=event.locale,
+        assert current is not None and current.current_period_end is not None
+        uow.record(status_changed(subscriptions, now, event.locale))
+        if pending:
+            uow.record(
+                SubscriptionActivated(
+                    user_id=event.user_id,
+                    subscription_id=current.id,
+                    plan=current.plan,
+                    current_period_end=current.current_period_end,
+                    occurred_at=now,
+                    locale=event.locale,
+                )
             )
-        )
+        uow.commit()
 
 
 @writes(Group.SUBSCRIPTION)
@@ -76,25 +73,26 @@ class SweepResult:
     payments_retried: int
 
 
-def sweep_subscriptions(
-    cmd: SweepSubscriptions, *, uow: UnitOfWork, clock: Clock, events: EventBus
-) -> SweepResult:
+def sweep_subscriptions(cmd: SweepSubscriptions, *, uow: UnitOfWork, clock: Clock) -> SweepResult:
     now = clock.now()
+    # Payments first: a renewal paid in time but not yet applied must extend the period before
+    # the period is found over. Their confirmations are delivered again (applying is
+    # idempotent) by the publish rule like any event: recorded, committed (nothing to write),
+    # published on leaving this block, so their consumer has run before the expiries below.
     with uow:
         due = uow.subscriptions.ended_periods(now, cmd.limit)
         unapplied = uow.subscriptions.unapplied_payments(cmd.limit)
-    # Payments first: a renewal paid in time but not yet applied must extend the period before
-    # the period is found over.
-    for payment, user_id in unapplied:  # delivered again; applying is idempotent
-        events.publish(
-            PaymentConfirmed(
-                user_id=user_id,
-                subscription_id=payment.subscription_id,
-                payment_id=payment.id,
-                occurred_at=now,
-                locale=cmd.locale,
+        for payment, user_id in unapplied:
+            uow.record(
+                PaymentConfirmed(
+                    user_id=user_id,
+                    subscription_id=payment.subscription_id,
+                    payment_id=payment.id,
+                    occurred_at=now,
+                    locale=cmd.locale,
+                )
             )
-        )
+        uow.commit()
     expired = 0
     for user_id in due:
         with uow:
@@ -102,7 +100,7 @@ def sweep_subscriptions(
             if subscriptions is None or not subscriptions.expire(now):
                 continue  # renewed or cancelled meanwhile
             uow.subscriptions.save(subscriptions)
+            uow.record(status_changed(subscriptions, now, cmd.locale))
             uow.commit()
         expired += 1
-        events.publish(status_changed(subscriptions, now, cmd.locale))
     return SweepResult(expired, len(unapplied))

@@ -1,6 +1,7 @@
 """Registering, reading and cancelling subscriptions, and confirming payments.
 
-RegisterSubscription commits, writes the subscription group of UserState, then publishes. Every
+RegisterSubscription records its event, commits and writes the subscription group of UserState
+in its unit of work, which publishes the event on leaving the block (the port's rule). Every
 later change reaches the state through UserSubscriptionStatusChanged and its one consumer
 (`consumers.update_subscription_state`); a confirmed payment is applied by a consumer too.
 """
@@ -23,7 +24,6 @@ from domain.subscriptions.status import status_changed
 if TYPE_CHECKING:
     from domain.subscriptions.plans import Plans
     from ports.clock import Clock
-    from ports.event_bus import EventBus
     from ports.session_state import UserStateStore
     from ports.unit_of_work import UnitOfWork
 
@@ -41,7 +41,6 @@ def register_subscription(
     plans: Plans,
     states: UserStateStore,
     clock: Clock,
-    events: EventBus,
 ) -> Subscription:
     plan = plans.get(cmd.plan)
     if plan is None:
@@ -53,23 +52,21 @@ def register_subscription(
             raise NotFound(USER_NOT_FOUND)
         subscription = subscriptions.register(plan, now)
         uow.subscriptions.save(subscriptions)
-        uow.commit()
-    states.write(UserState(cmd.user_id, subscription=subscriptions.summary()))
-    events.publish(
-        SubscriptionRegistered(
-            user_id=cmd.user_id,
-            subscription_id=subscription.id,
-            plan=plan.name,
-            occurred_at=now,
-            locale=cmd.locale,
+        uow.record(
+            SubscriptionRegistered(
+                user_id=cmd.user_id,
+                subscription_id=subscription.id,
+                plan=plan.name,
+                occurred_at=now,
+                locale=cmd.locale,
+            )
         )
-    )
+        uow.commit()
+        states.write(UserState(cmd.user_id, subscription=subscriptions.summary()))
     return subscription
 
 
-def cancel_subscription(
-    cmd: CancelSubscription, *, uow: UnitOfWork, clock: Clock, events: EventBus
-) -> Subscription:
+def cancel_subscription(cmd: CancelSubscription, *, uow: UnitOfWork, clock: Clock) -> Subscription:
     """End the subscription at once. Cancelling it again changes nothing."""
     now = clock.now()
     with uow:
@@ -86,14 +83,12 @@ def cancel_subscription(
         assert subscriptions is not None
         subscriptions.cancel(subscription.id, now)
         uow.subscriptions.save(subscriptions)
+        uow.record(status_changed(subscriptions, now, cmd.locale))
         uow.commit()
-    events.publish(status_changed(subscriptions, now, cmd.locale))
     return subscription
 
 
-def confirm_payment(
-    cmd: ConfirmPayment, *, uow: UnitOfWork, plans: Plans, clock: Clock, events: EventBus
-) -> Payment:
+def confirm_payment(cmd: ConfirmPayment, *, uow: UnitOfWork, plans: Plans, clock: Clock) -> Payment:
     """Record the payment; its PaymentConfirmed event activates (or extends) the subscription.
     A payment is recorded once: its reference again is refused, whoever sends it."""
     now = clock.now()
@@ -115,19 +110,19 @@ def confirm_payment(
             raise AlreadyExists(PAYMENT_RECORDED)
         payment = Payment(uuid4(), subscription.id, cmd.reference, cmd.amount, plan.currency, cmd.source, now)
         uow.subscriptions.add_payment(payment)
+        uow.record(
+            PaymentConfirmed(
+                user_id=subscription.user_id,
+                subscription_id=subscription.id,
+                payment_id=payment.id,
+                occurred_at=now,
+                locale=cmd.locale,
+            )
+        )
         try:
             uow.commit()
         except AlreadyExists:  # the same reference, committed by a concurrent request
             raise AlreadyExists(PAYMENT_RECORDED) from None
-    events.publish(
-        PaymentConfirmed(
-            user_id=subscription.user_id,
-            subscription_id=subscription.id,
-            payment_id=payment.id,
-            occurred_at=now,
-            locale=cmd.locale,
-        )
-    )
     return payment
 
 

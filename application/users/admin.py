@@ -65,11 +65,11 @@ def change_user_status(
                 uow.sessions.save(sessions)
         user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()
-    states.write(
-        UserState(
-            user.id,
-            identity=identity_of(user),
-            sessions=sessions_of(sessions, now) if sessions is not None else None,
+        states.write(
+            UserState(
+                user.id,
+                identity=identity_of(user),
+                sessions=sessions_of(sessions, now) if sessions is not None else None,
+            )
         )
-    )
     return user

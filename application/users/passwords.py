@@ -74,5 +74,5 @@ def confirm_password_reset(
             sessions.end_all(now, EndReason.PASSWORD_CHANGED)
             uow.sessions.save(sessions)
         uow.commit()
-    state = UserState(user.id, identity=identity_of(user))
-    states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
+        state = UserState(user.id, identity=identity_of(user))
+        states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))

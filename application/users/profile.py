@@ -100,9 +100,9 @@ def update_user(
                 )
             )
         uow.commit()
-    if change.any:
-        state = UserState(user.id, identity=identity_of(user))
-        states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
+        if change.any:
+            state = UserState(user.id, identity=identity_of(user))
+            states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
     if token is not None:
         send_token_mail(mailer, user.email, "confirm_email", cmd.locale, token)
     return user
@@ -118,7 +118,7 @@ def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock, states: UserS
         )
         uow.users.remove(user)
         uow.commit()
-    states.write(deleted_state(user.id, user.email))
+        states.write(deleted_state(user.id, user.email))
 
 
 def get_user(query: GetUser, *, uow: UnitOfWork) -> User:

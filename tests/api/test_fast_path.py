@@ -1,5 +1,5 @@
-"""GET /api/users/{id} on a cache hit: the same response as the Flask view gives, from one cache
-round trip, with no database, serializer or Flask work; /metrics counts it."""
+"""GET /api/users/{id} through the hot path: the same response as the Flask view gives; a hit from
+one cache round trip, with no database, serializer or Flask work; /metrics counts it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 import redis
+from werkzeug.test import Client
 
 from adapters.caching import keys
 from app.factory import create_app
@@ -33,6 +34,22 @@ def flask_requests(app) -> list[str]:
     return seen
 
 
+class view_client:  # noqa: N801 (used as a function)
+    """A client of the Flask app behind the hot path, sending the same credentials."""
+
+    def __init__(self, app, client) -> None:
+        self._client = Client(app.wsgi_app.app, app.response_class)
+        self._authorization = client.environ_base.get("HTTP_AUTHORIZATION", "")
+
+    def open(self, url: str, method: str = "GET", headers: dict | None = None):
+        return self._client.open(
+            url, method=method, headers={"Authorization": self._authorization, **(headers or {})}
+        )
+
+    def get(self, url: str, **kwargs):
+        return self.open(url, **kwargs)
+
+
 @pytest.mark.parametrize(
     "headers",
     [{}, {"Accept-Language": "uk, en;q=0.5"}, {"Accept-Language": "vi-VN"}, {"If-None-Match": "*"}],
@@ -41,12 +58,41 @@ def flask_requests(app) -> list[str]:
 def test_a_hit_answers_exactly_as_the_view_does(app, flask_requests, client, registered, method, headers):
     url = registered["url"]
     flask_requests.clear()
-    from_view = client.open(url, method=method, headers=headers)  # a miss: Flask answers, stores
+    from_view = view_client(app, client).open(url, method=method, headers=headers)
     assert flask_requests == [url.removeprefix("http://localhost")]
     from_cache = client.open(url, method=method, headers=headers)
-    assert len(flask_requests) == 1  # the fast path answered
+    assert len(flask_requests) == 1  # the hot path answered
     assert comparable(from_cache) == comparable(from_view)
     assert from_view.status_code == (304 if "If-None-Match" in headers else 200)
+
+
+def test_a_miss_is_loaded_and_stored_by_the_hot_path(app, flask_requests, client, registered):
+    url, key = registered["url"], keys.user(registered["json"]["id"])
+    cache = app.extensions["container"].caching.cache()
+    cache.delete(key)
+    flask_requests.clear()
+    from_miss = client.get(url)
+    assert flask_requests == [] and cache.get(key) is not None
+    assert comparable(client.get(url)) == comparable(from_miss)
+    assert comparable(view_client(app, client).get(url)) == comparable(from_miss)
+
+
+def test_what_the_hot_path_cannot_answer_gets_the_views_problem(app, flask_requests, client, registered):
+    """A user not found, and a failure of the cache and the database together."""
+    flask_requests.clear()
+    missing = client.get("/api/users/00000000-0000-0000-0000-000000000000", headers=registered["headers"])
+    assert missing.status_code == 403  # not theirs: the view's answer
+    assert flask_requests == ["/api/users/00000000-0000-0000-0000-000000000000"]
+    container = app.extensions["container"]
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the database is gone")
+
+    container.user_entries().read = failing  # type: ignore[method-assign]
+    flask_requests.clear()
+    response = client.get(registered["url"])
+    assert flask_requests == [registered["url"].removeprefix("http://localhost")]
+    assert response.status_code == 200 and response.get_json()["id"] == registered["json"]["id"]
 
 
 def test_a_matching_if_none_match_gets_304_from_the_fast_path(flask_requests, client, registered):
@@ -58,7 +104,7 @@ def test_a_matching_if_none_match_gets_304_from_the_fast_path(flask_requests, cl
         assert response.headers["ETag"] == registered["etag"]
         assert response.headers["Cache-Control"] == "max-age=600, s-maxage=600"
     assert client.get(registered["url"], headers={"If-None-Match": '"other"'}).status_code == 200
-    assert len(flask_requests) == 1
+    assert flask_requests == []  # the miss too
 
 
 def test_a_hit_needs_no_database_and_no_serializer(app, client, registered, monkeypatch):
@@ -69,8 +115,8 @@ def test_a_hit_needs_no_database_and_no_serializer(app, client, registered, monk
         raise AssertionError("a cache hit must not reach this")
 
     container.storage.read_uow.override(unusable)
-    monkeypatch.setattr("app.api.representation.RepresentationCodec.encode", unusable)
-    monkeypatch.setattr("app.api.representation.RepresentationCodec.decode", unusable)
+    monkeypatch.setattr("app.http.user_representation.RepresentationCodec.encode", unusable)
+    monkeypatch.setattr("app.http.user_representation.RepresentationCodec.decode", unusable)
     monkeypatch.setattr("json.dumps", unusable)
     try:
         assert client.get(registered["url"]).get_json()["id"] == registered["json"]["id"]
@@ -125,7 +171,7 @@ def test_other_methods_and_paths_go_to_flask(flask_requests, client, registered)
     assert client.get(upper).get_json()["id"] == registered["json"]["id"]  # any case: a hit too
     assert client.get(registered["url"] + "/").status_code == 404
     assert client.post(registered["url"]).status_code == 405
-    assert len(flask_requests) == 3
+    assert len(flask_requests) == 2  # the GETs of the user are the hot path's, miss and hit
 
 
 def test_the_collection_is_invalidated_by_registration(client, admin, faker):

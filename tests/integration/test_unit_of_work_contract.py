@@ -10,12 +10,14 @@ from uuid import uuid4
 
 import pytest
 
+from domain.auth.events import UserLoggedIn
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.users.events import UserDeleted, UserRegistered, UserUpdated
 from domain.users.model import User, UserStatus
 from domain.users.queries import PageRequest, UserFilter
 from domain.users.tokens import AccountToken, TokenPurpose
 from tests.integration.backends import NOW, Backend, RecordingBus
+from tests.support import races
 
 CONFIRM, RESET = TokenPurpose.CONFIRM_EMAIL, TokenPurpose.RESET_PASSWORD
 
@@ -143,6 +145,7 @@ def test_an_exception_rolls_everything_back(backend, make_user):
         uow.users.add(new)
         uow.users.get(user.id).update(initials="Changed")
         assert uow.tokens.consume(token.digest, CONFIRM, NOW) is not None
+        uow.record(logged_in(user))
         raise RuntimeError("handler failed")
     assert stored(backend, new.id) is None
     assert stored(backend, user.id).initials == user.initials
@@ -172,10 +175,15 @@ def test_an_email_freed_by_a_removal_can_be_taken_in_the_same_unit_of_work(backe
         assert uow.users.get_by_email(user.email).id == successor.id
 
 
-# --- events ----------------------------------------------------------------------------------
+# --- events: the publish rule (ports.unit_of_work) -------------------------------------------
 
 
-def test_events_are_published_after_commit_in_order_and_cleared(backend, make_user):
+def logged_in(user: User, at=NOW) -> UserLoggedIn:
+    """An event no aggregate records: a handler hands it to `uow.record`."""
+    return UserLoggedIn(user_id=user.id, session_id=uuid4(), kind="login", occurred_at=at)
+
+
+def test_events_are_published_on_leaving_the_block_after_commit_in_order_and_cleared(backend, make_user):
     user, new = make_user(), make_user()
     save(backend, user)
     visible: list[bool] = []
@@ -197,11 +205,44 @@ def test_events_are_published_after_commit_in_order_and_cleared(backend, make_us
         registered = UserRegistered(user_id=new.id, email=new.email, occurred_at=NOW)
         new.record(registered)
         uow.users.add(new)
-        assert bus.events == []
         uow.commit()
+        # Where a handler writes its state groups: committed, and nothing published yet.
+        assert bus.events == []
+        assert stored(backend, new.id) is not None
     assert bus.events == [registered, updated, again]
     assert visible == [True, True, True]
     assert loaded.events == [] and new.events == []
+
+
+def test_recorded_events_are_published_with_the_aggregates_in_the_order_recorded(backend, make_user):
+    user, new = make_user(), make_user()
+    save(backend, user)
+    # Recorded out of time order: the order of recording is what holds.
+    first = logged_in(user, NOW + timedelta(minutes=2))
+    last = logged_in(new, NOW)
+    with backend.uow() as uow:
+        loaded = uow.users.get(user.id)
+        updated = UserUpdated(user_id=user.id, email=user.email, occurred_at=NOW + timedelta(minutes=3))
+        loaded.record(updated)
+        uow.record(first)
+        registered = UserRegistered(user_id=new.id, email=new.email, occurred_at=NOW + timedelta(minutes=1))
+        new.record(registered)
+        uow.users.add(new)
+        uow.record(last)
+        uow.commit()
+        assert backend.bus.events == []
+    assert backend.bus.events == [updated, first, registered, last]
+
+
+def test_recorded_events_alone_are_published_after_an_empty_commit(backend, make_user):
+    user = make_user()
+    save(backend, user)
+    events = [logged_in(user), logged_in(user)]
+    with backend.uow() as uow:
+        for event in events:
+            uow.record(event)
+        uow.commit()
+    assert backend.bus.events == events
 
 
 def test_events_of_a_removed_user_are_published(backend, make_user):
@@ -221,7 +262,94 @@ def test_no_events_without_commit(backend, make_user):
     with backend.uow() as uow:
         user.record(UserRegistered(user_id=user.id, email=user.email, occurred_at=NOW))
         uow.users.add(user)
+        uow.record(logged_in(user))
     assert backend.bus.events == []
+
+
+def test_a_rollback_discards_what_was_recorded(backend, make_user):
+    user = make_user()
+    save(backend, user)
+    kept = logged_in(user)
+    with backend.uow() as uow:
+        uow.users.get(user.id).record(UserUpdated(user_id=user.id, email=user.email, occurred_at=NOW))
+        uow.record(logged_in(user))
+        uow.rollback()
+        uow.record(kept)
+        uow.commit()
+    assert backend.bus.events == [kept]
+
+
+def test_a_failed_commit_publishes_nothing(backend, make_user):
+    user = make_user()
+    save(backend, user)
+    with pytest.raises(AlreadyExists), backend.uow() as uow:
+        twin = make_user(email=user.email)
+        twin.record(UserRegistered(user_id=twin.id, email=twin.email, occurred_at=NOW))
+        uow.users.add(twin)
+        uow.record(logged_in(user))
+        uow.commit()
+    assert backend.bus.events == []
+
+
+def test_a_block_that_committed_and_then_raised_still_publishes_what_it_committed(backend, make_user):
+    user = make_user()
+    save(backend, user)
+    committed = logged_in(user)
+    with pytest.raises(RuntimeError, match="after commit"), backend.uow() as uow:
+        loaded = uow.users.get(user.id)
+        loaded.update(initials="Changed")
+        updated = UserUpdated(user_id=user.id, email=user.email, occurred_at=NOW)
+        loaded.record(updated)
+        uow.record(committed)
+        uow.commit()
+        uow.record(logged_in(user))  # after the commit, never committed: discarded
+        raise RuntimeError("raised after commit")
+    assert backend.bus.events == [updated, committed]
+    assert stored(backend, user.id).initials == "Changed"
+
+
+def test_reentering_the_same_unit_of_work_starts_a_fresh_collection(backend, make_user):
+    user = make_user()
+    save(backend, user)
+    uow = backend.uow()
+    first, second = logged_in(user), logged_in(user)
+    with uow:
+        uow.record(logged_in(user))  # not committed: must not leak into the next block
+    with uow:
+        uow.record(first)
+        uow.commit()
+        uow.record(logged_in(user))  # recorded after the commit: nor this one
+    assert backend.bus.events == [first]
+    with uow:
+        uow.record(second)
+        uow.commit()
+    assert backend.bus.events == [first, second]  # the first block's event, once
+    with uow:
+        uow.commit()
+    assert backend.bus.events == [first, second]
+
+
+def test_a_subscriber_can_write_in_a_unit_of_work_of_its_own(backend, make_user):
+    """Events leave once the block has let go of its transaction and locks: a consumer's own
+    unit of work (on SQLite, the one writer) does not wait for the publisher's."""
+    user = make_user()
+    save(backend, user)
+    outcomes: list[str] = []
+
+    class WritingBus(RecordingBus):
+        def publish(self, event):
+            super().publish(event)
+            with backend.uow() as uow:
+                uow.users.get(user.id, lock=True).update(initials="Consumer")
+                uow.commit()
+            outcomes.append("written")
+
+    with backend.uow(WritingBus()) as uow:
+        uow.users.get(user.id, lock=True).update(initials="Handler")
+        uow.record(logged_in(user))
+        uow.commit()
+    assert outcomes == ["written"]
+    assert stored(backend, user.id).initials == "Consumer"
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -523,23 +651,18 @@ def test_concurrent_consumers_of_one_token_have_one_winner(backend, make_user):
     tokens = [token_for(user) for _ in range(5)]
     save(backend, user, tokens=tuple(tokens))
     for token in tokens:
-        start, results = threading.Barrier(2), []
 
-        def consume() -> None:
-            start.wait(10)
+        def consume() -> AccountToken | None:
             with backend.uow() as uow:
                 used = uow.tokens.consume(token.digest, CONFIRM, NOW)
                 time.sleep(0.02)  # hold the transaction open so the other consumer overlaps it
                 uow.commit()
-            results.append(used)
+            return used
 
-        threads = [threading.Thread(target=consume) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(10)
-        assert len(results) == 2
-        assert sum(used is not None for used in results) == 1
+        outcome = races.race(consume, consume, join_within=10)
+        assert outcome.errors == []
+        assert len(outcome.results) == 2
+        assert sum(used is not None for used in outcome.results) == 1
 
 
 def test_a_user_removed_in_a_unit_of_work_is_gone_from_it(backend, make_user):

@@ -168,7 +168,8 @@ def test_a_type_with_the_same_name_as_a_subscribed_one_is_another_type(backend: 
 
 
 def test_a_subscriber_may_publish_while_it_is_being_delivered_to(backend: Backend, calls, event):
-    """Consumers get the bus: one may publish what its own change caused."""
+    """A consumer's unit of work publishes what its own change caused while the bus is still
+    delivering the event that caused it."""
     buses: list[BlinkerEventBus] = []
     deleted = event(Deleted)
 

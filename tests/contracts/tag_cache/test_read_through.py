@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.caching.read_through import Policy, ReadThrough, recompute_due
+from adapters.caching.read_through import Policy, ReadThrough
 from ports.tag_cache import CacheEntry
 from tests.contracts.tag_cache.conftest import Backend
 
@@ -148,16 +148,22 @@ def test_while_another_recomputes_early_the_live_entry_is_served(backend: Backen
     backend.peer.release("k")
 
 
-def test_a_caller_that_already_judged_the_entry_due_forces_the_recompute(backend: Backend) -> None:
-    never = ReadThrough(backend.cache, clock=backend.now, random=lambda: 0.0)
+def test_a_read_rolls_once_for_early_recompute(backend: Backend) -> None:
+    """One XFetch draw per read of a live entry, none for a miss: the decision is made once."""
+    draws: list[float] = []
+
+    def draw() -> float:
+        draws.append(1 - 1e-15)  # due
+        return draws[-1]
+
+    reads = ReadThrough(backend.cache, clock=backend.now, random=draw)
     source = Source(b"v1")
-    never.fetch("k", TAGS, XFETCH, source)
+    assert reads.fetch("k", TAGS, XFETCH, source) == b"v1"
+    assert draws == []
+    slow_to_compute(backend, b"v1")
     source.value = b"v2"
-    token = recompute_due.set("k")
-    try:
-        assert never.fetch("k", TAGS, XFETCH, source) == b"v2"
-    finally:
-        recompute_due.reset(token)
+    assert reads.fetch("k", TAGS, XFETCH, source) == b"v2"
+    assert len(draws) == 1 and source.loads == 2
 
 
 def test_a_waiter_gets_the_value_the_lease_holder_stores(reads: ReadThrough, backend: Backend) -> None:
