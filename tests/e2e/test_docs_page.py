@@ -11,6 +11,8 @@ import re
 import shutil
 import subprocess
 
+import pytest
+
 from tests.e2e.conftest import start, stop
 from tests.settings import TEST_ENV
 
@@ -26,6 +28,7 @@ def browser() -> str:
     raise AssertionError(f"no headless browser ({', '.join(BROWSERS)}): apt-get install chromium")
 
 
+@pytest.mark.slow  # a server and a headless browser: about 9 s
 def test_the_docs_page_shows_the_operations_without_internet(tmp_path):
     env = {**os.environ, **TEST_ENV, "INSTANCE_PATH": str(tmp_path / "instance")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
