@@ -147,11 +147,7 @@ class Container(containers.DeclarativeContainer):
     _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
     event_bus.add_kwargs(
         subscribers=providers.Selector(
-            config.cache.backend,
-            redis=_invalidating,
-            local=_invalidating,
-            memory=_invalidating,
-            none=subscriber_map(_subscriber_ports, *_handlers),
+            caching.read_cache, on=_invalidating, off=subscriber_map(_subscriber_ports, *_handlers)
         ),
     )
     del _subscriber_ports, _invalidating, _handlers
@@ -164,13 +160,7 @@ class Container(containers.DeclarativeContainer):
     user_entries = providers.Singleton(
         user_caches.UserEntries, caching.reads, _codec, storage.read_uow.provider
     )
-    read_uow = providers.Selector(
-        config.cache.backend,
-        redis=_cached_read_uow,
-        local=_cached_read_uow,
-        memory=_cached_read_uow,
-        none=storage.read_uow,
-    )
+    read_uow = providers.Selector(caching.read_cache, on=_cached_read_uow, off=storage.read_uow)
 
     _ports: dict[str, Any] = {
         "hasher": hasher,

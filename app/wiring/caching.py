@@ -21,10 +21,16 @@ from adapters.redis.tag_cache import RedisTagCache, make_client
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 
 
+def _read_cache(backend: str) -> str:
+    """ "on" unless the cache is switched off (CACHE_URL=none): what the read paths choose by."""
+    return "off" if backend == "none" else "on"
+
+
 class Caching(containers.DeclarativeContainer):
     """`config`: the cache settings (backend, url, prefix, path, owner, timeouts, breaker)."""
 
     config = providers.Configuration()
+    read_cache = providers.Callable(_read_cache, config.backend)
 
     redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
     # One circuit breaker per store: every user of it stops waiting on it together.

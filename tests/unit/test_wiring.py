@@ -26,6 +26,7 @@ class RecordingStore(InMemoryUserStateStore):
 
 class OtherCaching(containers.DeclarativeContainer):
     config = providers.Configuration()
+    read_cache = providers.Object("on")
     cache = providers.Singleton(InMemoryTagCache)
     states = providers.Singleton(RecordingStore)
     throttle = providers.Singleton(login_throttle, "memory", "other:")
