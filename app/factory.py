@@ -14,7 +14,7 @@ from app import VERSION, config, instance
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
-from app.http import bodiless, docs_ui, locale, metrics, payments, problems, request_body
+from app.http import bodiless, correlation, docs_ui, locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
 from app.http.user_representation import CachedUserReads
 
@@ -54,6 +54,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     )
     app.extensions["container"] = container
     bodiless.init_app(app)  # first: it runs after every other after_request function
+    correlation.init_app(app)  # X-Request-ID: before the hooks that may log or publish
     docs_ui.init_app(app)  # the docs page's files, served here (no CDN)
     locale.init_app(app)
     request_body.init_app(app)

@@ -36,6 +36,8 @@ from werkzeug.http import parse_accept_header
 from werkzeug.routing import UUIDConverter
 
 from adapters.caching.users import RecordCodec, UserEntries
+from adapters.events import correlation as events_correlation
+from app.http import correlation
 from app.http.auth import check
 from app.http.conditional import REPRESENTATION, USER_CACHE_CONTROL, VARY, etag_of, none_match
 from app.http.locale import current_locale, negotiate_locale
@@ -147,8 +149,13 @@ class CachedUserReads:
         match = _USER_PATH.fullmatch(environ.get("PATH_INFO", ""))
         if match is None:
             return self.app(environ, start_response)
+        # The request's id, echoed here or, when the request goes on, by the Flask app.
+        request_id = environ[correlation.ENVIRON_KEY] = correlation.correlation_id_from(
+            environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT")
+        )
         try:
-            stored = self._read(environ, UUID(match[1]))
+            with events_correlation.use(request_id):  # what a miss logs or loads carries it
+                stored = self._read(environ, UUID(match[1]))
         except Exception:  # an outage, or anything else: the Flask app answers with a problem
             log.debug("operation=hot_path.declined path=%s", environ.get("PATH_INFO"), exc_info=True)
             stored = None
@@ -157,7 +164,7 @@ class CachedUserReads:
         etag, body = stored
         language = _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
         status, headers, body = answer(method, etag, body, environ.get("HTTP_IF_NONE_MATCH"), language)
-        start_response(_STATUS_LINES[status], headers)
+        start_response(_STATUS_LINES[status], [*headers, (correlation.HEADER, request_id)])
         return [] if method == "HEAD" or status == 304 else [body]
 
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:

@@ -16,7 +16,10 @@ from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
 def comparable(response) -> tuple:
-    return response.status_code, sorted(response.headers.items()), response.data
+    """All but the request's id (a new one per request when the client sends none)."""
+    headers = sorted((name, value) for name, value in response.headers.items() if name != "X-Request-ID")
+    assert response.headers.get("X-Request-ID")
+    return response.status_code, headers, response.data
 
 
 @pytest.fixture
@@ -93,6 +96,19 @@ def test_what_the_hot_path_cannot_answer_gets_the_views_problem(app, flask_reque
     response = client.get(registered["url"])
     assert flask_requests == [registered["url"].removeprefix("http://localhost")]
     assert response.status_code == 200 and response.get_json()["id"] == registered["json"]["id"]
+
+
+def test_the_hot_path_echoes_the_request_id(client, registered):
+    client.get(registered["url"])  # stored
+    assert (
+        client.get(registered["url"], headers={"X-Request-ID": "req-42"}).headers["X-Request-ID"] == "req-42"
+    )
+    trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert client.get(registered["url"], headers={"traceparent": trace}).headers["X-Request-ID"] == (
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    )
+    missing = "/api/users/00000000-0000-0000-0000-000000000000"  # passed on: the Flask app echoes it
+    assert client.get(missing, headers={"X-Request-ID": "req-43"}).headers["X-Request-ID"] == "req-43"
 
 
 def test_a_matching_if_none_match_gets_304_from_the_fast_path(flask_requests, client, registered):
