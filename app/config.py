@@ -144,6 +144,7 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
             },
         },
         "argon2": _argon2(read),
+        "events": _events(read, database_url),
     }
     if read.problems:
         raise ConfigError(read.problems)
@@ -209,6 +210,31 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         "socket_timeout": read.number("CACHE_SOCKET_TIMEOUT", 0.1, 0, 60),
         "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),
         "breaker_reset": read.number("CACHE_BREAKER_RESET", 5.0, 0, 3600),
+    }
+
+
+def _events(read: _Reader, database_url: str) -> dict[str, Any]:
+    """EVENTS_URL unset: events are delivered in-process (blinker), as in the embedded default;
+    `amqp://...`: also written to the outbox, relayed to RabbitMQ and consumed by workers."""
+    url = read.get("EVENTS_URL") or ""
+    shown = None if "@" in url else url  # credentials are never shown
+    if url and not url.startswith(("amqp://", "amqps://")):
+        read.wrong("EVENTS_URL", shown, "unset (in-process events) or an amqp:// or amqps:// URL of RabbitMQ")
+    elif url:  # the outbox and its relay are in place; the worker process is not yet
+        read.wrong(
+            "EVENTS_URL",
+            shown,
+            "unset: durable events need the `user-service worker` process, not shipped in this version",
+        )
+    if url and database_url == "memory://":
+        read.wrong(
+            "EVENTS_URL", shown, "unset with DATABASE_URL=memory:// (the outbox lives in the database)"
+        )
+    return {
+        "durable": bool(url),
+        "url": url,
+        "prefix": read.get("EVENTS_PREFIX") or "user_service.",
+        "prefetch": read.integer("EVENTS_PREFETCH", 16, 1, 1000),
     }
 
 

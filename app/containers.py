@@ -1,3 +1,4 @@
+# Over 200 lines: the one composition root; its helpers build the subscriber maps it binds.
 """The composition root: the one place that chooses adapters (with the containers of app.wiring,
 one per concern) and binds the handlers to them."""
 
@@ -22,6 +23,7 @@ from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
 from app.http.payments import PaymentCallbacks
 from app.http.user_representation import RepresentationCodec
 from app.wiring.caching import Caching
+from app.wiring.events import IN_PROCESS, WORKER, by_name, merged, placed
 from app.wiring.storage import Storage
 from application.auth import handlers as auth
 from application.messagebus import MessageBus
@@ -44,16 +46,12 @@ def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers
 
 
 def subscriber_map(
-    ports: Mapping[str, providers.Provider], *handler_maps: Mapping[type, list[Callable]]
+    ports: Mapping[str, providers.Provider], subscribers: Mapping[type, list[Callable]]
 ) -> providers.Dict:
-    merged: dict[type, list[Callable]] = {}
-    for handlers in handler_maps:
-        for event, subscribers in handlers.items():
-            merged.setdefault(event, []).extend(subscribers)
     return providers.Dict(
         {
             event: providers.List(*(bound(h, consumer_ports(h, ports)).provider for h in hs))
-            for event, hs in merged.items()
+            for event, hs in subscribers.items()
         }
     )
 
@@ -64,6 +62,36 @@ def consumer_ports(consumer: Callable, ports: Mapping[str, providers.Provider]) 
     name = f"{consumer.__module__}.{consumer.__qualname__}"
     guarded = providers.Factory(OwnedGroups, ports["states"], owned_groups(consumer), name)
     return {**ports, "states": guarded}
+
+
+def in_process_subscribers(
+    ports: Mapping[str, providers.Provider],
+    plain: Mapping[type, list[Callable]],
+    invalidating: Mapping[type, list[Callable]],
+) -> dict[str, providers.Dict]:
+    """The subscribers the event bus of this process runs, for each `_delivery` key."""
+    return {
+        f"{cache}-{mode}": subscriber_map(
+            ports, placed(invalidating if cache == "on" else plain, IN_PROCESS, mode == "durable")
+        )
+        for cache in ("on", "off")
+        for mode in ("durable", "local")
+    }
+
+
+def worker_handler_map(
+    ports: Mapping[str, providers.Provider], named: Mapping[str, tuple[Callable, tuple[str, ...]]]
+) -> providers.Dict:
+    return providers.Dict(
+        {
+            name: bound(handler, consumer_ports(handler, ports)).provider
+            for name, (handler, _) in named.items()
+        }
+    )
+
+
+def _delivery(read_cache: str, durable: bool) -> str:
+    return f"{read_cache}-{'durable' if durable else 'local'}"
 
 
 def build_plans(config: Mapping[str, Mapping[str, Any]]) -> Plans:
@@ -143,14 +171,20 @@ class Container(containers.DeclarativeContainer):
         "plans": plans,
         "uow": storage.uow,
     }
-    _handlers = (users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS)
-    _invalidating = subscriber_map(_subscriber_ports, *_handlers, user_caches.EVENT_HANDLERS)
+    # Which subscribers run in this process (all of them without a broker): app.wiring.events.
+    _subscribers = merged(users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS)
+    _invalidating = merged(_subscribers, user_caches.EVENT_HANDLERS)
     event_bus.add_kwargs(
         subscribers=providers.Selector(
-            caching.read_cache, on=_invalidating, off=subscriber_map(_subscriber_ports, *_handlers)
+            providers.Callable(_delivery, caching.read_cache, config.events.durable),
+            **in_process_subscribers(_subscriber_ports, _subscribers, _invalidating),
         ),
     )
-    del _subscriber_ports, _invalidating, _handlers
+    # The worker's subscribers by name (`user-service worker`), each with its ports but the unit
+    # of work, which the worker gives per message (it records the event in the inbox).
+    worker_subscribers = by_name(placed(_invalidating, WORKER, durable=True))
+    worker_handlers = worker_handler_map(_subscriber_ports, worker_subscribers)
+    del _subscriber_ports, _invalidating, _subscribers
 
     _codec = providers.Singleton(RepresentationCodec)
     _cached_read_uow = providers.Factory(

@@ -1,3 +1,4 @@
+# Over 200 lines: every table of the schema in one place, as the migrations build it.
 """The relational schema, as SQLAlchemy Core tables.
 
 The database itself is built by the Alembic migrations; a test checks that they agree.
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     TypeDecorator,
     Uuid,
 )
@@ -167,4 +170,35 @@ payments = Table(
     Column("received_at", UtcDateTime, nullable=False),
     Column("applied_at", UtcDateTime, nullable=True),
     Index("ix_payments_subscription_id", "subscription_id"),
+)
+
+# The transactional outbox: every event's envelope, written in the transaction of the change that
+# raised it; the relay claims unsent rows in position order, publishes them and marks them sent.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("type", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("correlation_id", String(200), nullable=False),
+    Column("causation_id", String(200), nullable=True),
+    Column("locale", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_until", UtcDateTime, nullable=True),
+    Column("sent_at", UtcDateTime, nullable=True),
+    Index("ix_outbox_sent_at_position", "sent_at", "position"),
+)
+
+# What each worker subscriber has processed, recorded in the transaction of its own writes:
+# a redelivered or duplicated event has no second effect.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("event_id", Uuid, primary_key=True),
+    Column("subscriber", String(200), primary_key=True),
+    Column("processed_at", UtcDateTime, nullable=False),
 )

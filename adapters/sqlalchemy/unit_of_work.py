@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Self
+from uuid import UUID
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from adapters.sqlalchemy import outbox
 from adapters.sqlalchemy.engine import SQLITE_BEGIN
 from adapters.sqlalchemy.sessions import SqlAlchemyLoginActivityRepository, SqlAlchemySessionRepository
 from adapters.sqlalchemy.subscriptions import SqlAlchemySubscriptionRepository
@@ -14,7 +18,7 @@ from adapters.sqlalchemy.tables import EMAIL_UNIQUE, PAYMENT_REFERENCE_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
 from adapters.sqlalchemy.users import SqlAlchemyUserRepository
 from domain.errors import AlreadyExists, ConcurrentUpdate
-from domain.messages import Event
+from domain.messages import Envelope, Event
 from ports.event_bus import EventBus
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
@@ -24,11 +28,29 @@ class SqlAlchemyUnitOfWork:
     """One connection and one transaction per `with` block, begun on entry (on SQLite that
     takes the write lock: see `engine.make_engine`). `commit()` writes the tracked user changes
     and commits; the events it collected (the aggregates' and the recorded ones) are published
-    on leaving the block, once the connection is closed (the port's publish rule)."""
+    on leaving the block, once the connection is closed (the port's publish rule).
 
-    def __init__(self, engine: Engine, bus: EventBus, read_only: bool = False) -> None:
+    With `envelopes` (durable events), `commit()` also writes each event's envelope to the
+    outbox in the same transaction. With `inbox` (an event id and a subscriber: a worker running
+    that subscriber), the first commit records the event processed in the same transaction, and
+    raises AlreadyProcessed, writing nothing, when another delivery of it got there first."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: EventBus,
+        read_only: bool = False,
+        *,
+        envelopes: Callable[[Event], Envelope] | None = None,
+        inbox: tuple[UUID, str] | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._engine = engine
         self._bus = bus
+        self._envelopes = envelopes
+        self._inbox = inbox
+        self._now = now
+        self.inbox_recorded = False
         # Queries need no write lock: on SQLite they begin DEFERRED and, with WAL, never wait
         # for a writer; on PostgreSQL the transaction is declared READ ONLY.
         self._options = {SQLITE_BEGIN: "DEFERRED", "postgresql_readonly": True} if read_only else {}
@@ -69,13 +91,20 @@ class SqlAlchemyUnitOfWork:
         try:
             self.subscriptions.flush()
             self.users.flush()
+            events = [*self._recorded, *self.users.tracker.drain_events()]
+            self._recorded = events  # a failed commit's rollback discards them
+            if self._inbox is not None and not self.inbox_recorded:
+                outbox.record_processed(self._connection, *self._inbox, self._now())
+            if self._envelopes is not None:
+                outbox.write(self._connection, [self._envelopes(event) for event in events], self._now())
             self._connection.commit()
         except IntegrityError as error:
             if (translated := _domain_error(error)) is None:
                 raise
             raise translated from error
         self._committed = True
-        self._outgoing += [*self._recorded, *self.users.tracker.drain_events()]
+        self.inbox_recorded = self.inbox_recorded or self._inbox is not None
+        self._outgoing += events
         self._recorded = []
 
     def record(self, event: Event) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dependency_injector import containers, providers
 
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.sqlalchemy.engine import make_engine
+from adapters.sqlalchemy.outbox import Inbox, Outbox
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from app.wiring.events import envelope
+from domain.messages import Envelope, Event
+
+
+def _envelopes(durable: bool) -> Callable[[Event], Envelope] | None:
+    """What the units of work write to the outbox: with durable events, every event's envelope."""
+    return envelope if durable else None
 
 
 class Storage(containers.DeclarativeContainer):
@@ -20,9 +29,16 @@ class Storage(containers.DeclarativeContainer):
 
     engine = providers.Singleton(make_engine, config.database_url)
     memory = providers.Singleton(InMemoryDatabase)
+    outbox = providers.Singleton(Outbox, engine)
+    inbox = providers.Singleton(Inbox, engine)
     uow = providers.Selector(
         config.storage,
-        sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=events),
+        sql=providers.Factory(
+            SqlAlchemyUnitOfWork,
+            engine=engine,
+            bus=events,
+            envelopes=providers.Callable(_envelopes, config.events.durable),
+        ),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=events),
     )
     # Queries take no write lock (SQLite: DEFERRED; PostgreSQL: READ ONLY transactions).

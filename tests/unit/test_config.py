@@ -203,3 +203,23 @@ def test_in_memory_sqlite_is_refused_as_one_connections_database(url: str) -> No
 def test_a_local_store_url_must_name_a_file(url: str) -> None:
     with pytest.raises(config.ConfigError, match="CACHE_URL="):
         load(CACHE_URL=url)
+
+
+def test_events_are_in_process_unless_a_broker_is_named() -> None:
+    events = config.load(TEST_ENV)["events"]
+    assert events["durable"] is False and events["url"] == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://broker", "amqp:// or amqps://"),
+        ("amqp://guest:secret@broker//", "user-service worker"),
+    ],
+)
+def test_an_events_url_this_version_cannot_serve_stops_the_service(url: str, says: str) -> None:
+    with pytest.raises(config.ConfigError) as raised:
+        config.load({**TEST_ENV, "EVENTS_URL": url})
+    problems = [line for line in raised.value.problems if line.startswith("EVENTS_URL")]
+    assert any(says in problem for problem in problems)
+    assert not any("secret" in problem for problem in problems)
