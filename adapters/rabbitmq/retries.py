@@ -1,0 +1,66 @@
+"""Where a message goes when its handler raised: the next retry queue, with `x-attempt` one more,
+or, once the retries are used up or the error is one no retry can mend, the error queue with the
+error in its headers."""
+
+from __future__ import annotations
+
+import logging
+
+from adapters.rabbitmq.messages import (
+    ATTEMPT,
+    ERROR_MESSAGE,
+    ERROR_MESSAGE_LENGTH,
+    ERROR_TYPE,
+    RETRY_COUNT,
+    SUBSCRIBER,
+    Delivery,
+    Envelope,
+    copy_to,
+)
+from adapters.rabbitmq.topology import Topology
+
+log = logging.getLogger("user_service.events")
+
+
+def error_type(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def next_stop(
+    topology: Topology,
+    received: Delivery,
+    error: Exception,
+    *,
+    permanent: tuple[type[Exception], ...] = (),
+) -> Envelope:
+    subscriber, retries = received.subscriber, received.attempt - 1
+    if retries < len(topology.retry_delays) and not isinstance(error, permanent):
+        log.warning(
+            "operation=events.retry subscriber=%s type=%s id=%s attempt=%d delay=%ss error=%r",
+            subscriber,
+            received.type,
+            received.message_id,
+            received.attempt,
+            topology.retry_delays[retries],
+            error,
+            exc_info=error,
+        )
+        queue = topology.retry_queue(subscriber, retries + 1)
+        return copy_to(queue, received, {ATTEMPT: received.attempt + 1})
+    log.error(
+        "operation=events.dead_letter subscriber=%s type=%s id=%s retries=%d error=%r",
+        subscriber,
+        received.type,
+        received.message_id,
+        retries,
+        error,
+        exc_info=error,
+    )
+    headers = {
+        ERROR_TYPE: error_type(error),
+        ERROR_MESSAGE: str(error)[:ERROR_MESSAGE_LENGTH],
+        RETRY_COUNT: retries,
+        SUBSCRIBER: subscriber,
+    }
+    return copy_to(topology.error_queue(subscriber), received, headers)
