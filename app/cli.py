@@ -1,3 +1,4 @@
+# Over 200 lines: every command of the service in one place, so --help lists them all.
 """`user-service`: apply migrations and serve the app with gunicorn."""
 
 from __future__ import annotations
@@ -122,6 +123,43 @@ def sweep_subscriptions(limit: int) -> None:
     _migrate()
     result = create_app().extensions["container"].bus().handle(SweepSubscriptions(limit=limit))
     click.echo(f"expired {result.expired} subscription(s); retried {result.payments_retried} payment(s)")
+
+
+@main.command()
+def relay() -> None:
+    """Publish the outbox to RabbitMQ (EVENTS_URL): run one or more next to the web servers.
+    SIGTERM finishes the batch in hand."""
+    from app.events.processes import run_relay, stop_on_signals
+
+    container, settings = _events_container()
+    run_relay(container, settings, stop_on_signals())
+
+
+@main.command()
+@click.option(
+    "--subscriber", "subscribers", multiple=True, help="Only these (default: every worker subscriber)."
+)
+def worker(subscribers: tuple[str, ...]) -> None:
+    """Consume events from RabbitMQ (EVENTS_URL) and run the subscribers placed in workers
+    (app/wiring/events.py). SIGTERM finishes the message in hand."""
+    from app.events.processes import run_worker, stop_on_signals
+
+    container, settings = _events_container()
+    try:
+        run_worker(container, settings, subscribers, stop_on_signals())
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+
+
+def _events_container() -> tuple[object, dict]:
+    from app.factory import create_app
+
+    settings = config.load()
+    if not settings["events"]["durable"]:
+        raise click.UsageError(
+            "EVENTS_URL is not set: events are delivered in-process, no relay or worker runs"
+        )
+    return create_app().extensions["container"], settings
 
 
 def _collect_metrics_from_every_worker() -> None:

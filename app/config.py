@@ -220,12 +220,6 @@ def _events(read: _Reader, database_url: str) -> dict[str, Any]:
     shown = None if "@" in url else url  # credentials are never shown
     if url and not url.startswith(("amqp://", "amqps://")):
         read.wrong("EVENTS_URL", shown, "unset (in-process events) or an amqp:// or amqps:// URL of RabbitMQ")
-    elif url:  # the outbox and its relay are in place; the worker process is not yet
-        read.wrong(
-            "EVENTS_URL",
-            shown,
-            "unset: durable events need the `user-service worker` process, not shipped in this version",
-        )
     if url and database_url == "memory://":
         read.wrong(
             "EVENTS_URL", shown, "unset with DATABASE_URL=memory:// (the outbox lives in the database)"

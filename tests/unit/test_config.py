@@ -214,12 +214,28 @@ def test_events_are_in_process_unless_a_broker_is_named() -> None:
     ("url", "says"),
     [
         ("http://broker", "amqp:// or amqps://"),
-        ("amqp://guest:secret@broker//", "user-service worker"),
+        ("amqp://guest:secret@broker//", "the outbox lives in the database"),
     ],
 )
-def test_an_events_url_this_version_cannot_serve_stops_the_service(url: str, says: str) -> None:
+def test_a_wrong_events_url_stops_the_service(url: str, says: str) -> None:
     with pytest.raises(config.ConfigError) as raised:
         config.load({**TEST_ENV, "EVENTS_URL": url})
     problems = [line for line in raised.value.problems if line.startswith("EVENTS_URL")]
     assert any(says in problem for problem in problems)
     assert not any("secret" in problem for problem in problems)
+
+
+def test_a_broker_makes_events_durable(tmp_path) -> None:
+    settings = config.load(
+        {
+            **TEST_ENV,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/users.db",
+            "EVENTS_URL": "amqp://guest:guest@mq//",
+        }
+    )
+    assert settings["events"] == {
+        "durable": True,
+        "url": "amqp://guest:guest@mq//",
+        "prefix": "user_service.",
+        "prefetch": 16,
+    }

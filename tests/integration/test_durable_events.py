@@ -1,0 +1,168 @@
+"""Durable events end to end on PostgreSQL and RabbitMQ: the request writes the outbox, the relay
+publishes it, a worker (a thread here, with the service's own container) runs the subscribers
+placed in workers, once per event however often it is delivered. Meanwhile the command path has
+already done its part: a login's session state is written when the login returns."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import kombu
+import pytest
+from prometheus_client import REGISTRY as METRICS
+from sqlalchemy import text
+
+from adapters.events.registry import REGISTRY
+from adapters.rabbitmq.publisher import RabbitPublisher
+from app import config
+from app.events.processes import run_worker, topology
+from app.events.relay import Relay
+from app.factory import create_app
+from tests import factories
+from tests.integration.backends import migrated, postgres_url
+from tests.settings import TEST_ENV
+from tests.support.rabbitmq import AMQP_URL, amqp_connection
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def env(postgres_schema) -> Iterator[dict[str, str]]:
+    amqp_connection().release()  # fails the test, naming TEST_AMQP_URL, when RabbitMQ is out of reach
+    prefix = f"test.{secrets.token_hex(4)}."
+    env = {
+        **TEST_ENV,
+        "DATABASE_URL": migrated(postgres_url(postgres_schema())),
+        "EVENTS_URL": AMQP_URL,
+        "EVENTS_PREFIX": prefix,
+    }
+    yield env
+    with kombu.Connection(AMQP_URL) as connection:
+        layout = topology(create_app(env).extensions["container"], config.load(env))
+        layout.delete(connection)
+
+
+class Service:
+    """The web app, one relay and one worker over the same database and broker."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.app = create_app(env)
+        self.client = self.app.test_client()
+        self.container = self.app.extensions["container"]
+        self.settings = config.load(env)
+        self.layout = topology(self.container, self.settings)
+        self.publisher = RabbitPublisher(AMQP_URL, self.layout)
+        self.relay = Relay(self.container.storage.outbox(), self.publisher, REGISTRY.dumps)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def relay_all(self) -> int:
+        sent = 0
+        while batch := self.relay.run_once():
+            sent += batch
+        return sent
+
+    def start_worker(self) -> None:
+        self._stop.clear()
+        self._worker = threading.Thread(
+            target=run_worker, args=(self.container, self.settings, [], self._stop), daemon=True
+        )
+        self._worker.start()
+
+    def stop_worker(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(10)
+            assert not self._worker.is_alive(), "the worker did not stop"
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.publisher.close()
+
+
+@pytest.fixture
+def service(env) -> Iterator[Service]:
+    service = Service(env)
+    yield service
+    service.close()
+
+
+def eventually(check: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.05)
+
+
+def sign_up(service: Service, faker) -> tuple[dict, dict[str, str]]:
+    data = factories.registration(faker)
+    user = service.client.post("/api/users", json=data).get_json()
+    login = service.client.post(
+        "/api/auth/login", json={"email": data["email"], "password": data["password"]}
+    )
+    assert login.status_code == 200
+    return {**user, "password": data["password"]}, {
+        "Authorization": f"Bearer {login.get_json()['access_token']}"
+    }
+
+
+def activity(service: Service, user: dict, headers: dict[str, str]) -> list[dict]:
+    return service.client.get(f"/api/users/{user['id']}/activity", headers=headers).get_json()["items"]
+
+
+def duplicates(name: str) -> float:
+    return METRICS.get_sample_value("events_duplicates_total", {"subscriber": name}) or 0.0
+
+
+def test_a_login_works_at_once_and_its_activity_arrives_through_the_worker(service, faker):
+    user, headers = sign_up(service, faker)
+    # The command path wrote the session state: the token works with no worker running.
+    assert service.client.get("/api/auth/me", headers=headers).status_code == 200
+    assert activity(service, user, headers) == []  # the activity consumer runs in workers
+    assert service.relay_all() >= 2  # UserRegistered, UserLoggedIn
+    service.start_worker()
+    eventually(lambda: len(activity(service, user, headers)) == 1)
+    assert activity(service, user, headers)[0]["kind"] == "login"
+
+
+def test_an_event_delivered_twice_has_one_effect(service, faker):
+    user, headers = sign_up(service, faker)
+    service.relay_all()
+    service.start_worker()
+    eventually(lambda: len(activity(service, user, headers)) == 1)
+    before = duplicates("auth.record_login_activity")
+    engine = service.container.storage.engine()
+    with engine.begin() as connection:  # as if a relay died between publishing and marking
+        connection.execute(text("UPDATE outbox SET sent_at = NULL, claimed_until = NULL"))
+    assert service.relay_all() >= 2
+    eventually(lambda: duplicates("auth.record_login_activity") > before)
+    time.sleep(0.3)
+    assert len(activity(service, user, headers)) == 1
+
+
+def test_a_mail_survives_until_a_worker_sends_it(service, faker):
+    user, headers = sign_up(service, faker)
+    outbox = service.container.mailer().outbox
+    outbox.clear()
+    changed = service.client.patch(
+        f"/api/users/{user['id']}",
+        json={"password": "N3w-password", "old_password": user["password"]},
+        headers=headers,
+    )
+    assert changed.status_code == 200
+    assert [mail.template for mail, _ in outbox] == []  # not in the request any more
+    service.relay_all()
+    service.start_worker()
+    eventually(lambda: [mail.template for mail, _ in outbox] == ["password_changed"])
+
+
+def test_an_event_written_while_no_worker_runs_waits_in_the_queue(service, faker):
+    user, headers = sign_up(service, faker)
+    service.relay_all()  # queued: nobody consumes yet
+    time.sleep(0.3)
+    assert activity(service, user, headers) == []
+    service.start_worker()
+    eventually(lambda: len(activity(service, user, headers)) == 1)
