@@ -65,11 +65,8 @@ def write(connection: Connection, envelopes: Sequence[Envelope], now: datetime) 
 def record_processed(connection: Connection, event_id: UUID, subscriber: str, now: datetime) -> None:
     """Mark the event processed by the subscriber, in the caller's transaction; raises
     AlreadyProcessed when it was (another delivery got there first)."""
-    try:
-        with connection.begin_nested():
-            connection.execute(
-                insert(inbox).values(event_id=event_id, subscriber=subscriber, processed_at=now)
-            )
+    try:  # no savepoint: a refusal rolls the whole transaction back, as it must
+        connection.execute(insert(inbox).values(event_id=event_id, subscriber=subscriber, processed_at=now))
     except IntegrityError as error:
         raise AlreadyProcessed(f"{subscriber} has processed event {event_id}") from error
 

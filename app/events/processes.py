@@ -39,7 +39,7 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def topology(container: Any, settings: dict) -> Topology:
+def topology(settings: dict) -> Topology:
     """Every worker subscriber's queue and bindings (the read cache's only when there is one)."""
     cached = settings["cache"]["backend"] != "none"
     bindings = {
@@ -56,7 +56,7 @@ def declare(settings: dict, layout: Topology) -> None:
 
 
 def run_relay(container: Any, settings: dict, stop: threading.Event) -> None:
-    layout = topology(container, settings)
+    layout = topology(settings)
     declare(settings, layout)
     engine = container.storage.engine()
     publisher = RabbitPublisher(settings["events"]["url"], layout)
@@ -67,7 +67,7 @@ def run_relay(container: Any, settings: dict, stop: threading.Event) -> None:
 
 
 def run_worker(container: Any, settings: dict, names: Sequence[str], stop: threading.Event) -> None:
-    layout = topology(container, settings)
+    layout = topology(settings)
     unknown = sorted(set(names) - set(layout.bindings))
     if unknown:
         raise ValueError(

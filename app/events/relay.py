@@ -68,7 +68,7 @@ class Relay:
         self._outage = OutageLog(
             "broker", log, what="the event broker", effect="the outbox keeps the events until it answers"
         )
-        self._pruned_at = 0.0
+        self._measured_at = self._pruned_at = float("-inf")
 
     def run_once(self) -> int:
         """Claim, publish and mark one batch; how many were sent. Raises PublishFailed after
@@ -119,10 +119,15 @@ class Relay:
             self._wait(self._settings.poll)
 
     def _housekeeping(self) -> None:
-        depth, age = self._outbox.backlog()
-        OUTBOX_DEPTH.set(depth)
-        OUTBOX_AGE.set(age)
-        if time.monotonic() - self._pruned_at > 60:
-            self._pruned_at = time.monotonic()
+        """The backlog gauges at most once a poll interval, pruning once a minute: not a query
+        after every batch."""
+        now = time.monotonic()
+        if now - self._measured_at >= self._settings.poll:
+            self._measured_at = now
+            depth, age = self._outbox.backlog()
+            OUTBOX_DEPTH.set(depth)
+            OUTBOX_AGE.set(age)
+        if now - self._pruned_at > 60:
+            self._pruned_at = now
             if pruned := self._outbox.prune(self._settings.retention):
                 log.info("operation=relay.pruned rows=%d", pruned)

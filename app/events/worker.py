@@ -53,22 +53,18 @@ class Worker:
         envelope = self._registry.loads(delivery.body)
         event = self._registry.unwrap(envelope)
         if self._inbox.seen(envelope.event_id, name):
-            DUPLICATES.labels(name).inc()
-            log.info("operation=worker.duplicate subscriber=%s event=%s", name, envelope.event_id)
-            return
+            return _duplicate(name, envelope.event_id)
         uow = self._uow_for(envelope.event_id, name)
         with correlation.use(envelope.correlation_id, str(envelope.event_id)):
             try:
                 self._subscribers[name](event, uow=uow)
             except AlreadyProcessed:
-                DUPLICATES.labels(name).inc()
-                log.info("operation=worker.duplicate subscriber=%s event=%s", name, envelope.event_id)
-                return
+                return _duplicate(name, envelope.event_id)
             except Exception:
                 FAILED.labels(name).inc()
                 raise
         if not uow.inbox_recorded and not self._inbox.mark(envelope.event_id, name):
-            DUPLICATES.labels(name).inc()
+            _duplicate(name, envelope.event_id)  # another delivery ran it meanwhile
         CONSUMED.labels(name).inc()
         log.debug(
             "operation=worker.done subscriber=%s event=%s type=%s attempt=%d",
@@ -77,3 +73,8 @@ class Worker:
             envelope.type,
             delivery.attempt,
         )
+
+
+def _duplicate(subscriber: str, event_id: UUID) -> None:
+    DUPLICATES.labels(subscriber).inc()
+    log.info("operation=worker.duplicate subscriber=%s event=%s", subscriber, event_id)

@@ -37,7 +37,7 @@ def flask_requests(app) -> list[str]:
     return seen
 
 
-class view_client:  # noqa: N801 (used as a function)
+class ViewClient:
     """A client of the Flask app behind the hot path, sending the same credentials."""
 
     def __init__(self, app, client) -> None:
@@ -61,7 +61,7 @@ class view_client:  # noqa: N801 (used as a function)
 def test_a_hit_answers_exactly_as_the_view_does(app, flask_requests, client, registered, method, headers):
     url = registered["url"]
     flask_requests.clear()
-    from_view = view_client(app, client).open(url, method=method, headers=headers)
+    from_view = ViewClient(app, client).open(url, method=method, headers=headers)
     assert flask_requests == [url.removeprefix("http://localhost")]
     from_cache = client.open(url, method=method, headers=headers)
     assert len(flask_requests) == 1  # the hot path answered
@@ -77,7 +77,7 @@ def test_a_miss_is_loaded_and_stored_by_the_hot_path(app, flask_requests, client
     from_miss = client.get(url)
     assert flask_requests == [] and cache.get(key) is not None
     assert comparable(client.get(url)) == comparable(from_miss)
-    assert comparable(view_client(app, client).get(url)) == comparable(from_miss)
+    assert comparable(ViewClient(app, client).get(url)) == comparable(from_miss)
 
 
 def test_what_the_hot_path_cannot_answer_gets_the_views_problem(app, flask_requests, client, registered):

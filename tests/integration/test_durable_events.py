@@ -41,7 +41,7 @@ def env(postgres_schema) -> Iterator[dict[str, str]]:
     }
     yield env
     with kombu.Connection(AMQP_URL) as connection:
-        layout = topology(create_app(env).extensions["container"], config.load(env))
+        layout = topology(config.load(env))
         layout.delete(connection)
 
 
@@ -53,7 +53,7 @@ class Service:
         self.client = self.app.test_client()
         self.container = self.app.extensions["container"]
         self.settings = config.load(env)
-        self.layout = topology(self.container, self.settings)
+        self.layout = topology(self.settings)
         self.publisher = RabbitPublisher(AMQP_URL, self.layout)
         self.relay = Relay(self.container.storage.outbox(), self.publisher, REGISTRY.dumps)
         self._stop = threading.Event()
