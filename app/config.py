@@ -229,7 +229,24 @@ def _events(read: _Reader, database_url: str) -> dict[str, Any]:
         "url": url,
         "prefix": read.get("EVENTS_PREFIX") or "user_service.",
         "prefetch": read.integer("EVENTS_PREFETCH", 16, 1, 1000),
+        "retry_delays": _delays(read, "EVENTS_RETRY_DELAYS", (1.0, 5.0, 30.0)),
+        "delivery_limit": read.integer("EVENTS_DELIVERY_LIMIT", 10, 0, 1000),
     }
+
+
+def _delays(read: _Reader, name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Comma-separated seconds, each above 0 and at most a day, at most 10 of them."""
+    raw = read.get(name)
+    if raw is None:
+        return default
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        delays = ()
+    if not 1 <= len(delays) <= 10 or not all(0 < delay <= DAY for delay in delays):
+        read.wrong(name, raw, "1 to 10 comma-separated numbers of seconds, each above 0 and at most 86400")
+        return default
+    return delays
 
 
 def _auth(read: _Reader, production: bool) -> dict[str, Any]:

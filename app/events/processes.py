@@ -47,7 +47,13 @@ def topology(settings: dict) -> Topology:
         for name, (_handler, types) in Container.worker_subscribers.items()
         if cached or not name.startswith("caching.")
     }
-    return Topology(prefix=settings["events"]["prefix"], bindings=bindings)
+    events = settings["events"]
+    return Topology(
+        prefix=events["prefix"],
+        bindings=bindings,
+        retry_delays=events["retry_delays"],
+        delivery_limit=events["delivery_limit"],
+    )
 
 
 def declare(settings: dict, layout: Topology) -> None:

@@ -238,4 +238,22 @@ def test_a_broker_makes_events_durable(tmp_path) -> None:
         "url": "amqp://guest:guest@mq//",
         "prefix": "user_service.",
         "prefetch": 16,
+        "retry_delays": (1.0, 5.0, 30.0),
+        "delivery_limit": 10,
     }
+
+
+def test_retry_delays_are_seconds_in_order() -> None:
+    settings = config.load({**TEST_ENV, "EVENTS_RETRY_DELAYS": "0.2, 1,30", "EVENTS_DELIVERY_LIMIT": "3"})
+    assert settings["events"]["retry_delays"] == (0.2, 1.0, 30.0)
+    assert settings["events"]["delivery_limit"] == 3
+
+
+@pytest.mark.parametrize("raw", ["", ",", "1,x", "0", "-1", "1,2,3,4,5,6,7,8,9,10,11", "90000"])
+def test_unusable_retry_delays_are_named(raw) -> None:
+    if raw == "":  # unset: the defaults
+        assert config.load({**TEST_ENV, "EVENTS_RETRY_DELAYS": raw})["events"]["retry_delays"] == (1, 5, 30)
+        return
+    with pytest.raises(config.ConfigError) as error:
+        config.load({**TEST_ENV, "EVENTS_RETRY_DELAYS": raw})
+    assert "EVENTS_RETRY_DELAYS" in str(error.value)
