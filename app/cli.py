@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
@@ -125,30 +126,89 @@ def sweep_subscriptions(limit: int) -> None:
     click.echo(f"expired {result.expired} subscription(s); retried {result.payments_retried} payment(s)")
 
 
+_PROBE_PORT = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve /metrics, /health/live and /health/ready on 127.0.0.1:PORT (0: any free port).",
+)
+
+
 @main.command()
-def relay() -> None:
+@_PROBE_PORT
+def relay(port: int | None) -> None:
     """Publish the outbox to RabbitMQ (EVENTS_URL): run one or more next to the web servers.
     SIGTERM finishes the batch in hand."""
     from app.events.processes import run_relay, stop_on_signals
 
     container, settings = _events_container()
-    run_relay(container, settings, stop_on_signals())
+    run_relay(container, settings, stop_on_signals(), port)
 
 
 @main.command()
 @click.option(
     "--subscriber", "subscribers", multiple=True, help="Only these (default: every worker subscriber)."
 )
-def worker(subscribers: tuple[str, ...]) -> None:
+@_PROBE_PORT
+def worker(subscribers: tuple[str, ...], port: int | None) -> None:
     """Consume events from RabbitMQ (EVENTS_URL) and run the subscribers placed in workers
     (app/wiring/events.py). SIGTERM finishes the message in hand."""
     from app.events.processes import run_worker, stop_on_signals
 
     container, settings = _events_container()
     try:
-        run_worker(container, settings, subscribers, stop_on_signals())
+        run_worker(container, settings, subscribers, stop_on_signals(), port)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+
+
+@main.group("dead-letters")
+def dead_letters() -> None:
+    """Look at and replay the events a worker subscriber gave up on (its `_error` queue)."""
+
+
+@dead_letters.command("list")
+@click.argument("subscribers", nargs=-1)
+@click.option("--limit", default=20, show_default=True, help="Messages shown per subscriber.")
+def list_dead_letters(subscribers: tuple[str, ...], limit: int) -> None:
+    """Count and show the dead letters of SUBSCRIBERS (default: every worker subscriber), left
+    in their queues."""
+    from adapters.rabbitmq.dead_letters import dead_letters, describe_dead_letter, held
+
+    settings, layout, names = _dead_letter_queues(subscribers)
+    for name in names:
+        count = held(settings["events"]["url"], layout, name)
+        click.echo(f"{layout.error_queue(name)}: {count} message(s)")
+        for letter in dead_letters(settings["events"]["url"], layout, name, limit) if count else []:
+            click.echo(f"  {describe_dead_letter(letter)}")
+
+
+@dead_letters.command("replay")
+@click.argument("subscribers", nargs=-1, required=True)
+def replay_dead_letters(subscribers: tuple[str, ...]) -> None:
+    """Move the dead letters of SUBSCRIBERS back to their queues, as first deliveries (after the
+    cause is mended: a deployed fix, a server back)."""
+    from adapters.rabbitmq.dead_letters import replay
+
+    settings, layout, names = _dead_letter_queues(subscribers)
+    for name in names:
+        moved = replay(settings["events"]["url"], layout, name)
+        click.echo(f"{layout.error_queue(name)}: {moved} message(s) replayed to {layout.queue(name)}")
+
+
+def _dead_letter_queues(subscribers: tuple[str, ...]) -> tuple[dict, Any, list[str]]:
+    from app.events.processes import declare, topology
+
+    settings = config.load()
+    if not settings["events"]["durable"]:
+        raise click.UsageError("EVENTS_URL is not set: events are delivered in-process, no queue holds them")
+    layout = topology(settings)
+    unknown = sorted(set(subscribers) - set(layout.bindings))
+    if unknown:
+        known = ", ".join(layout.bindings)
+        raise click.UsageError(f"no such worker subscriber: {', '.join(unknown)} (known: {known})")
+    declare(settings, layout)  # a queue no worker has declared yet is an empty one, not an error
+    return settings, layout, list(subscribers) or list(layout.bindings)
 
 
 def _events_container() -> tuple[object, dict]:

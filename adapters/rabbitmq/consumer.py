@@ -81,6 +81,7 @@ class RabbitConsumer:
         self._outage = OutageLog(
             "rabbitmq", log, what="RabbitMQ", effect="events wait in their queues; reconnecting"
         )
+        self.consuming = False  # connected and consuming: what the worker's readiness reports
 
     def run(self, stop: threading.Event) -> None:
         """Consumes until `stop` is set (looked at every second at least); the message in hand
@@ -105,6 +106,7 @@ class RabbitConsumer:
                 raise
             self._outage.answered()
             pause = FIRST_PAUSE
+            self.consuming = True
             try:
                 session.serve(stop)
             except self._errors as error:
@@ -114,6 +116,8 @@ class RabbitConsumer:
             except BaseException:  # the handler's KeyboardInterrupt, say: what is unacked goes back
                 connection.collect()
                 raise
+            finally:
+                self.consuming = False
             connection.release()  # stopped: a proper goodbye, the unhandled ones go back now
         log.info("operation=events.consumer_stopped subscribers=%s", ",".join(self.subscribers))
 

@@ -13,13 +13,39 @@ from kombu import Message, Queue
 
 from adapters.rabbitmq.confirms import ConfirmedChannel
 from adapters.rabbitmq.connections import connect
-from adapters.rabbitmq.messages import Delivery, copy_to, delivery, raw
+from adapters.rabbitmq.messages import (
+    ERROR_MESSAGE,
+    ERROR_TYPE,
+    RETRY_COUNT,
+    Delivery,
+    copy_to,
+    delivery,
+    raw,
+)
 from adapters.rabbitmq.topology import Topology
 
 log = logging.getLogger("user_service.events")
 
 BATCH = 100  # replayed per confirm round
 TIMEOUT = 10.0  # seconds to connect and for a batch's confirms
+
+
+def held(url: str, topology: Topology, subscriber: str) -> int:
+    """How many messages the subscriber's error queue holds."""
+    with connect(url, timeout=TIMEOUT) as connection, connection.channel() as channel:
+        return int(channel.queue_declare(topology.error_queue(subscriber), passive=True).message_count)
+
+
+def describe_dead_letter(letter: Delivery) -> str:
+    """One line: the event, and why it is here (the consumer's error, or the broker's reason)."""
+    headers = letter.headers
+    if ERROR_TYPE in headers:
+        retries, message = headers.get(RETRY_COUNT, 0), headers.get(ERROR_MESSAGE, "")
+        why = f"{headers[ERROR_TYPE]} after {retries} retries: {message}"
+    else:
+        deaths = headers.get("x-death") or [{}]
+        why = f"dead-lettered by the broker: {deaths[0].get('reason', 'unknown reason')}"
+    return f"{letter.type} id={letter.message_id} correlation={letter.correlation_id}: {why}"
 
 
 def dead_letters(url: str, topology: Topology, subscriber: str, limit: int = 100) -> list[Delivery]:

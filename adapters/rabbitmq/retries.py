@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+from prometheus_client import Counter
+
 from adapters.rabbitmq.messages import (
     ATTEMPT,
     ERROR_MESSAGE,
@@ -20,6 +22,11 @@ from adapters.rabbitmq.messages import (
 from adapters.rabbitmq.topology import Topology
 
 log = logging.getLogger("user_service.events")
+
+RETRIED = Counter("events_retried_total", "Deliveries sent to a retry queue.", ["subscriber"])
+DEAD_LETTERED = Counter(
+    "events_dead_lettered_total", "Deliveries sent to the error queue after their retries.", ["subscriber"]
+)
 
 
 def error_type(error: BaseException) -> str:
@@ -47,6 +54,7 @@ def next_stop(
             exc_info=error,
         )
         queue = topology.retry_queue(subscriber, retries + 1)
+        RETRIED.labels(subscriber).inc()
         return copy_to(queue, received, {ATTEMPT: received.attempt + 1})
     log.error(
         "operation=events.dead_letter subscriber=%s type=%s id=%s retries=%d error=%r",
@@ -57,6 +65,7 @@ def next_stop(
         error,
         exc_info=error,
     )
+    DEAD_LETTERED.labels(subscriber).inc()
     headers = {
         ERROR_TYPE: error_type(error),
         ERROR_MESSAGE: str(error)[:ERROR_MESSAGE_LENGTH],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import kombu
@@ -18,8 +19,10 @@ from adapters.events.registry import REGISTRY
 from adapters.rabbitmq.consumer import RabbitConsumer
 from adapters.rabbitmq.publisher import RabbitPublisher
 from adapters.rabbitmq.topology import Topology
+from adapters.sqlalchemy.engine import check
 from adapters.sqlalchemy.outbox import CHANNEL
 from app.containers import Container
+from app.events.probe import Check, serve
 from app.events.relay import Relay
 from app.events.worker import Worker
 
@@ -61,18 +64,41 @@ def declare(settings: dict, layout: Topology) -> None:
         layout.declare(connection)
 
 
-def run_relay(container: Any, settings: dict, stop: threading.Event) -> None:
+def run_relay(container: Any, settings: dict, stop: threading.Event, port: int | None = None) -> None:
     layout = topology(settings)
     declare(settings, layout)
     engine = container.storage.engine()
     publisher = RabbitPublisher(settings["events"]["url"], layout)
+    relay = Relay(container.storage.outbox(), publisher, REGISTRY.dumps, wait=notified(engine))
+    with probes(port, engine, broker=lambda: relay.broker_answers):
+        try:
+            relay.run(stop)
+        finally:
+            publisher.close()
+
+
+@contextlib.contextmanager
+def probes(port: int | None, engine: Engine, broker: Check) -> Iterator[None]:
+    """/metrics and /health/* on `port` while the block runs (none when `port` is None)."""
+    if port is None:
+        yield
+        return
+
+    def database() -> bool:
+        check(engine)  # raises when it does not answer
+        return True
+
+    server = serve(port, {"database": database, "broker": broker})
     try:
-        Relay(container.storage.outbox(), publisher, REGISTRY.dumps, wait=notified(engine)).run(stop)
+        yield
     finally:
-        publisher.close()
+        server.shutdown()
+        server.server_close()
 
 
-def run_worker(container: Any, settings: dict, names: Sequence[str], stop: threading.Event) -> None:
+def run_worker(
+    container: Any, settings: dict, names: Sequence[str], stop: threading.Event, port: int | None = None
+) -> None:
     layout = topology(settings)
     unknown = sorted(set(names) - set(layout.bindings))
     if unknown:
@@ -89,14 +115,16 @@ def run_worker(container: Any, settings: dict, names: Sequence[str], stop: threa
         container.storage.inbox(),
     )
     log.info("operation=worker.start subscribers=%s", ",".join(chosen))
-    RabbitConsumer(
+    consumer = RabbitConsumer(
         settings["events"]["url"],
         layout,
         chosen,
         worker.handle,
         prefetch=settings["events"]["prefetch"],
         permanent=(UnknownEvent, UnreadableEvent),  # no retry mends them: straight to the error queue
-    ).run(stop)
+    )
+    with probes(port, container.storage.engine(), broker=lambda: consumer.consuming):
+        consumer.run(stop)
     log.info("operation=worker.stop")
 
 

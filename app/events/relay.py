@@ -70,6 +70,11 @@ class Relay:
         )
         self._measured_at = self._pruned_at = float("-inf")
 
+    @property
+    def broker_answers(self) -> bool:
+        """False from a failed publish until one is confirmed again: the relay's readiness."""
+        return not self._outage.down
+
     def run_once(self) -> int:
         """Claim, publish and mark one batch; how many were sent. Raises PublishFailed after
         giving the batch back."""

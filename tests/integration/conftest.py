@@ -26,6 +26,8 @@ from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from domain.users.model import User
 from tests.integration.backends import NOW, Backend, postgres_url
+from tests.support.event_processes import event_processes  # noqa: F401  (fixtures of these suites)
+from tests.support.rabbitmq import proxy  # noqa: F401
 
 
 @pytest.fixture
