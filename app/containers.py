@@ -23,7 +23,16 @@ from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
 from app.http.payments import PaymentCallbacks
 from app.http.user_representation import RepresentationCodec
 from app.wiring.caching import Caching
-from app.wiring.events import IN_PROCESS, WORKER, by_name, merged, placed
+from app.wiring.events import (
+    IN_PROCESS,
+    WORKER,
+    FirstAttempt,
+    by_name,
+    merged,
+    placed,
+    placement,
+    subscriber_name,
+)
 from app.wiring.storage import Storage
 from application.auth import handlers as auth
 from application.messagebus import MessageBus
@@ -46,14 +55,25 @@ def handler_map(handlers: Mapping[type, Callable], ports: Mapping[str, providers
 
 
 def subscriber_map(
-    ports: Mapping[str, providers.Provider], subscribers: Mapping[type, list[Callable]]
+    ports: Mapping[str, providers.Provider],
+    subscribers: Mapping[type, list[Callable]],
+    durable: bool = False,
 ) -> providers.Dict:
+    """`durable`: the subscribers that workers run too are first attempts here (FirstAttempt)."""
     return providers.Dict(
         {
-            event: providers.List(*(bound(h, consumer_ports(h, ports)).provider for h in hs))
+            event: providers.List(*(_delivery_of(h, ports, durable) for h in hs))
             for event, hs in subscribers.items()
         }
     )
+
+
+def _delivery_of(handler: Callable, ports: Mapping[str, providers.Provider], durable: bool) -> Any:
+    delivery = bound(handler, consumer_ports(handler, ports)).provider
+    if durable and WORKER in placement(handler):
+        # A provider (not an object holding one), so that the container's copy binds its ports.
+        return providers.Factory(FirstAttempt, subscriber_name(handler), delivery)
+    return delivery
 
 
 def consumer_ports(consumer: Callable, ports: Mapping[str, providers.Provider]) -> dict:
@@ -72,7 +92,9 @@ def in_process_subscribers(
     """The subscribers the event bus of this process runs, for each `_delivery` key."""
     return {
         f"{cache}-{mode}": subscriber_map(
-            ports, placed(invalidating if cache == "on" else plain, IN_PROCESS, mode == "durable")
+            ports,
+            placed(invalidating if cache == "on" else plain, IN_PROCESS, mode == "durable"),
+            durable=mode == "durable",
         )
         for cache in ("on", "off")
         for mode in ("durable", "local")
@@ -150,7 +172,7 @@ class Container(containers.DeclarativeContainer):
     # delegates, and a subscriber's unit of work is made only when an event arrives.
     event_bus = providers.Singleton(BlinkerEventBus)
     storage = providers.Container(Storage, config=config, events=event_bus)
-    caching = providers.Container(Caching, config=config.cache)
+    caching = providers.Container(Caching, config=config.cache, durable_events=config.events.durable)
     lifetimes = providers.Singleton(
         Lifetimes,
         access=providers.Callable(_seconds, config.auth.access_ttl),

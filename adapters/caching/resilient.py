@@ -13,6 +13,8 @@ worker wait for every other thread's Redis round trip.
 Invalidations must not be forgotten: one that fails is kept and retried, first by a background
 thread and then before any other call, and until it is applied this process neither reads nor
 writes entries, so it can never serve or store a value the lost invalidation should have hidden.
+With durable events (`durable=True`) the retry is the worker's, from the outbox, and survives
+this process; here the failed invalidation is only the read guard, with no thread.
 (Another process that can reach the server while this one cannot may still read such an entry
 until the retry lands, at most the entry's TTL. With Redis on one host both usually lose it
 together; with the local store, a write refused while reads still succeed, such as a full disk
@@ -191,9 +193,19 @@ class Resilient(ABC, Generic[S, K]):
 
 
 class ResilientCache(Resilient[TagCache, str]):
+    """`durable`: the invalidations are events in the outbox as well, which a worker's
+    subscriber applies again until the server takes them (app.wiring.events). Then a failed
+    invalidation raises CacheUnavailable, for the worker to retry it from its queue, and this
+    process keeps it only as its read guard, applied again before its next call to the server,
+    with no retry thread: nothing is lost with the process."""
+
     unavailable_error = CacheUnavailable
     errors_total = metrics.ERRORS
     retry_thread = "cache-invalidation-retry"
+
+    def __init__(self, inner: TagCache, *, durable: bool = False, **options: Any) -> None:
+        super().__init__(inner, **options)
+        self._durable = durable
 
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         return self._call("tag_versions", self._inner.tag_versions, tags)
@@ -215,16 +227,19 @@ class ResilientCache(Resilient[TagCache, str]):
             self._call("release", self._inner.release, key)
 
     def invalidate(self, *tags: str) -> None:
-        """Never raises: a failed invalidation is kept and retried until the server takes it.
-        Only a failed one is pending: one still in flight is no reason for another thread's
-        read to stop using the cache (the write it belongs to is not acknowledged yet)."""
+        """Never raises unless `durable`: a failed invalidation is kept and retried until the
+        server takes it. Only a failed one is pending: one still in flight is no reason for
+        another thread's read to stop using the cache (the write it belongs to is not
+        acknowledged yet)."""
         try:
             self._attempt("invalidate", self._inner.invalidate, *tags)
         except CacheUnavailable:
             self._pending.add(*tags)
+            if self._durable:
+                raise
             self._pending.retry()
             return
-        if self._pending and not self._flush():  # earlier failures, while the server answers
+        if self._pending and not self._flush() and not self._durable:  # earlier failures
             self._pending.retry()
 
     @property

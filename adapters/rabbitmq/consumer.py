@@ -63,11 +63,14 @@ class RabbitConsumer:
         *,
         prefetch: int = 16,
         permanent: tuple[type[Exception], ...] = (),
+        transient: tuple[type[Exception], ...] = (),
         heartbeat: float = 30.0,
         timeout: float = 10.0,
     ) -> None:
         """`permanent`: errors no retry can mend (an unknown event version, an unreadable
-        body): straight to the error queue. `timeout`: seconds to connect and for a confirm."""
+        body): straight to the error queue. `transient`: errors of a dependency that is down
+        (adapters.rabbitmq.retries.next_stop): retried while they last, never dead-lettered.
+        `timeout`: seconds to connect and for a confirm."""
         unknown = [name for name in subscribers if name not in topology.bindings]
         if unknown or not subscribers:
             raise ValueError(f"subscribers not in the topology's bindings: {unknown or 'none given'}")
@@ -75,6 +78,7 @@ class RabbitConsumer:
             raise ValueError(f"prefetch must be at least 1: {prefetch}")
         self.url, self.topology, self.subscribers = url, topology, tuple(subscribers)
         self.handle, self.prefetch, self.permanent = handle, prefetch, permanent
+        self.transient = transient
         self._heartbeat, self.timeout = heartbeat, timeout
         probe = Connection(url)  # no I/O: its transport's error classes
         self._errors = (*probe.connection_errors, *probe.channel_errors, PublishFailed)
@@ -167,7 +171,10 @@ class _Session:
         try:
             self._owner.handle(received)
         except Exception as error:
-            copy = next_stop(self._owner.topology, received, error, permanent=self._owner.permanent)
+            owner = self._owner
+            copy = next_stop(
+                owner.topology, received, error, permanent=owner.permanent, transient=owner.transient
+            )
             self._copies.publish([copy], timeout=self._owner.timeout)
         widen = subscriber not in self._wide and not received.redelivered
         if widen and self._owner.prefetch > 1:

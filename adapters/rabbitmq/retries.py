@@ -40,8 +40,25 @@ def next_stop(
     error: Exception,
     *,
     permanent: tuple[type[Exception], ...] = (),
+    transient: tuple[type[Exception], ...] = (),
 ) -> Envelope:
+    """`transient`: errors that say a dependency is down, not that the message is bad (the
+    cache unreachable): retried after the first delay for as long as they last, without using
+    up the message's retries, so that an outage never sends it to the error queue."""
     subscriber, retries = received.subscriber, received.attempt - 1
+    if isinstance(error, transient) and topology.retry_delays:
+        log.warning(
+            "operation=events.retry subscriber=%s type=%s id=%s attempt=%d delay=%ss error=%r: "
+            "a dependency is down, retried until it answers",
+            subscriber,
+            received.type,
+            received.message_id,
+            received.attempt,
+            topology.retry_delays[0],
+            error,
+        )
+        RETRIED.labels(subscriber).inc()
+        return copy_to(topology.retry_queue(subscriber, 1), received)
     if retries < len(topology.retry_delays) and not isinstance(error, permanent):
         log.warning(
             "operation=events.retry subscriber=%s type=%s id=%s attempt=%d delay=%ss error=%r",

@@ -14,6 +14,7 @@ import kombu
 import psycopg
 from sqlalchemy import Engine
 
+from adapters.caching.resilient import CacheUnavailable
 from adapters.events.envelopes import UnknownEvent, UnreadableEvent
 from adapters.events.registry import REGISTRY
 from adapters.rabbitmq.consumer import RabbitConsumer
@@ -122,6 +123,7 @@ def run_worker(
         worker.handle,
         prefetch=settings["events"]["prefetch"],
         permanent=(UnknownEvent, UnreadableEvent),  # no retry mends them: straight to the error queue
+        transient=(CacheUnavailable,),  # an invalidation waits for the cache, however long it is down
     )
     with probes(port, container.storage.engine(), broker=lambda: consumer.consuming):
         consumer.run(stop)

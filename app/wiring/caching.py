@@ -27,9 +27,12 @@ def _read_cache(backend: str) -> str:
 
 
 class Caching(containers.DeclarativeContainer):
-    """`config`: the cache settings (backend, url, prefix, path, owner, timeouts, breaker)."""
+    """`config`: the cache settings (backend, url, prefix, path, owner, timeouts, breaker);
+    `durable_events`: whether invalidations are durable events too (then a failed one is the
+    worker's to retry, see ResilientCache)."""
 
     config = providers.Configuration()
+    durable_events = providers.Configuration()
     read_cache = providers.Callable(_read_cache, config.backend)
 
     redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
@@ -48,9 +51,17 @@ class Caching(containers.DeclarativeContainer):
     cache = providers.Selector(
         config.backend,
         redis=providers.Singleton(
-            ResilientCache, providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix), **_redis
+            ResilientCache,
+            providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix),
+            durable=durable_events,
+            **_redis,
         ),
-        local=providers.Singleton(ResilientCache, providers.Singleton(SqliteTagCache, local_store), **_local),
+        local=providers.Singleton(
+            ResilientCache,
+            providers.Singleton(SqliteTagCache, local_store),
+            durable=durable_events,
+            **_local,
+        ),
         memory=providers.Singleton(InMemoryTagCache),
         none=providers.Object(None),
     )

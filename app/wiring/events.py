@@ -15,7 +15,9 @@ outbox and relayed to RabbitMQ, and each subscriber runs where this table says:
 | users.notify_email_changed, ..._password_ |            |   x    | a mail survives a crash        |
 
 Those in both are idempotent: the state groups by their version's compare-and-set, a payment is
-applied once, an invalidation twice is an invalidation.
+applied once, an invalidation twice is an invalidation. Their in-process run is a first attempt
+(`FirstAttempt`): a failure there (the cache unreachable, say) is logged and counted, and the
+worker's copy, from the outbox, retries it until it lands; nothing is kept in process memory.
 
 A subscriber's name is its context and function: `auth.record_login_activity`; its queue is
 EVENTS_PREFIX plus that name.
@@ -23,7 +25,11 @@ EVENTS_PREFIX plus that name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
+from typing import Any
+
+from prometheus_client import Counter
 
 from adapters.events import correlation
 from adapters.events.registry import REGISTRY
@@ -45,6 +51,36 @@ PLACEMENT: dict[str, frozenset[str]] = {
 }
 
 Subscribers = Mapping[type, list[Callable]]
+
+log = logging.getLogger("user_service.events")
+
+DEFERRED = Counter(
+    "events_deferred_total",
+    "In-process first attempts that failed, left to the worker's durable copy.",
+    ["subscriber"],
+)
+
+
+class FirstAttempt:
+    """The in-process run of a subscriber that workers run too: it may fail without harm, since
+    the worker's copy of the event retries it, so it is tried once and never raises."""
+
+    def __init__(self, name: str, deliver: Callable[[Event], Any]) -> None:
+        self.name, self._deliver = name, deliver
+
+    def __call__(self, event: Event) -> None:
+        try:
+            self._deliver(event)
+        except Exception as error:
+            DEFERRED.labels(self.name).inc()
+            log.warning(
+                "operation=event.deferred subscriber=%s event=%s id=%s error=%r: "
+                "the worker's durable copy retries it",
+                self.name,
+                type(event).__name__,
+                event.event_id,
+                error,
+            )
 
 
 def subscriber_name(subscriber: Callable) -> str:

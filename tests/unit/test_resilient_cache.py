@@ -234,3 +234,20 @@ def test_a_key_that_fails_again_while_a_flush_applies_it_stays_pending() -> None
     assert pending.batch(["b"]) == {}
     assert pending.settle(pending.batch(["a"]))
     assert not pending
+
+
+def test_with_durable_events_a_failed_invalidation_raises_and_only_guards_reads() -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, durable=True)
+    retrying = {t for t in threading.enumerate() if t.name == "cache-invalidation-retry"}  # others'
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    flaky.down = True
+    with pytest.raises(CacheUnavailable):  # for the worker to retry it from its queue
+        cache.invalidate("t")
+    assert cache.pending_invalidations == {"t"}  # this process's read guard
+    flaky.down = False
+    time.sleep(0.1)
+    assert cache.pending_invalidations == {"t"}  # no thread retries it from memory
+    assert {t for t in threading.enumerate() if t.name == "cache-invalidation-retry"} <= retrying
+    assert cache.get("k") is None  # applied again before the read
+    assert cache.pending_invalidations == frozenset()

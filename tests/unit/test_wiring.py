@@ -43,6 +43,8 @@ def test_the_caching_concern_is_replaced_as_a_whole(container, faker):
     finally:
         container.caching.reset_override()
     assert [state.user_id for state in replacement.states().written] != []  # the login wrote here
-    # What the rest of the container uses of the concern: everything but the stores' own clients.
-    used = {name for name in Caching.providers if not name.startswith("_")} - {"redis_client", "local_store"}
+    # What the rest of the container uses of the concern: everything but the stores' own clients
+    # and its inputs.
+    own = {"redis_client", "local_store", "durable_events"}
+    used = {name for name in Caching.providers if not name.startswith("_")} - own
     assert set(OtherCaching.providers) >= used

@@ -191,6 +191,35 @@ def test_a_handler_that_always_fails_sends_the_message_to_the_error_queue(rabbit
     assert (headers["x-retry-count"], headers["x-subscriber"]) == (2, "users.welcome")
 
 
+class DependencyDown(Exception):
+    pass
+
+
+def test_a_transient_error_is_retried_for_as_long_as_it_lasts_and_never_dead_lettered(rabbitmq, publisher):
+    topology = rabbitmq.topology({"users.welcome": (REGISTERED,)}, retry_delays=(0.1, 5.0))
+    message = outgoing()
+    down = threading.Event()
+    down.set()
+
+    def needs_the_dependency(delivery: Delivery) -> None:
+        if down.is_set():
+            raise DependencyDown("the cache does not answer")
+
+    handler = Handler(needs_the_dependency)
+    publisher(topology).publish([message])
+    consumer = RabbitConsumer(rabbitmq.url, topology, ["users.welcome"], handler, transient=(DependencyDown,))
+    with running(consumer):
+        wait_until(lambda: len(handler.seen) >= 6, 5, "six tries")  # 0.1 s apart, not 5 s
+        assert rabbitmq.count(topology.error_queue("users.welcome")) == 0
+        assert {delivery.attempt for delivery in handler.seen} == {1}  # no retry used up
+        down.clear()
+        tries = wait_until(lambda: len(handler.seen) if not down.is_set() else 0)
+        time.sleep(0.5)
+    assert len(handler.seen) <= tries + 1  # handled, then no more copies
+    assert rabbitmq.count(topology.error_queue("users.welcome")) == 0
+    assert rabbitmq.count(topology.retry_queue("users.welcome", 1)) == 0
+
+
 def _bury(rabbitmq: Broker, topology: Topology, publisher: Callable[..., RabbitPublisher], count: int):
     """`count` messages in the error queue of "users.welcome", through a permanent error."""
     messages = [outgoing(n=n) for n in range(count)]
