@@ -3,9 +3,9 @@ on every message of it.
 
 kombu's `confirm_publish` transport option waits a round trip after each message; here the
 batch goes out at once and the confirms are collected as they come (one ack may cover several:
-`multiple`). Every message is `mandatory`: one that no queue takes is sent back (basic.return),
-and RabbitMQ sends the return before the ack of the same message, so by the time the last ack
-is in, every return is known. The broker numbers a confirm channel's publishes from 1: that is
+`multiple`). A `mandatory` message that no queue takes is sent back (basic.return), and
+RabbitMQ sends the return before the ack of the same message, so by the time the last ack is
+in, every return is known. The broker numbers a confirm channel's publishes from 1: that is
 the delivery tag its acks name.
 
 A nack or a return leaves the channel as good as before (every confirm was collected); a
@@ -53,7 +53,7 @@ class ConfirmedChannel:
                 envelope.body,
                 exchange=envelope.exchange,
                 routing_key=envelope.routing_key,
-                mandatory=True,
+                mandatory=envelope.mandatory,
                 delivery_mode=Exchange.PERSISTENT_DELIVERY_MODE,
                 content_type=CONTENT_TYPE,
                 content_encoding="utf-8",

@@ -45,6 +45,7 @@ class Envelope:
     correlation_id: str | None
     type: str
     headers: Mapping[str, Any] = field(default_factory=dict)
+    mandatory: bool = True  # no queue takes it: the broker sends it back and the publish fails
 
 
 def raw(channel: Any) -> Any:

@@ -8,6 +8,12 @@ once more at once, so a broker restart while the relay was idle costs no failed 
 fails is raised as PublishFailed and the caller, who marks nothing sent, tries again later: a
 message that did reach a queue before the failure then arrives twice, and consumers dedupe on
 its message_id (the event id).
+
+An event of a type some subscriber of the topology is bound to is published `mandatory`: if no
+queue takes it (its queue was deleted under the relay) the publish fails, and the event stays
+in the outbox, rather than being lost. An event no subscriber here consumes (a
+SubscriptionRegistered, say) is published all the same, for the queues other services bind to
+the exchange, and dropped by the broker when there is none.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class RabbitPublisher:
     def __init__(self, url: str, topology: Topology, *, timeout: float = 10.0) -> None:
         """`timeout`: seconds to connect, to write, and for a batch's confirms."""
         self._url, self._topology, self._timeout = url, topology, timeout
+        self._bound = frozenset(type_ for types in topology.bindings.values() for type_ in types)
         self._lock = threading.Lock()  # one batch at a time on the one channel
         self._connection: Connection | None = None
         self._channel: ConfirmedChannel | None = None
@@ -43,9 +50,9 @@ class RabbitPublisher:
 
     def publish(self, messages: Sequence[Outgoing]) -> None:
         """Publish with publisher confirms, persistent, routing key = type, message_id =
-        event_id, correlation_id, type, content_type application/json, mandatory; returns only
-        when the broker confirmed every message; raises PublishFailed on a nack, a return
-        (unroutable), a timeout or a lost connection."""
+        event_id, correlation_id, type, content_type application/json, mandatory when the
+        topology binds the type; returns only when the broker confirmed every message; raises
+        PublishFailed on a nack, a return (unroutable), a timeout or a lost connection."""
         if not messages:
             return
         envelopes = [
@@ -56,6 +63,7 @@ class RabbitPublisher:
                 message_id=message.event_id,
                 correlation_id=message.correlation_id,
                 type=message.type,
+                mandatory=message.type in self._bound,
             )
             for message in messages
         ]

@@ -166,3 +166,13 @@ def test_an_event_written_while_no_worker_runs_waits_in_the_queue(service, faker
     assert activity(service, user, headers) == []
     service.start_worker()
     eventually(lambda: len(activity(service, user, headers)) == 1)
+
+
+def test_an_event_no_worker_consumes_is_relayed_and_holds_nothing_up(service, faker):
+    user, headers = sign_up(service, faker)
+    subscribed = service.client.post("/api/subscriptions", json={"plan": "monthly"}, headers=headers)
+    assert subscribed.status_code == 201  # SubscriptionRegistered: no subscriber here is bound to it
+    assert service.relay_all() >= 3
+    engine = service.container.storage.engine()
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar() == 0

@@ -115,14 +115,32 @@ def test_publish_returns_once_the_broker_has_every_message(rabbitmq, publisher):
     }
 
 
-def test_an_unroutable_message_fails_the_publish_and_the_publisher_goes_on(rabbitmq, publisher):
-    topology = rabbitmq.topology({"users.welcome": (REGISTERED,)})
+def test_a_bound_type_no_queue_takes_fails_the_publish_and_the_publisher_goes_on(rabbitmq, publisher):
+    topology = rabbitmq.topology({"users.welcome": (REGISTERED,), "users.farewell": (DELETED,)})
     events = publisher(topology)
-    unbound = outgoing(DELETED)
-    with pytest.raises(PublishFailed, match=unbound.event_id):
-        events.publish([outgoing(), unbound])
+    events.publish([outgoing()])  # connected, the topology declared
+    with rabbitmq.connection.channel() as channel:  # the farewell queue deleted under the publisher
+        channel.queue_delete(topology.queue("users.farewell"))
+    lost = outgoing(DELETED)
+    with pytest.raises(PublishFailed, match=lost.event_id):
+        events.publish([outgoing(), lost])
     events.publish([outgoing()])
-    assert rabbitmq.count(topology.queue("users.welcome")) == 2  # the routable one came, twice is fine
+    assert rabbitmq.count(topology.queue("users.welcome")) == 3  # the routable one came, twice is fine
+
+
+def test_a_type_no_subscriber_here_consumes_is_published_for_others(rabbitmq, publisher):
+    topology = rabbitmq.topology({"users.welcome": (REGISTERED,)})
+    others = f"{rabbitmq.prefix}another.service"
+    with rabbitmq.connection.channel() as channel:  # another service's queue on the same exchange
+        channel.queue_declare(others, durable=False, auto_delete=False)
+        channel.queue_bind(others, topology.exchange, CHANGED)
+    try:
+        publisher(topology).publish([outgoing(), outgoing(DELETED), outgoing(CHANGED)])  # no failure
+        assert rabbitmq.count(topology.queue("users.welcome")) == 1
+        assert rabbitmq.count(others) == 1  # the unbound DELETED was dropped by the exchange
+    finally:
+        with rabbitmq.connection.channel() as channel:
+            channel.queue_delete(others)
 
 
 def test_a_broker_out_of_reach_is_a_publish_failure():
