@@ -32,8 +32,11 @@ class SqlAlchemyUnitOfWork:
 
     With `envelopes` (durable events), `commit()` also writes each event's envelope to the
     outbox in the same transaction. With `inbox` (an event id and a subscriber: a worker running
-    that subscriber), the first commit records the event processed in the same transaction, and
-    raises AlreadyProcessed, writing nothing, when another delivery of it got there first."""
+    that subscriber), the event is recorded processed as the transaction's first statement and
+    committed with the subscriber's writes; entering raises AlreadyProcessed, writing nothing,
+    when another delivery of it got there first. First, so that a copy delivered while the
+    first is still at work waits on the inbox's key and then finds it taken, before it has
+    written anything that could collide with the first copy's writes."""
 
     def __init__(
         self,
@@ -70,6 +73,12 @@ class SqlAlchemyUnitOfWork:
         self._committed = False
         self._recorded: list[Event] = []  # since the last commit
         self._outgoing: list[Event] = []  # committed: published on leaving the block
+        self._inbox_written = False  # in the transaction under way
+        try:
+            self._record_processed()
+        except BaseException:
+            self._connection.close()
+            raise
         return self
 
     def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
@@ -93,8 +102,7 @@ class SqlAlchemyUnitOfWork:
             self.users.flush()
             events = [*self._recorded, *self.users.tracker.drain_events()]
             self._recorded = events  # a failed commit's rollback discards them
-            if self._inbox is not None and not self.inbox_recorded:
-                outbox.record_processed(self._connection, *self._inbox, self._now())
+            self._record_processed()
             if self._envelopes is not None:
                 outbox.write(self._connection, [self._envelopes(event) for event in events], self._now())
             self._connection.commit()
@@ -103,7 +111,8 @@ class SqlAlchemyUnitOfWork:
                 raise
             raise translated from error
         self._committed = True
-        self.inbox_recorded = self.inbox_recorded or self._inbox is not None
+        self.inbox_recorded = self.inbox_recorded or self._inbox_written
+        self._inbox_written = False
         self._outgoing += events
         self._recorded = []
 
@@ -111,8 +120,14 @@ class SqlAlchemyUnitOfWork:
         # The aggregates' events recorded so far go first: the order of recording holds.
         self._recorded += [*self.users.tracker.drain_events(), event]
 
+    def _record_processed(self) -> None:
+        if self._inbox is not None and not self.inbox_recorded and not self._inbox_written:
+            outbox.record_processed(self._connection, *self._inbox, self._now())
+            self._inbox_written = True
+
     def rollback(self) -> None:
         self._connection.rollback()
+        self._inbox_written = False
         self.users.tracker.clear()
         self.subscriptions.clear()
         self._recorded.clear()

@@ -108,13 +108,7 @@ def run_worker(
         )
     chosen = list(names) or list(layout.bindings)
     declare(settings, layout)
-    handlers = container.worker_handlers()
-    worker = Worker(
-        REGISTRY,
-        {name: _taking_uow(handlers[name], Container.worker_subscribers[name][0]) for name in chosen},
-        lambda event_id, name: container.storage.uow(inbox=(event_id, name)),
-        container.storage.inbox(),
-    )
+    worker = build_worker(container, chosen)
     log.info("operation=worker.start subscribers=%s", ",".join(chosen))
     consumer = RabbitConsumer(
         settings["events"]["url"],
@@ -128,6 +122,17 @@ def run_worker(
     with probes(port, container.storage.engine(), broker=lambda: consumer.consuming):
         consumer.run(stop)
     log.info("operation=worker.stop")
+
+
+def build_worker(container: Any, names: Sequence[str]) -> Worker:
+    """The worker of these subscribers, over the container's database and stores."""
+    handlers = container.worker_handlers()
+    return Worker(
+        REGISTRY,
+        {name: _taking_uow(handlers[name], Container.worker_subscribers[name][0]) for name in names},
+        lambda event_id, name: container.storage.uow(inbox=(event_id, name)),
+        container.storage.inbox(),
+    )
 
 
 def _taking_uow(bound: Callable[..., Any], subscriber: Callable) -> Callable[..., Any]:

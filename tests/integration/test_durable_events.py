@@ -9,6 +9,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from uuid import uuid4
 
 import kombu
 import pytest
@@ -16,11 +18,13 @@ from prometheus_client import REGISTRY as METRICS
 from sqlalchemy import text
 
 from adapters.events.registry import REGISTRY
+from adapters.rabbitmq.messages import Delivery
 from adapters.rabbitmq.publisher import RabbitPublisher
 from app import config
-from app.events.processes import run_worker, topology
+from app.events.processes import build_worker, run_worker, topology
 from app.events.relay import Relay
 from app.factory import create_app
+from domain.auth.events import UserLoggedIn
 from tests import factories
 from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
@@ -176,3 +180,39 @@ def test_an_event_no_worker_consumes_is_relayed_and_holds_nothing_up(service, fa
     engine = service.container.storage.engine()
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar() == 0
+
+
+def test_two_copies_of_an_event_handled_at_the_same_moment_have_one_effect_and_neither_fails(service, faker):
+    """A relay sending again, or the broker redelivering, while the first copy is at work: the
+    second waits on the inbox's key and finds it taken, before writing anything."""
+    name = "auth.record_login_activity"
+    user = factories.user(faker)
+    with service.container.storage.uow() as uow:
+        uow.users.add(user)
+        uow.commit()
+    worker = build_worker(service.container, [name])
+    failed = METRICS.get_sample_value("events_failed_total", {"subscriber": name}) or 0.0
+    for _ in range(20):
+        event = UserLoggedIn(user_id=user.id, session_id=uuid4(), kind="login", occurred_at=datetime.now(UTC))
+        body = REGISTRY.dumps(REGISTRY.wrap(event, correlation_id="c", causation_id=None))
+        delivery = Delivery(name, body, str(event.event_id), "c", "UserLoggedIn", attempt=1, redelivered=True)
+        barrier, errors = threading.Barrier(2), []
+
+        def handle() -> None:
+            barrier.wait()
+            try:
+                worker.handle(delivery)
+            except Exception as error:  # the assertion below shows it
+                errors.append(error)
+
+        copies = [threading.Thread(target=handle) for _ in range(2)]
+        for copy in copies:
+            copy.start()
+        for copy in copies:
+            copy.join(10)
+        assert errors == []
+    assert (METRICS.get_sample_value("events_failed_total", {"subscriber": name}) or 0.0) == failed
+    with service.container.storage.engine().connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM login_activity")).scalar()
+        processed = connection.execute(text("SELECT count(*) FROM inbox")).scalar()
+    assert (rows, processed) == (20, 20)
