@@ -100,7 +100,10 @@ class Relay:
                 self._outage.answered()
             backoff = 0.0
             self._housekeeping()
-            if not sent:
+            # A part batch emptied the outbox as it stood. Woken by NOTIFY, wait at once (a
+            # commit made meanwhile has queued its notification) rather than pay a claim that
+            # finds nothing; polling, look again first.
+            if not sent or (sent < self._settings.batch and self._wait is not None):
                 self._idle(stop)
         log.info("operation=relay.stop")
 
