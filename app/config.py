@@ -124,6 +124,7 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "cache": _cache(read, production, instance_path),
         "auth": _auth(read, production),
         "proxy_hops": read.integer("PROXY_HOPS", 0, 0, 10),
+        "http_cache_policy": read.choice("HTTP_CACHE_POLICY", "revalidate", ("revalidate", "ttl")),
         "subscriptions": {
             "plans": _plans(read),
             "webhook_secret": _webhook_secret(read),

@@ -16,6 +16,7 @@ from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.http import bodiless, correlation, docs_ui, locale, metrics, payments, problems, request_body
 from app.http.api import ProblemApi
+from app.http.conditional import CACHE_POLICIES
 from app.http.user_representation import CachedUserReads
 
 log = logging.getLogger("user_service.start")
@@ -51,6 +52,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
+        CACHE_POLICY=CACHE_POLICIES[settings["http_cache_policy"]],
     )
     app.extensions["container"] = container
     bodiless.init_app(app)  # first: it runs after every other after_request function
@@ -73,7 +75,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
     if settings["cache"]["backend"] != "none":
         app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
-            app.wsgi_app, container.user_entries(), container.bus().handle
+            app.wsgi_app, container.user_entries(), container.bus().handle, app.config["CACHE_POLICY"].user
         )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxy_hops"])  # type: ignore[method-assign]

@@ -25,7 +25,7 @@ from app.api.schemas import (
     UserUpdateSchema,
 )
 from app.http.auth import authorize, require_admin
-from app.http.conditional import COLLECTION_CACHE_CONTROL, collection_etag, expected_versions, represent
+from app.http.conditional import cache_policy, collection_etag, expected_versions, represent
 from app.http.locale import current_locale
 from app.http.user_representation import user_payload, user_response
 from domain.auth.queries import GetLoginActivity
@@ -76,7 +76,7 @@ class Users(MethodView):
             ]
         )
         body = {"items": items, "page": page, "page_size": page_size, "total": result.total}
-        return represent(json.dumps(body, ensure_ascii=False), etag, COLLECTION_CACHE_CONTROL)
+        return represent(json.dumps(body, ensure_ascii=False), etag, cache_policy().collection)
 
 
 @blp.route("/<uuid:user_id>")

@@ -7,15 +7,41 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from flask import Response, request
+from flask import Response, current_app, request
 from werkzeug.http import parse_etags
 
 VARY = "Accept, Authorization, Accept-Language"
-USER_CACHE_CONTROL = "max-age=600, s-maxage=600"
-COLLECTION_CACHE_CONTROL = "max-age=300, s-maxage=600"
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """Cache-Control of the per-user and admin representations (HTTP_CACHE_POLICY)."""
+
+    user: str
+    collection: str
+
+
+# `revalidate` (the default): every cache may keep a copy, none may reuse it without asking, and
+# shared caches none at all: a 304 is the cheap path, and no copy is replayed after a logout,
+# a deletion or a change. `ttl`: the values of the user-cache-parity design, for deployments
+# that accept up to 10 minutes of staleness; `s-maxage` lets a shared cache store a response
+# to a request with Authorization (RFC 9111 §3.5) and serve it to the same token meanwhile.
+CACHE_POLICIES = {
+    "revalidate": CachePolicy(user="private, no-cache", collection="private, no-cache"),
+    "ttl": CachePolicy(user="max-age=600, s-maxage=600", collection="max-age=300, s-maxage=600"),
+}
+
+
+def cache_policy() -> CachePolicy:
+    """The app's policy (app.config["CACHE_POLICY"]), in a request."""
+    policy: CachePolicy = current_app.config["CACHE_POLICY"]
+    return policy
+
+
 # Bumped whenever the user representation changes shape, so old validators stop matching.
 REPRESENTATION = "r1"
 

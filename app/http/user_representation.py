@@ -39,7 +39,7 @@ from adapters.caching.users import RecordCodec, UserEntries
 from adapters.events import correlation as events_correlation
 from app.http import correlation
 from app.http.auth import check
-from app.http.conditional import REPRESENTATION, USER_CACHE_CONTROL, VARY, etag_of, none_match
+from app.http.conditional import REPRESENTATION, VARY, cache_policy, etag_of, none_match
 from app.http.locale import current_locale, negotiate_locale
 from domain.errors import Unauthenticated
 from domain.users.model import User
@@ -100,12 +100,18 @@ def representation(value: bytes) -> tuple[str, bytes] | None:
 
 
 def answer(
-    method: str, etag: str, body: bytes, condition: str | None, language: str, status: int = 200
+    method: str,
+    etag: str,
+    body: bytes,
+    condition: str | None,
+    language: str,
+    cache_control: str,
+    status: int = 200,
 ) -> tuple[int, Headers, bytes]:
     """The status, headers and body answering with a user: a 304 with just its validators when
     a GET or HEAD's If-None-Match matches, the representation otherwise (the server drops the
     body of a HEAD)."""
-    headers = [("ETag", f'"{etag}"'), ("Cache-Control", USER_CACHE_CONTROL), ("Vary", VARY)]
+    headers = [("ETag", f'"{etag}"'), ("Cache-Control", cache_control), ("Vary", VARY)]
     if method in ("GET", "HEAD") and none_match(condition, etag):
         return 304, headers, b""  # as werkzeug: no content headers
     headers += [
@@ -124,6 +130,7 @@ def user_response(user: User, status: int = 200, **headers: str) -> Response:
         user_body(user),
         request.headers.get("If-None-Match"),
         current_locale(),
+        cache_policy().user,
         status,
     )
     return Response(body, status=code, headers=[*fields, *headers.items()])
@@ -137,10 +144,13 @@ def _content_language(header: str) -> str:
 class CachedUserReads:
     """WSGI middleware: the hot path of GET and HEAD /api/users/{id} (see the module's text)."""
 
-    def __init__(self, app: WsgiApp, entries: UserEntries, authenticate: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, app: WsgiApp, entries: UserEntries, authenticate: Callable[[Any], Any], cache_control: str
+    ) -> None:
         self.app = app
         self._entries = entries
         self._authenticate = authenticate
+        self._cache_control = cache_control
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -163,7 +173,8 @@ class CachedUserReads:
             return self.app(environ, start_response)
         etag, body = stored
         language = _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
-        status, headers, body = answer(method, etag, body, environ.get("HTTP_IF_NONE_MATCH"), language)
+        condition = environ.get("HTTP_IF_NONE_MATCH")
+        status, headers, body = answer(method, etag, body, condition, language, self._cache_control)
         start_response(_STATUS_LINES[status], [*headers, (correlation.HEADER, request_id)])
         return [] if method == "HEAD" or status == 304 else [body]
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import act_as
+from app.factory import create_app
+from tests.api.conftest import act_as, login, make_admin
+from tests.settings import TEST_ENV
+from tests.support.accounts import register_over_http
 
-USER_CACHE = "max-age=600, s-maxage=600"
+USER_CACHE = "private, no-cache"  # HTTP_CACHE_POLICY=revalidate, the default
 VARY = "Accept, Authorization, Accept-Language"
 
 
@@ -84,7 +87,7 @@ def test_collection_pages_carry_validators(client, registered, admin):
     act_as(client, admin)
     page = client.get("/api/users?page_size=10")
     assert page.status_code == 200
-    assert page.headers["Cache-Control"] == "max-age=300, s-maxage=600"
+    assert page.headers["Cache-Control"] == "private, no-cache"
     assert page.headers["Vary"] == VARY
     etag = page.headers["ETag"]
     assert client.get("/api/users?page_size=10", headers={"If-None-Match": etag}).status_code == 304
@@ -98,3 +101,31 @@ def test_error_responses_are_never_cacheable(client, admin):
     assert response.status_code == 404
     assert response.headers["Cache-Control"] == "no-store"
     assert "ETag" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("policy", "user", "collection"),
+    [
+        (None, "private, no-cache", "private, no-cache"),
+        ("revalidate", "private, no-cache", "private, no-cache"),
+        ("ttl", "max-age=600, s-maxage=600", "max-age=300, s-maxage=600"),
+    ],
+)
+def test_the_cache_policy_sets_every_per_user_and_admin_representation(policy, user, collection, faker):
+    app = create_app({**TEST_ENV, **({"HTTP_CACHE_POLICY": policy} if policy else {})})
+    client = app.test_client()
+    account = register_over_http(client, app.extensions["container"].mailer().outbox, faker)
+    act_as(client, login(client, account["email"], account["password"]))
+    hit = client.get(account["url"])  # the hot path (a cache hit after the registration's fill)
+    client.get(account["url"])
+    assert client.get(account["url"]).headers["Cache-Control"] == user
+    assert (
+        client.get(account["url"], headers={"If-None-Match": hit.headers["ETag"]}).headers["Cache-Control"]
+        == user
+    )
+    patched = client.patch(account["url"], json={"initials": "CP"})
+    assert patched.headers["Cache-Control"] == user
+    page = client.get("/api/users", headers=make_admin(app, faker))
+    assert page.headers["Cache-Control"] == collection
+    refused = client.get("/api/users")  # an error: never stored
+    assert (refused.status_code, refused.headers["Cache-Control"]) == (403, "no-store")

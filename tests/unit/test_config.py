@@ -257,3 +257,11 @@ def test_unusable_retry_delays_are_named(raw) -> None:
     with pytest.raises(config.ConfigError) as error:
         config.load({**TEST_ENV, "EVENTS_RETRY_DELAYS": raw})
     assert "EVENTS_RETRY_DELAYS" in str(error.value)
+
+
+def test_the_http_cache_policy_is_one_of_two() -> None:
+    assert config.load(TEST_ENV)["http_cache_policy"] == "revalidate"
+    assert config.load({**TEST_ENV, "HTTP_CACHE_POLICY": "ttl"})["http_cache_policy"] == "ttl"
+    with pytest.raises(config.ConfigError) as error:
+        config.load({**TEST_ENV, "HTTP_CACHE_POLICY": "public"})
+    assert "HTTP_CACHE_POLICY='public': one of revalidate, ttl" in str(error.value)
