@@ -26,7 +26,7 @@ BODY = json.dumps(
 HEADERS = (
     ("Content-Type", "application/json"),
     ("ETag", f'"r1-{USER_ID.replace("-", "")}-1"'),
-    ("Cache-Control", "max-age=600, s-maxage=600"),
+    ("Cache-Control", "private, no-cache"),
     ("Vary", "Accept, Authorization, Accept-Language"),
     ("Content-Language", "en"),
 )
