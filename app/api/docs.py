@@ -18,15 +18,16 @@ IF_NONE_MATCH = {
     "in": "header",
     "name": "If-None-Match",
     "required": False,
-    "schema": {"type": "string"},
-    "description": "ETags (weak comparison, lists, *): 304 when one matches",
+    "schema": {"type": "string", "maxLength": 2048},
+    "description": "ETags (weak comparison, lists, *): 304 when one matches; 400 when malformed",
 }
 IF_MATCH = {
     "in": "header",
     "name": "If-Match",
     "required": False,
-    "schema": {"type": "string"},
-    "description": "Optional. Strong ETags: 412 unless the current one is among them",
+    "schema": {"type": "string", "maxLength": 2048},
+    "description": "Optional. Strong ETags, or *: 412 unless the current one is among them (or, for *, "
+    "unless the resource exists); 400 when malformed",
 }
 
 

@@ -18,7 +18,7 @@ from app.api.schemas import (
     SubscriptionSchema,
 )
 from app.http.auth import current_principal
-from app.http.conditional import etag_of, expected_versions, represent
+from app.http.conditional import etag_of, represent, write_condition
 from app.http.locale import current_locale
 from app.http.payments import HEADERS, payment_caller, payment_source
 from domain.errors import InvalidInput
@@ -93,7 +93,7 @@ class Cancellation(MethodView):
         command = CancelSubscription(
             subscription_id=subscription_id,
             user_id=own(),
-            expected_versions=expected_versions(subscription_id),
+            condition=write_condition(subscription_id),
             locale=current_locale(),
         )
         return subscription_response(bus().handle(command))

@@ -25,7 +25,7 @@ from app.api.schemas import (
     UserUpdateSchema,
 )
 from app.http.auth import authorize, require_admin
-from app.http.conditional import cache_policy, collection_etag, expected_versions, represent
+from app.http.conditional import cache_policy, collection_etag, represent, write_condition
 from app.http.locale import current_locale
 from app.http.user_representation import user_payload, user_response
 from domain.auth.queries import GetLoginActivity
@@ -100,7 +100,7 @@ class UserById(MethodView):
         principal = authorize(user_id)
         command = UpdateUser(
             user_id=user_id,
-            expected_versions=expected_versions(user_id),
+            condition=write_condition(user_id),
             session_id=principal.session_id if principal.user_id == user_id else None,
             locale=current_locale(),
             **body,
@@ -113,9 +113,7 @@ class UserById(MethodView):
     def delete(self, user_id: UUID) -> None:
         """Delete a user (the user or an admin); every session ends"""
         authorize(user_id)
-        bus().handle(
-            DeleteUser(user_id=user_id, expected_versions=expected_versions(user_id), locale=current_locale())
-        )
+        bus().handle(DeleteUser(user_id=user_id, condition=write_condition(user_id), locale=current_locale()))
 
 
 @blp.route("/confirm")

@@ -1,18 +1,22 @@
 """Conditional requests (RFC 9110 §13) beyond what flask-smorest does on its own: a 304 that
 carries its validators, weak comparison for If-None-Match (so W/"x" matches "x"), lists and
-`*`, and an If-Match that is optional and maps onto the domain's expected versions."""
+`*`, and If-Match and If-None-Match on writes as a condition on the domain's versions, all
+parsed strictly and within bounds (a malformed one is 400, never "absent")."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from flask import Response, current_app, request
-from werkzeug.http import parse_etags
+from werkzeug.exceptions import BadRequest
+
+from domain.conditions import VersionCondition
 
 VARY = "Accept, Authorization, Accept-Language"
 
@@ -66,26 +70,83 @@ def represent(
     return Response(payload, status=status, mimetype="application/json", headers={**validators, **headers})
 
 
+MAX_CONDITION = 2048  # characters of an If-Match or If-None-Match this service reads
+MAX_TAGS = 32
+MAX_VERSION_DIGITS = 18  # a version is a 64-bit integer
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
+_ENTITY_TAG = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*')
+
+
+class MalformedCondition(BadRequest):
+    """An If-Match or If-None-Match that is not `*` or a list of entity-tags: 400, never read
+    as absent (a lone quote must not turn a conditional write into an unconditional one)."""
+
+
+@dataclass(frozen=True)
+class EntityTags:
+    star: bool
+    tags: tuple[tuple[bool, str], ...]  # (weak, opaque-tag without quotes)
+
+
+def parse_condition(header: str, name: str = "If-None-Match") -> EntityTags:
+    """`*` or a comma-separated list of entity-tags, at most MAX_CONDITION characters and
+    MAX_TAGS tags; raises MalformedCondition otherwise."""
+    if len(header) > MAX_CONDITION:
+        raise MalformedCondition(f"{name} is longer than {MAX_CONDITION} characters.")
+    if header.strip(" \t") == "*":
+        return EntityTags(True, ())
+    parts = header.split(",")
+    if len(parts) > MAX_TAGS:
+        raise MalformedCondition(f"{name} names more than {MAX_TAGS} entity-tags.")
+    tags = []
+    for part in parts:
+        if not part.strip(" \t"):
+            continue  # RFC 9110 §5.6.1: empty list elements are ignored
+        match = _ENTITY_TAG.fullmatch(part)
+        if match is None:
+            raise MalformedCondition(f'{name} must be * or a list of entity-tags such as "r1-…-3".')
+        tags.append((match[1] is not None, match[2]))
+    if not tags:
+        raise MalformedCondition(f"{name} names no entity-tag.")
+    return EntityTags(False, tuple(tags))
+
+
 def none_match(condition: str | None, etag: str) -> bool:
-    """Whether an If-None-Match header matches `etag`: weak comparison, lists and `*`."""
+    """Whether an If-None-Match header matches `etag`: weak comparison, lists and `*`; raises
+    MalformedCondition for a malformed one."""
     if not condition:
         return False
     if condition == f'"{etag}"':  # the common case, without parsing
         return True
-    tags = parse_etags(condition)
-    return tags.star_tag or tags.contains_weak(etag)
+    parsed = parse_condition(condition)
+    return parsed.star or any(opaque == etag for _weak, opaque in parsed.tags)
 
 
-def expected_versions(resource_id: UUID) -> frozenset[int] | None:
-    """The versions If-Match allows for this resource; None when there is no If-Match (or `*`,
-    which the existence check already answers). Weak tags never match (strong comparison);
-    a header naming none of its tags gives the empty set, which no version matches,
-    so the command answers 412, but only after it has checked the input and the resource."""
-    tags = request.if_match
-    if not tags or tags.star_tag:
-        return None
+def write_condition(resource_id: UUID) -> VersionCondition:
+    """The request's If-Match (strong comparison) and If-None-Match (weak) as a condition on
+    the resource's version (RFC 9110 §13.1.1-2): the handler checks it in its transaction.
+    A tag of another resource or representation names no version, so it never matches."""
+    match, must_exist = None, False
+    if (raw := request.headers.get("If-Match")) is not None:
+        parsed = parse_condition(raw, "If-Match")
+        must_exist = True
+        if not parsed.star:
+            match = _versions(resource_id, (opaque for weak, opaque in parsed.tags if not weak))
+    none, must_not_exist = frozenset[int](), False
+    if (raw := request.headers.get("If-None-Match")) is not None:
+        parsed = parse_condition(raw)
+        must_not_exist = parsed.star
+        none = _versions(resource_id, (opaque for _weak, opaque in parsed.tags))
+    return VersionCondition(
+        match=match, must_exist=must_exist, none_match=none, must_not_exist=must_not_exist
+    )
+
+
+def _versions(resource_id: UUID, opaque_tags: Iterable[str]) -> frozenset[int]:
     prefix = f"{REPRESENTATION}-{resource_id.hex}-"
-    suffixes = (
-        tag[len(prefix) :] for tag in tags.as_set(include_weak=False) if tag and tag.startswith(prefix)
-    )  # a malformed header may parse to None
-    return frozenset(int(suffix) for suffix in suffixes if suffix.isascii() and suffix.isdigit())
+    suffixes = (tag[len(prefix) :] for tag in opaque_tags if tag.startswith(prefix))
+    return frozenset(
+        int(suffix)
+        for suffix in suffixes
+        if suffix.isascii() and suffix.isdigit() and len(suffix) <= MAX_VERSION_DIGITS
+    )

@@ -92,6 +92,8 @@ def from_http_exception(error: HTTPException) -> Response:
     if isinstance(messages, dict) and len(messages) == 1:
         messages = next(iter(messages.values()))  # one location (json or query): drop the level
     detail = data.get("message")
+    if detail is None and error.description != type(error).description:
+        detail = error.description  # one of ours, e.g. a malformed If-Match: say which header
     if error.code == 400 and isinstance(messages, list):  # e.g. webargs' "Invalid JSON body."
         detail, messages = " ".join(messages), None
     if detail:

@@ -39,7 +39,14 @@ from adapters.caching.users import RecordCodec, UserEntries
 from adapters.events import correlation as events_correlation
 from app.http import correlation
 from app.http.auth import check
-from app.http.conditional import REPRESENTATION, VARY, cache_policy, etag_of, none_match
+from app.http.conditional import (
+    REPRESENTATION,
+    VARY,
+    MalformedCondition,
+    cache_policy,
+    etag_of,
+    none_match,
+)
 from app.http.locale import current_locale, negotiate_locale
 from domain.errors import Unauthenticated
 from domain.users.model import User
@@ -174,7 +181,10 @@ class CachedUserReads:
         etag, body = stored
         language = _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
         condition = environ.get("HTTP_IF_NONE_MATCH")
-        status, headers, body = answer(method, etag, body, condition, language, self._cache_control)
+        try:
+            status, headers, body = answer(method, etag, body, condition, language, self._cache_control)
+        except MalformedCondition:
+            return self.app(environ, start_response)  # the view answers 400 with a problem
         start_response(_STATUS_LINES[status], [*headers, (correlation.HEADER, request_id)])
         return [] if method == "HEAD" or status == 304 else [body]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID, uuid4
 
 from application.users.support import USER_NOT_FOUND
-from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StaleVersion
+from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from domain.messages import Message
 from domain.session_state.model import UserState
 from domain.subscriptions.commands import CancelSubscription, ConfirmPayment, RegisterSubscription
@@ -70,14 +70,17 @@ def cancel_subscription(cmd: CancelSubscription, *, uow: UnitOfWork, clock: Cloc
     """End the subscription at once. Cancelling it again changes nothing."""
     now = clock.now()
     with uow:
-        found = _visible(uow, cmd.subscription_id, cmd.user_id)
+        try:
+            found = _visible(uow, cmd.subscription_id, cmd.user_id)
+        except NotFound:
+            cmd.condition.check_missing()
+            raise
         subscriptions = uow.subscriptions.of_user(found.user_id, lock=True)
         current = subscriptions.current if subscriptions is not None else None
         subscription = (
             current if current is not None and current.id == found.id else _visible(uow, found.id, None)
         )
-        if cmd.expected_versions is not None and subscription.version not in cmd.expected_versions:
-            raise StaleVersion()
+        cmd.condition.check(subscription.version)
         if subscription.status == SubscriptionStatus.CANCELLED:
             return subscription
         assert subscriptions is not None

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from application.session_state.states import deleted_state, identity_of, sessions_of
 from application.users.support import (
     EMAIL_TAKEN,
-    check_version,
     issue_token,
     load_user,
     send_token_mail,
@@ -52,13 +51,14 @@ def update_user(
     # argon2 is slow on purpose: check the current password and hash the new one before the
     # write transaction, then write only if the user is still at the version that was read.
     with uow:
-        current = load_user(uow, cmd.user_id)
-        check_version(current, cmd.expected_versions)
+        current = load_user(uow, cmd.user_id, condition=cmd.condition)
     if (email is not None and email != current.email) or cmd.password is not None:
         verify_old_password(hasher, current, cmd.old_password)
     password_hash = hasher.hash(cmd.password) if cmd.password is not None else None
     with uow:
-        user = load_user(uow, cmd.user_id, lock=True)
+        # Changed since: a conditional request's condition is checked again (a lost race is
+        # its 412); an unconditional one is told to read again.
+        user = load_user(uow, cmd.user_id, lock=True, condition=cmd.condition)
         if user.version != current.version:
             raise ConcurrentUpdate()
         if email is not None and email != user.email and uow.users.get_by_email(email) is not None:
@@ -111,8 +111,7 @@ def update_user(
 def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock, states: UserStateStore) -> None:
     """The account's sessions go with it; its UserState becomes a tombstone at once."""
     with uow:
-        user = load_user(uow, cmd.user_id)
-        check_version(user, cmd.expected_versions)
+        user = load_user(uow, cmd.user_id, condition=cmd.condition)
         user.record(
             UserDeleted(user_id=user.id, email=user.email, occurred_at=clock.now(), locale=cmd.locale)
         )

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from domain.errors import InvalidInput, InvalidToken, NotFound, StaleVersion
+from domain.conditions import UNCONDITIONAL, VersionCondition
+from domain.errors import InvalidInput, InvalidToken, NotFound
 from domain.mail import Mail
 from domain.messages import Message
 from domain.users.model import User
@@ -28,16 +29,17 @@ OLD_PASSWORD_WRONG = Message("The current password is incorrect.")
 USER_NOT_FOUND = Message("The user was not found.")
 
 
-def load_user(uow: UnitOfWork, user_id: UUID, *, lock: bool = False) -> User:
+def load_user(
+    uow: UnitOfWork, user_id: UUID, *, lock: bool = False, condition: VersionCondition = UNCONDITIONAL
+) -> User:
+    """The user, at a version `condition` allows: StaleVersion when it does not, NotFound when
+    there is none (StaleVersion when the condition needed one)."""
     user = uow.users.get(user_id, lock=lock)
     if user is None:
+        condition.check_missing()
         raise NotFound(USER_NOT_FOUND)
+    condition.check(user.version)
     return user
-
-
-def check_version(user: User, expected: frozenset[int] | None) -> None:
-    if expected is not None and user.version not in expected:
-        raise StaleVersion()
 
 
 def redeem(uow: UnitOfWork, digest: str, purpose: TokenPurpose, now: datetime) -> User:

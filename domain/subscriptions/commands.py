@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from domain.conditions import UNCONDITIONAL, VersionCondition
 from domain.messages import Command
 
 
@@ -19,7 +20,7 @@ class RegisterSubscription(Command):
 class CancelSubscription(Command):
     subscription_id: UUID
     user_id: UUID | None
-    expected_versions: frozenset[int] | None = None  # If-Match
+    condition: VersionCondition = UNCONDITIONAL  # If-Match, If-None-Match
 
 
 @dataclass(frozen=True, kw_only=True)

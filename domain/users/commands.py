@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from domain.conditions import UNCONDITIONAL, VersionCondition
 from domain.messages import Command
 
 
@@ -28,15 +29,15 @@ class ResendConfirmation(Command):
 @dataclass(frozen=True, kw_only=True)
 class UpdateUser(Command):
     """Change any of email, initials, password. `old_password` is required to change email or
-    password; `expected_versions` (from If-Match) makes the update conditional on the
-    current version being one of them."""
+    password; `condition` (from If-Match and If-None-Match) makes the update conditional on
+    the current version."""
 
     user_id: UUID
     email: str | None = None
     initials: str | None = None
     password: str | None = None
     old_password: str | None = None
-    expected_versions: frozenset[int] | None = None
+    condition: VersionCondition = UNCONDITIONAL
     # The session the change is made from: a password change ends every other one.
     session_id: UUID | None = None
 
@@ -55,7 +56,7 @@ class ConfirmPasswordReset(Command):
 @dataclass(frozen=True, kw_only=True)
 class DeleteUser(Command):
     user_id: UUID
-    expected_versions: frozenset[int] | None = None
+    condition: VersionCondition = UNCONDITIONAL
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -129,3 +129,65 @@ def test_the_cache_policy_sets_every_per_user_and_admin_representation(policy, u
     assert page.headers["Cache-Control"] == collection
     refused = client.get("/api/users")  # an error: never stored
     assert (refused.status_code, refused.headers["Cache-Control"]) == (403, "no-store")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        '"',
+        '"unterminated',
+        "r1-no-quotes",
+        '"a" "b"',
+        'W/"x", junk',
+        ",",
+        '"' + "x" * 3000 + '"',
+        '"a",' * 40,
+    ],
+)
+def test_a_malformed_if_match_is_400_and_changes_nothing(client, registered, header):
+    response = client.patch(registered["url"], json={"initials": "NO"}, headers={"If-Match": header})
+    assert response.status_code == 400, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert "If-Match" in response.get_json()["detail"]
+    assert client.get(registered["url"]).get_json()["initials"] != "NO"
+    assert client.delete(registered["url"], headers={"If-Match": header}).status_code == 400
+    assert client.get(registered["url"]).status_code == 200
+
+
+def test_a_malformed_if_none_match_is_400_on_the_hot_path_and_the_view(client, registered):
+    client.get(registered["url"])  # cached: the hot path answers the next GETs
+    for method in (client.get, client.head):
+        response = method(registered["url"], headers={"If-None-Match": '"open'})
+        assert response.status_code == 400
+    assert client.get(registered["url"], headers={"If-None-Match": '"other", W/"x"'}).status_code == 200
+
+
+def test_a_version_of_many_digits_is_no_match_and_thousands_are_too_long(client, registered):
+    for digits, status in ((30, 412), (4301, 400)):
+        tag = f'"r1-{registered["json"]["id"].replace("-", "")}-{"9" * digits}"'
+        response = client.patch(registered["url"], json={"initials": "NO"}, headers={"If-Match": tag})
+        assert response.status_code == status
+
+
+def test_if_none_match_on_a_write_that_matches_is_412(client, registered):
+    etag = client.get(registered["url"]).headers["ETag"]
+    for condition in (etag, "*", f"W/{etag}"):
+        response = client.patch(
+            registered["url"], json={"initials": "NO"}, headers={"If-None-Match": condition}
+        )
+        assert response.status_code == 412, condition
+    assert (
+        client.patch(
+            registered["url"], json={"initials": "OK"}, headers={"If-None-Match": '"r1-other-1"'}
+        ).status_code
+        == 200
+    )
+    assert client.delete(registered["url"], headers={"If-None-Match": "*"}).status_code == 412
+
+
+def test_if_match_star_on_a_missing_resource_is_412(client, admin, faker):
+    act_as(client, admin)
+    missing = f"/api/users/{faker.uuid4()}"
+    assert client.delete(missing).status_code == 404
+    assert client.delete(missing, headers={"If-Match": "*"}).status_code == 412
+    assert client.patch(missing, json={"initials": "NO"}, headers={"If-Match": "*"}).status_code == 412

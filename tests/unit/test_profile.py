@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from domain.conditions import VersionCondition
 from domain.errors import AlreadyExists, InvalidInput, InvalidToken, NotFound, StaleVersion
 from domain.users.commands import (
     ConfirmPasswordReset,
@@ -13,6 +14,11 @@ from domain.users.commands import (
 from domain.users.events import EmailChanged, PasswordChanged, UserDeleted, UserUpdated
 from domain.users.queries import GetUser
 from tests import factories
+
+
+def matching(*versions: int) -> VersionCondition:
+    """If-Match naming these versions."""
+    return VersionCondition(match=frozenset(versions))
 
 
 def test_initials_change_needs_no_password(bus, events, account):
@@ -94,18 +100,15 @@ def test_update_with_a_stale_version_is_refused(bus, account):
     user, _ = account
     bus.handle(UpdateUser(user_id=user.id, initials="V2"))
     with pytest.raises(StaleVersion):
-        bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1})))
-    assert (
-        bus.handle(UpdateUser(user_id=user.id, initials="V3", expected_versions=frozenset({1, 2}))).version
-        == 3
-    )
+        bus.handle(UpdateUser(user_id=user.id, initials="V3", condition=matching(1)))
+    assert bus.handle(UpdateUser(user_id=user.id, initials="V3", condition=matching(1, 2))).version == 3
 
 
 def test_delete(bus, events, account):
     user, _ = account
     with pytest.raises(StaleVersion):
-        bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({7})))
-    bus.handle(DeleteUser(user_id=user.id, expected_versions=frozenset({1})))
+        bus.handle(DeleteUser(user_id=user.id, condition=matching(7)))
+    bus.handle(DeleteUser(user_id=user.id, condition=matching(1)))
     [deleted] = events.of(UserDeleted)
     assert (deleted.user_id, deleted.email) == (user.id, user.email)
     with pytest.raises(NotFound):
@@ -143,3 +146,18 @@ def test_email_or_password_change_voids_a_pending_reset(bus, outbox, account, ch
     bus.handle(UpdateUser(user_id=user.id, old_password=password, **change))
     with pytest.raises(InvalidToken):
         bus.handle(ConfirmPasswordReset(token=token, password="Attacker1"))
+
+
+def test_if_none_match_and_a_missing_resource_under_a_condition_are_stale(bus, account):
+    user, _ = account
+    with pytest.raises(StaleVersion):  # If-None-Match naming the current version
+        bus.handle(
+            UpdateUser(user_id=user.id, initials="V2", condition=VersionCondition(none_match=frozenset({1})))
+        )
+    with pytest.raises(StaleVersion):  # If-None-Match: * on an existing user
+        bus.handle(DeleteUser(user_id=user.id, condition=VersionCondition(must_not_exist=True)))
+    bus.handle(DeleteUser(user_id=user.id, condition=VersionCondition(none_match=frozenset({7}))))
+    with pytest.raises(StaleVersion):  # If-Match: * on a user that is gone
+        bus.handle(DeleteUser(user_id=user.id, condition=VersionCondition(must_exist=True)))
+    with pytest.raises(NotFound):  # unconditional
+        bus.handle(DeleteUser(user_id=user.id))

@@ -11,6 +11,7 @@ import pytest
 
 from domain.auth.commands import Login
 from domain.auth.queries import Authenticate
+from domain.conditions import VersionCondition
 from domain.errors import AlreadyExists, Conflict, InvalidInput, NotFound, StaleVersion
 from domain.session_state.model import SubscriptionSummary
 from domain.subscriptions.commands import (
@@ -30,6 +31,11 @@ from domain.subscriptions.queries import CheckEntitlement, GetSubscription
 from tests import factories
 
 MONTH = timedelta(days=30)
+
+
+def matching(*versions: int) -> VersionCondition:
+    """If-Match naming these versions."""
+    return VersionCondition(match=frozenset(versions))
 
 
 @pytest.fixture
@@ -315,22 +321,24 @@ def test_cancelling_with_a_stale_expected_version_is_refused(bus, account, pendi
     user_id = account[0].id
     pay(bus, pending)  # version 2 now
     with pytest.raises(StaleVersion):
-        bus.handle(
-            CancelSubscription(subscription_id=pending.id, user_id=user_id, expected_versions=frozenset({1}))
-        )
+        bus.handle(CancelSubscription(subscription_id=pending.id, user_id=user_id, condition=matching(1)))
     assert read(bus, pending).status == SubscriptionStatus.ACTIVE
 
     current = read(bus, pending).version
     cancelled = bus.handle(
         CancelSubscription(
-            subscription_id=pending.id, user_id=user_id, expected_versions=frozenset({current})
+            subscription_id=pending.id,
+            user_id=user_id,
+            condition=matching(current),
         )
     )
     assert (cancelled.status, cancelled.version) == (SubscriptionStatus.CANCELLED, current + 1)
     with pytest.raises(StaleVersion):  # the validator the user read before cancelling
         bus.handle(
             CancelSubscription(
-                subscription_id=pending.id, user_id=user_id, expected_versions=frozenset({current})
+                subscription_id=pending.id,
+                user_id=user_id,
+                condition=matching(current),
             )
         )
 
