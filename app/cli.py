@@ -178,6 +178,9 @@ def list_dead_letters(subscribers: tuple[str, ...], limit: int) -> None:
     settings, layout, names = _dead_letter_queues(subscribers)
     for name in names:
         count = held(settings["events"]["url"], layout, name)
+        if count is None:
+            click.echo(f"{layout.error_queue(name)}: no such queue (no worker has run it)")
+            continue
         click.echo(f"{layout.error_queue(name)}: {count} message(s)")
         for letter in dead_letters(settings["events"]["url"], layout, name, limit) if count else []:
             click.echo(f"  {describe_dead_letter(letter)}")
@@ -188,16 +191,19 @@ def list_dead_letters(subscribers: tuple[str, ...], limit: int) -> None:
 def replay_dead_letters(subscribers: tuple[str, ...]) -> None:
     """Move the dead letters of SUBSCRIBERS back to their queues, as first deliveries (after the
     cause is mended: a deployed fix, a server back)."""
-    from adapters.rabbitmq.dead_letters import replay
+    from adapters.rabbitmq.dead_letters import held, replay
 
     settings, layout, names = _dead_letter_queues(subscribers)
     for name in names:
+        if held(settings["events"]["url"], layout, name) is None:
+            click.echo(f"{layout.error_queue(name)}: no such queue (no worker has run it)")
+            continue
         moved = replay(settings["events"]["url"], layout, name)
         click.echo(f"{layout.error_queue(name)}: {moved} message(s) replayed to {layout.queue(name)}")
 
 
 def _dead_letter_queues(subscribers: tuple[str, ...]) -> tuple[dict, Any, list[str]]:
-    from app.events.processes import declare, topology
+    from app.events.processes import topology
 
     settings = config.load()
     if not settings["events"]["durable"]:
@@ -207,7 +213,6 @@ def _dead_letter_queues(subscribers: tuple[str, ...]) -> tuple[dict, Any, list[s
     if unknown:
         known = ", ".join(layout.bindings)
         raise click.UsageError(f"no such worker subscriber: {', '.join(unknown)} (known: {known})")
-    declare(settings, layout)  # a queue no worker has declared yet is an empty one, not an error
     return settings, layout, list(subscribers) or list(layout.bindings)
 
 

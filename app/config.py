@@ -231,7 +231,8 @@ def _events(read: _Reader, database_url: str) -> dict[str, Any]:
         "prefix": read.get("EVENTS_PREFIX") or "user_service.",
         "prefetch": read.integer("EVENTS_PREFETCH", 16, 1, 1000),
         "retry_delays": _delays(read, "EVENTS_RETRY_DELAYS", (1.0, 5.0, 30.0)),
-        "delivery_limit": read.integer("EVENTS_DELIVERY_LIMIT", 10, 0, 1000),
+        # Every give-back counts (a worker that died, stopped or reconnected holding it).
+        "delivery_limit": read.integer("EVENTS_DELIVERY_LIMIT", 10, 2, 1000),
     }
 
 

@@ -69,7 +69,8 @@ class RabbitConsumer:
     ) -> None:
         """`permanent`: errors no retry can mend (an unknown event version, an unreadable
         body): straight to the error queue. `transient`: errors of a dependency that is down
-        (adapters.rabbitmq.retries.next_stop): retried while they last, never dead-lettered.
+        (adapters.rabbitmq.retries.next_stop): retried for as long as they last, never
+        dead-lettered.
         `timeout`: seconds to connect and for a confirm."""
         unknown = [name for name in subscribers if name not in topology.bindings]
         if unknown or not subscribers:

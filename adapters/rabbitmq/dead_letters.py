@@ -30,10 +30,19 @@ BATCH = 100  # replayed per confirm round
 TIMEOUT = 10.0  # seconds to connect and for a batch's confirms
 
 
-def held(url: str, topology: Topology, subscriber: str) -> int:
-    """How many messages the subscriber's error queue holds."""
-    with connect(url, timeout=TIMEOUT) as connection, connection.channel() as channel:
-        return int(channel.queue_declare(topology.error_queue(subscriber), passive=True).message_count)
+def held(url: str, topology: Topology, subscriber: str) -> int | None:
+    """How many messages the subscriber's error queue holds; None when there is no such queue
+    (no worker or relay has declared it). Looks only: declares nothing."""
+    with connect(url, timeout=TIMEOUT) as connection:
+        try:
+            with connection.channel() as channel:
+                return int(
+                    channel.queue_declare(topology.error_queue(subscriber), passive=True).message_count
+                )
+        except connection.channel_errors as error:
+            if getattr(error, "code", None) == 404:  # NOT_FOUND
+                return None
+            raise
 
 
 def describe_dead_letter(letter: Delivery) -> str:

@@ -43,22 +43,24 @@ def next_stop(
     transient: tuple[type[Exception], ...] = (),
 ) -> Envelope:
     """`transient`: errors that say a dependency is down, not that the message is bad (the
-    cache unreachable): retried after the first delay for as long as they last, without using
-    up the message's retries, so that an outage never sends it to the error queue."""
+    cache unreachable): retried through the delays in turn and then after the last one, for as
+    long as they last, never to the error queue. One DEBUG line each: the outage itself is told
+    once, by the dependency's OutageLog."""
     subscriber, retries = received.subscriber, received.attempt - 1
     if isinstance(error, transient) and topology.retry_delays:
-        log.warning(
+        retry = min(retries + 1, len(topology.retry_delays))
+        log.debug(
             "operation=events.retry subscriber=%s type=%s id=%s attempt=%d delay=%ss error=%r: "
             "a dependency is down, retried until it answers",
             subscriber,
             received.type,
             received.message_id,
             received.attempt,
-            topology.retry_delays[0],
+            topology.retry_delays[retry - 1],
             error,
         )
         RETRIED.labels(subscriber).inc()
-        return copy_to(topology.retry_queue(subscriber, 1), received)
+        return copy_to(topology.retry_queue(subscriber, retry), received, {ATTEMPT: received.attempt + 1})
     if retries < len(topology.retry_delays) and not isinstance(error, permanent):
         log.warning(
             "operation=events.retry subscriber=%s type=%s id=%s attempt=%d delay=%ss error=%r",

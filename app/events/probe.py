@@ -4,8 +4,10 @@
 Ready means every check passes: the database answers, and the broker is connected (a worker
 consuming) or answering (a relay whose last publish was confirmed). A process that is alive but
 not ready keeps its events safe (in the outbox, or in its queues) and only says so; the
-supervisor decides what to do. The server is the standard library's: one probe at a time is
-all a supervisor and a scraper need, and it runs in a daemon thread beside the process's work.
+supervisor decides what to do. The server is the standard library's, a thread per connection
+(daemon threads, each socket with a timeout), in a daemon thread beside the process's work: a
+client that connects and sends nothing, or a check that waits on a database out of reach,
+holds up neither the other probes nor the process's shutdown.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -26,7 +29,14 @@ log = logging.getLogger("user_service.events")
 Check = Callable[[], bool]  # True: ok; False or an exception: not
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # shutdown() does not wait for a connection in hand
+    block_on_close = False
+
+
 class _Quiet(WSGIRequestHandler):
+    timeout = 10  # seconds a connection may stay silent
+
     def log_message(self, format: str, *args: Any) -> None:  # probes every few seconds: no line each
         pass
 
@@ -54,7 +64,7 @@ def probe_app(checks: Mapping[str, Check]) -> Callable[..., Iterable[bytes]]:
 
 def serve(port: int, checks: Mapping[str, Check], host: str = "127.0.0.1") -> WSGIServer:
     """Serve the probes on `host:port` in a daemon thread; `shutdown()` the result to stop."""
-    server = make_server(host, port, probe_app(checks), handler_class=_Quiet)
+    server = make_server(host, port, probe_app(checks), server_class=_Server, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="probe", daemon=True).start()
     log.info("operation=probe.listen address=http://%s:%d", host, server.server_port)
     return server

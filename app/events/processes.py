@@ -70,7 +70,10 @@ def run_relay(container: Any, settings: dict, stop: threading.Event, port: int |
     declare(settings, layout)
     engine = container.storage.engine()
     publisher = RabbitPublisher(settings["events"]["url"], layout)
-    relay = Relay(container.storage.outbox(), publisher, REGISTRY.dumps, wait=notified(engine))
+    wait = notified(engine)
+    if wait is not None:
+        wait(0)  # LISTEN before the first claim: no commit made while the backlog drains is missed
+    relay = Relay(container.storage.outbox(), publisher, REGISTRY.dumps, wait=wait)
     with probes(port, engine, broker=lambda: relay.broker_answers):
         try:
             relay.run(stop)

@@ -1,12 +1,13 @@
 """`user-service worker`: runs the subscribers that app.wiring.events places in workers.
 
 Each message is an envelope (adapters.events): unwrapped into its event, its subscriber runs
-with a unit of work of its own that records `(event id, subscriber)` in the inbox in the same
-transaction as the subscriber's writes; the message is acknowledged only after that commit. A
-redelivered or duplicated event whose subscriber already ran has no second effect: the inbox is
-looked at first, and a copy that races the first delivery fails on the inbox's key and rolls its
-writes back. A subscriber that writes nothing to the database (a mail, a session-state group) is
-recorded after it returned: a crash between the two runs it again (at least once).
+with a unit of work of its own whose transaction begins by recording `(event id, subscriber)`
+in the inbox and commits it with the subscriber's writes; the message is acknowledged only after
+that commit. A redelivered or duplicated event whose subscriber already ran has no second
+effect: the inbox is looked at first, and a copy that comes while the first is at work waits on
+the inbox's key and then finds it taken (AlreadyProcessed), before it has written anything. A
+subscriber that writes nothing to the database (a mail, a session-state group) is recorded
+after it returned: a crash between the two runs it again (at least once).
 """
 
 from __future__ import annotations

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import kombu
 import pytest
@@ -131,7 +133,13 @@ def test_dead_letters_are_listed_and_replayed_from_the_cli(env, monkeypatch):
         monkeypatch.setenv(name, value)
     layout = topology(config.load(env))
     runner = CliRunner()
-    empty = runner.invoke(main, ["dead-letters", "list", ACTIVITY])  # declares what is missing
+    for command in ("list", "replay"):  # it only looks: nothing declared yet, nothing declared by it
+        absent = runner.invoke(main, ["dead-letters", command, ACTIVITY])
+        assert absent.exit_code == 0, absent.output
+        assert f"{layout.error_queue(ACTIVITY)}: no such queue (no worker has run it)" in absent.output
+    with kombu.Connection(AMQP_URL) as connection:
+        layout.declare(connection)  # as a worker does
+    empty = runner.invoke(main, ["dead-letters", "list", ACTIVITY])
     assert empty.exit_code == 0, empty.output
     assert f"{layout.error_queue(ACTIVITY)}: 0 message(s)" in empty.output
 
@@ -160,3 +168,14 @@ def test_dead_letters_need_a_broker(monkeypatch):
     result = CliRunner().invoke(main, ["dead-letters", "list"])
     assert result.exit_code == 2
     assert "EVENTS_URL is not set" in result.output
+
+
+def test_a_silent_probe_client_holds_up_neither_the_probes_nor_a_clean_stop(env, event_processes):
+    create_app(env)
+    worker = event_processes.start("worker", env, "--subscriber", ACTIVITY, "--port", "0")
+    probe = probe_url(worker)
+    address = urlsplit(probe)
+    with socket.create_connection((address.hostname, address.port)):  # connects, says nothing
+        assert get(f"{probe}/health/live")[0] == 200
+        assert worker.stop() == 0  # SIGTERM: the process ends, the connection still open
+    assert "operation=worker.stop" in worker.log_text()
