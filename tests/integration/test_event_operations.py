@@ -179,3 +179,20 @@ def test_a_silent_probe_client_holds_up_neither_the_probes_nor_a_clean_stop(env,
         assert get(f"{probe}/health/live")[0] == 200
         assert worker.stop() == 0  # SIGTERM: the process ends, the connection still open
     assert "operation=worker.stop" in worker.log_text()
+
+
+def test_a_relay_whose_broker_is_away_is_not_ready_and_keeps_the_events(env, event_processes, proxy, faker):
+    app = create_app(env)
+    relay = event_processes.start("relay", {**env, "EVENTS_URL": proxy.url}, "--port", "0")
+    probe = probe_url(relay)
+    wait_until(lambda: ready(probe)[0] == 200, 10, "the relay ready")
+    proxy.refusing = True
+    proxy.cut()
+    client = app.test_client()
+    assert client.post("/api/users", json=factories.registration(faker)).status_code == 201
+    wait_until(lambda: ready(probe)[0] == 503, 10, "the relay unready")
+    assert ready(probe)[1]["checks"] == {"database": "ok", "broker": "unavailable"}
+    assert metric(probe, "events_published_total", 'type="UserRegistered"') == 0
+    proxy.refusing = False
+    wait_until(lambda: ready(probe)[0] == 200, 40, "the relay ready again")  # its backoff
+    wait_until(lambda: metric(probe, "events_published_total", 'type="UserRegistered"') == 1, 10)

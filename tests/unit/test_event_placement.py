@@ -3,13 +3,18 @@ keeps what read-your-writes needs, and without a broker everything runs in-proce
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from prometheus_client import REGISTRY as METRICS
 
 from adapters.caching import users as user_caches
+from app.factory import create_app
 from app.wiring.events import (
     IN_PROCESS,
     PLACEMENT,
     WORKER,
+    FirstAttempt,
     by_name,
     merged,
     placed,
@@ -19,6 +24,8 @@ from app.wiring.events import (
 from application.auth import handlers as auth
 from application.subscriptions import handlers as subscriptions
 from application.users import handlers as users
+from domain.users.events import UserRolesChanged
+from tests.settings import TEST_ENV
 
 ALL = merged(
     users.EVENT_HANDLERS, auth.EVENT_HANDLERS, subscriptions.EVENT_HANDLERS, user_caches.EVENT_HANDLERS
@@ -57,3 +64,31 @@ def test_a_subscriber_without_a_place_is_refused_by_name():
 
     with pytest.raises(LookupError, match="stray"):
         placement(stray)
+
+
+def test_with_a_broker_the_in_process_run_of_a_worker_subscriber_is_a_first_attempt(tmp_path, caplog, faker):
+    """Its failure is logged and counted, never raised into the request nor retried from memory;
+    the subscribers that run only in-process keep the bus's own retries."""
+    app = create_app(
+        {
+            **TEST_ENV,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/users.db",
+            "EVENTS_URL": "amqp://guest:guest@mq//",
+        }
+    )
+    bus = app.extensions["container"].event_bus()
+    [receiver] = bus._signals.get("domain.users.events.UserRolesChanged").receivers.values()
+    assert isinstance(receiver, FirstAttempt) and receiver.name == "auth.update_roles_state"
+
+    def fail(event):
+        raise RuntimeError("the state store is away")
+
+    attempt = FirstAttempt("auth.update_roles_state", fail)
+    before = METRICS.get_sample_value("events_deferred_total", {"subscriber": "auth.update_roles_state"}) or 0
+    changed = UserRolesChanged(
+        user_id=faker.uuid4(cast_to=None), roles=frozenset({"user"}), version=2, occurred_at=datetime.now(UTC)
+    )
+    attempt(changed)  # does not raise
+    after = METRICS.get_sample_value("events_deferred_total", {"subscriber": "auth.update_roles_state"})
+    assert after == before + 1
+    assert "operation=event.deferred subscriber=auth.update_roles_state" in caplog.text
