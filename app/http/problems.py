@@ -9,10 +9,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app
+import sqlalchemy.exc
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from adapters.i18n import N_
+from adapters.outage import OutageLog
 from app.http.locale import current_locale
 from domain import errors
 
@@ -59,7 +61,17 @@ DETAIL_OF = {
     415: N_("The request body must be JSON, sent with Content-Type: application/json."),
     422: N_("The input is invalid."),
     500: N_("The server could not complete the request; it has been logged."),
+    503: N_("The database is unavailable; nothing was changed. Try again shortly."),
 }
+RETRY_AFTER = 5  # seconds a client is asked to wait while the database is out of reach
+# What a database out of reach (or too busy to answer: a pool with no free connection, a SQLite
+# file locked past its timeout) raises; the transaction was rolled back with it.
+DATABASE_UNAVAILABLE = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+_DATABASE = OutageLog("database", log, what="the database", effect="requests that need it answer 503")
 
 
 def problem(
@@ -122,5 +134,19 @@ def _translate(value: Any, catalogs, locale: str) -> Any:
     return catalogs.render(value, locale) if not isinstance(value, (int, float)) else value
 
 
+def database_unavailable(error: Exception) -> Response:
+    _DATABASE.failed("request", error)
+    return problem(503, headers={"Retry-After": str(RETRY_AFTER)})
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(errors.DomainError, from_domain_error)
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, database_unavailable)
+
+    @app.after_request
+    def database_answers(response: Response) -> Response:
+        # A write that succeeded went through the database: the outage log's last line.
+        if _DATABASE.down and response.status_code < 300 and request.method not in ("GET", "HEAD"):
+            _DATABASE.answered()
+        return response
