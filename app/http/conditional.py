@@ -16,6 +16,7 @@ from uuid import UUID
 from flask import Response, current_app, request
 from werkzeug.exceptions import BadRequest
 
+from adapters.i18n import N_
 from domain.conditions import VersionCondition
 
 VARY = "Accept, Authorization, Accept-Language"
@@ -73,6 +74,9 @@ def represent(
 MAX_CONDITION = 2048  # characters of an If-Match or If-None-Match this service reads
 MAX_TAGS = 32
 MAX_VERSION_DIGITS = 18  # a version is a 64-bit integer
+CONDITION_TOO_LONG = N_("If-Match or If-None-Match is longer than 2048 characters.")
+TOO_MANY_TAGS = N_("If-Match or If-None-Match names more than 32 entity-tags.")
+NOT_ENTITY_TAGS = N_('If-Match and If-None-Match must be * or a list of entity-tags such as "r1-…-3".')
 # RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
 _ENTITY_TAG = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*')
 
@@ -88,26 +92,26 @@ class EntityTags:
     tags: tuple[tuple[bool, str], ...]  # (weak, opaque-tag without quotes)
 
 
-def parse_condition(header: str, name: str = "If-None-Match") -> EntityTags:
+def parse_condition(header: str) -> EntityTags:
     """`*` or a comma-separated list of entity-tags, at most MAX_CONDITION characters and
     MAX_TAGS tags; raises MalformedCondition otherwise."""
     if len(header) > MAX_CONDITION:
-        raise MalformedCondition(f"{name} is longer than {MAX_CONDITION} characters.")
+        raise MalformedCondition(CONDITION_TOO_LONG)
     if header.strip(" \t") == "*":
         return EntityTags(True, ())
     parts = header.split(",")
     if len(parts) > MAX_TAGS:
-        raise MalformedCondition(f"{name} names more than {MAX_TAGS} entity-tags.")
+        raise MalformedCondition(TOO_MANY_TAGS)
     tags = []
     for part in parts:
         if not part.strip(" \t"):
             continue  # RFC 9110 §5.6.1: empty list elements are ignored
         match = _ENTITY_TAG.fullmatch(part)
         if match is None:
-            raise MalformedCondition(f'{name} must be * or a list of entity-tags such as "r1-…-3".')
+            raise MalformedCondition(NOT_ENTITY_TAGS)
         tags.append((match[1] is not None, match[2]))
     if not tags:
-        raise MalformedCondition(f"{name} names no entity-tag.")
+        raise MalformedCondition(NOT_ENTITY_TAGS)
     return EntityTags(False, tuple(tags))
 
 
@@ -128,7 +132,7 @@ def write_condition(resource_id: UUID) -> VersionCondition:
     A tag of another resource or representation names no version, so it never matches."""
     match, must_exist = None, False
     if (raw := request.headers.get("If-Match")) is not None:
-        parsed = parse_condition(raw, "If-Match")
+        parsed = parse_condition(raw)
         must_exist = True
         if not parsed.star:
             match = _versions(resource_id, (opaque for weak, opaque in parsed.tags if not weak))

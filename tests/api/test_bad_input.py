@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 PROBLEM = "application/problem+json"
@@ -114,3 +116,64 @@ def test_a_server_error_reveals_nothing(app, client, monkeypatch):
     )
     body = assert_problem(response, 500)
     assert "secret" not in response.get_data(as_text=True) and "RuntimeError" not in body["detail"]
+
+
+DEEP = b"[" * 1000 + b"]" * 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (DEEP, "deeper than 32 levels"),
+        (b'{"email": ' + b"[" * 33 + b"]" * 33 + b"}", "deeper than 32 levels"),
+        (b'{"email": ' + b"9" * 1000 + b"}", "longer than 40 characters"),
+        (b'{"email": 1.' + b"5" * 60 + b"}", "longer than 40 characters"),
+        (b'{"email": NaN}', "not a JSON number"),
+        (b'{"email": -Infinity}', "not a JSON number"),
+        (b'{"email": 1e999}', "not a JSON number"),
+    ],
+)
+def test_json_too_deep_or_with_numbers_too_long_is_400_before_any_view(client, admin, body, detail):
+    before = snapshot(client, admin)
+    for method, path in (
+        ("post", "/api/users"),
+        ("post", "/api/auth/login"),
+        ("post", "/api/reset-password"),
+    ):
+        response = getattr(client, method)(path, data=body, content_type="application/json")
+        assert detail in assert_problem(response, 400)["detail"]
+    assert snapshot(client, admin) == before
+
+
+def test_the_json_limits_speak_the_clients_language(client):
+    response = client.post(
+        "/api/users", data=DEEP, content_type="application/json", headers={"Accept-Language": "uk"}
+    )
+    assert (
+        assert_problem(response, 400)["detail"]
+        == "Тіло JSON вкладає масиви й об'єкти глибше ніж на 32 рівні."
+    )
+
+
+def test_json_within_the_limits_is_read(client):
+    nested = {"email": "a@example.com", "initials": "AB", "password": "Secret123"}
+    assert client.post("/api/users", json=nested).status_code == 201
+
+
+def chunked(client, body: bytes):
+    """A POST whose body has no Content-Length, as a server that decodes chunked bodies hands it
+    over (gunicorn sets wsgi.input_terminated)."""
+    return client.post(
+        "/api/users",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_a_body_cut_short(client, app):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    padded = b'{"email": "a@example.com", "initials": "AB", "password": "Secret123", "x": "'
+    assert_problem(chunked(client, padded + b"y" * limit + b'"}'), 413)
+    small = b'{"email": "chunked@example.com", "initials": "AB", "password": "Secret123"}'
+    assert chunked(client, small).status_code == 201
