@@ -16,8 +16,16 @@ from domain.errors import PermissionDenied, Unauthenticated
 ENVIRON_KEY = "user_service.principal"
 
 
+MAX_AUTHORIZATION = 4096  # characters: this service's tokens are under 400
+
+
 def bearer_token(environ: Mapping[str, Any]) -> str | None:
-    scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    """The Bearer token of the Authorization header; None for none, another scheme, or a header
+    too long to be one of this service's tokens (never decoded: answered 401)."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    if len(header) > MAX_AUTHORIZATION:
+        return None
+    scheme, _, token = header.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
 

@@ -7,6 +7,8 @@ from flask import Flask, Response, g, request
 from adapters.i18n import LOCALES
 from domain.messages import DEFAULT_LOCALE
 
+MAX_ACCEPT_LANGUAGE = 512  # characters read; a longer header is answered in the default language
+
 
 def current_locale() -> str:
     return g.get("locale", DEFAULT_LOCALE)
@@ -25,7 +27,8 @@ def negotiate_locale(accepted) -> str:
 def init_app(app: Flask) -> None:
     @app.before_request
     def negotiate() -> None:
-        g.locale = negotiate_locale(request.accept_languages)
+        too_long = len(request.headers.get("Accept-Language", "")) > MAX_ACCEPT_LANGUAGE
+        g.locale = DEFAULT_LOCALE if too_long else negotiate_locale(request.accept_languages)
 
     @app.after_request
     def content_language(response: Response) -> Response:

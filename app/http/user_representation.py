@@ -47,7 +47,7 @@ from app.http.conditional import (
     etag_of,
     none_match,
 )
-from app.http.locale import current_locale, negotiate_locale
+from app.http.locale import MAX_ACCEPT_LANGUAGE, current_locale, negotiate_locale
 from domain.errors import Unauthenticated
 from domain.users.model import User
 
@@ -179,7 +179,8 @@ class CachedUserReads:
         if stored is None:
             return self.app(environ, start_response)
         etag, body = stored
-        language = _content_language(environ.get("HTTP_ACCEPT_LANGUAGE", ""))
+        accepted = environ.get("HTTP_ACCEPT_LANGUAGE", "")
+        language = _content_language(accepted if len(accepted) <= MAX_ACCEPT_LANGUAGE else "")
         condition = environ.get("HTTP_IF_NONE_MATCH")
         try:
             status, headers, body = answer(method, etag, body, condition, language, self._cache_control)

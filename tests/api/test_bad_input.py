@@ -177,3 +177,15 @@ def test_a_chunked_body_over_the_limit_is_413_not_a_body_cut_short(client, app):
     assert_problem(chunked(client, padded + b"y" * limit + b'"}'), 413)
     small = b'{"email": "chunked@example.com", "initials": "AB", "password": "Secret123"}'
     assert chunked(client, small).status_code == 201
+
+
+def test_headers_too_long_to_be_real_are_not_parsed(client, registered):
+    huge_token = {"Authorization": "Bearer " + "a" * 5000}
+    assert_problem(client.get(registered["url"], headers=huge_token), 401)
+    long_languages = ",".join(["vi;q=0.9"] + ["xx"] * 200)
+    for _ in range(2):  # the hot path, then the view
+        response = client.get(registered["url"], headers={"Accept-Language": long_languages})
+        assert (response.status_code, response.headers["Content-Language"]) == (200, "en")
+    assert (
+        client.get(registered["url"], headers={"Accept-Language": "vi"}).headers["Content-Language"] == "vi"
+    )
