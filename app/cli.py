@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -103,13 +104,59 @@ def create_admin(email: str, initials: str, password: str) -> None:
             click.echo(f"{user.email} exists: its password is left as it is")
         bus.handle(ChangeUserRoles(user_id=user.id, roles=frozenset(user.roles | {"admin"})))
     except DomainError as error:
-        catalogs = container.catalogs()
-        problems = getattr(error, "errors", {})
-        details = "; ".join(
-            f"{field}: {catalogs.render(m, 'en')}" for field, ms in problems.items() for m in ms
-        )
-        raise click.ClickException(details or catalogs.render(error.message, "en")) from error
+        raise click.ClickException(_describe(container, error)) from error
+    if user.status.value == "disabled":
+        click.echo(f"{user.email} is an admin, but disabled: `user-service enable-user {user.email}`")
+        return
     click.echo(f"{user.email} is an admin")
+
+
+@main.command("enable-user")
+@click.argument("email")
+def enable_user(email: str) -> None:
+    """Enable the account with EMAIL again (logins are accepted again; its ended sessions stay
+    ended)."""
+    from domain.users.commands import ChangeUserStatus
+
+    user = _admin_command(email, lambda user: ChangeUserStatus(user_id=user.id, status="active"))
+    click.echo(f"{user.email} is enabled")
+
+
+@main.command("set-roles")
+@click.argument("email")
+@click.argument("roles", nargs=-1, required=True)
+def set_roles(email: str, roles: tuple[str, ...]) -> None:
+    """Give the account with EMAIL exactly ROLES (e.g. `user admin`); the last active admin
+    keeps its role."""
+    from domain.users.commands import ChangeUserRoles
+
+    user = _admin_command(email, lambda user: ChangeUserRoles(user_id=user.id, roles=frozenset(roles)))
+    click.echo(f"{user.email} has the roles {', '.join(sorted(user.roles))}")
+
+
+def _admin_command(email: str, command: Callable[[Any], Any]) -> Any:
+    """Run the command made for the account with EMAIL; its refusal is the command's error."""
+    from app.factory import create_app
+    from domain.errors import DomainError
+    from domain.users.rules import normalise_email
+
+    _migrate()
+    container = create_app().extensions["container"]
+    with container.storage.uow() as uow:
+        user = uow.users.get_by_email(normalise_email(email))
+    if user is None:
+        raise click.ClickException(f"no account has the email {email}")
+    try:
+        return container.bus().handle(command(user))
+    except DomainError as error:
+        raise click.ClickException(_describe(container, error)) from error
+
+
+def _describe(container: Any, error: Any) -> str:
+    catalogs = container.catalogs()
+    problems = getattr(error, "errors", {})
+    details = "; ".join(f"{field}: {catalogs.render(m, 'en')}" for field, ms in problems.items() for m in ms)
+    return details or catalogs.render(error.message, "en")
 
 
 @main.command("sweep-subscriptions")

@@ -31,6 +31,12 @@ class UserRepository(Protocol):
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]: ...
 
+    def count_active_admins(self, *, lock: bool = False) -> int:
+        """Active accounts with the admin role. `lock=True` holds their rows until the unit of
+        work ends, taken in the order of their ids, so that two commands each removing an admin
+        cannot both count the other one."""
+        ...
+
 
 class AccountTokenRepository(Protocol):
     """Confirmation and reset tokens, looked up by digest; removed with their user."""

@@ -19,7 +19,7 @@ from adapters.memory.subscriptions import InMemorySubscriptionRepository, Subscr
 from adapters.tracking import UserTracker
 from domain.errors import AlreadyExists, ConcurrentUpdate
 from domain.messages import Event
-from domain.users.model import User
+from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter
 from domain.users.tokens import AccountToken, TokenPurpose
 from ports.event_bus import EventBus
@@ -35,6 +35,10 @@ class InMemoryDatabase:
         self.row_locks: dict[UUID, threading.Lock] = {}
         self.auth = SessionTables()
         self.subscriptions = SubscriptionTables()
+
+
+def _active_admin(user: User) -> bool:
+    return user.status == UserStatus.ACTIVE and "admin" in user.roles
 
 
 class InMemoryUserRepository:
@@ -77,6 +81,15 @@ class InMemoryUserRepository:
 
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
+
+    def count_active_admins(self, *, lock: bool = False) -> int:
+        with self._db.lock:
+            admins = sorted(str(u.id) for u in self._db.users.values() if _active_admin(u))
+        if lock:
+            for user_id in admins:
+                self.lock_row(UUID(user_id))
+        with self._db.lock:
+            return sum(1 for u in self._db.users.values() if _active_admin(u))
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:
         with self._db.lock:

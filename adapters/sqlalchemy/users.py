@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, String, cast, delete, func, insert, select, update
 
 from adapters.sqlalchemy.tables import users
 from adapters.tracking import UserTracker
@@ -35,6 +35,17 @@ class SqlAlchemyUserRepository:
 
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
+
+    def count_active_admins(self, *, lock: bool = False) -> int:
+        # Roles are a JSON array of known names: '"admin"' in its text is the admin role.
+        query = (
+            select(users.c.id)
+            .where(users.c.status == UserStatus.ACTIVE.value, cast(users.c.roles, String).like('%"admin"%'))
+            .order_by(users.c.id)
+        )
+        if lock:
+            query = query.with_for_update()
+        return len(self._connection.execute(query).all())
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:
         """A page of committed users, oldest first; like the in-memory adapter, the items are

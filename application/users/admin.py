@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from application.session_state.states import identity_of, sessions_of
 from application.users.support import load_user
 from domain.auth.model import EndReason
-from domain.errors import InvalidInput
+from domain.errors import Conflict, InvalidInput
 from domain.messages import Message
 from domain.session_state.model import UserState
 from domain.users import rules
@@ -21,13 +22,32 @@ if TYPE_CHECKING:
     from ports.unit_of_work import UnitOfWork
 
 STATUS_UNKNOWN = Message("Must be one of: {choices}.", {"choices": "active, disabled"})
+LAST_ADMIN = Message(
+    "This is the last active admin: make another account admin before removing its role or disabling it."
+)
+
+
+def _keep_an_admin(
+    uow: UnitOfWork, user_id: UUID, *, roles: frozenset[str] | None, status: UserStatus | None
+) -> User:
+    """The user, locked; Conflict when the change would leave no active admin. The admins'
+    rows are locked first, in one order for every command, then the user's."""
+    user = load_user(uow, user_id)
+    removes_an_admin = (
+        user.status == UserStatus.ACTIVE
+        and "admin" in user.roles
+        and ((roles is not None and "admin" not in roles) or status == UserStatus.DISABLED)
+    )
+    if removes_an_admin and uow.users.count_active_admins(lock=True) <= 1:
+        raise Conflict(LAST_ADMIN)
+    return load_user(uow, user_id, lock=True)
 
 
 def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) -> User:
     """The roles group of UserState is updated by the UserRolesChanged consumer."""
     roles = rules.check_roles(cmd.roles)
     with uow:
-        user = load_user(uow, cmd.user_id, lock=True)
+        user = _keep_an_admin(uow, cmd.user_id, roles=roles, status=None)
         if user.change_roles(roles):
             now = clock.now()
             user.record(
@@ -54,7 +74,7 @@ def change_user_status(
         raise InvalidInput({"status": [STATUS_UNKNOWN]}) from None
     sessions = None
     with uow:
-        user = load_user(uow, cmd.user_id, lock=True)
+        user = _keep_an_admin(uow, cmd.user_id, roles=None, status=status)
         now = clock.now()
         if not user.change_status(status):
             return user

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from app.factory import create_app
 from tests import factories
-from tests.api.conftest import login
+from tests.api.conftest import login, make_admin
 from tests.settings import TEST_ENV
 
 PROBLEM = "application/problem+json"
@@ -291,3 +291,20 @@ def test_openapi_documents_bearer_auth_and_the_new_paths(client):
     assert paths["/api/auth/me"]["get"]["security"] == [{"bearerAuth": []}]
     assert paths["/api/users/{user_id}/roles"]["put"]["security"] == [{"bearerAuth": []}]
     assert "security" not in paths["/api/auth/login"]["post"]
+
+
+def test_the_last_active_admin_can_neither_demote_nor_disable_itself(app, client, admin, faker):
+    me = client.get("/api/auth/me", headers=admin).get_json()
+    url = f"/api/users/{me['id']}"
+    for change in (("roles", {"roles": ["user"]}), ("status", {"status": "disabled"})):
+        refused = client.put(f"{url}/{change[0]}", json=change[1], headers=admin)
+        assert refused.status_code == 409, refused.get_json()
+        assert "last active admin" in refused.get_json()["detail"]
+    assert client.get("/api/auth/me", headers=admin).get_json()["roles"] == ["admin", "user"]
+    other = make_admin(app, faker)  # a second admin: now either may step down
+    assert client.put(f"{url}/roles", json={"roles": ["user"]}, headers=admin).status_code == 200
+    other_id = client.get("/api/auth/me", headers=other).get_json()["id"]
+    assert (
+        client.put(f"/api/users/{other_id}/status", json={"status": "disabled"}, headers=other).status_code
+        == 409
+    )

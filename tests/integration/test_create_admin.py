@@ -14,7 +14,7 @@ from app.cli import main
 from app.factory import create_app
 from domain.auth.commands import Login
 from domain.auth.queries import Authenticate
-from domain.users.commands import RegisterUser
+from domain.users.commands import ChangeUserStatus, RegisterUser
 from domain.users.queries import ListUsers, PageRequest, UserFilter
 from tests import factories
 from tests.settings import TEST_ENV
@@ -113,3 +113,39 @@ def test_a_password_breaking_the_rules_is_refused_readably(env, faker, password)
     assert "Traceback" not in result.output and "InvalidInput" not in result.output
     with app_on(env) as app:
         assert accounts(app) == []
+
+
+def test_a_disabled_admin_is_said_to_be_disabled_and_enable_user_lets_it_in_again(env, faker):
+    first, second = faker.unique.email(), faker.unique.email()
+    assert run(env, "create-admin", first).exit_code == 0
+    assert run(env, "create-admin", second).exit_code == 0
+    with app_on(env) as app:
+        [user] = [u for u in accounts(app) if u.email == second]
+        app.extensions["container"].bus().handle(ChangeUserStatus(user_id=user.id, status="disabled"))
+    again = run(env, "create-admin", second)
+    assert again.exit_code == 0, again.output
+    assert f"{second} is an admin, but disabled: `user-service enable-user {second}`" in again.output
+
+    enabled = run(env, "enable-user", second.upper())
+    assert (enabled.exit_code, enabled.output.strip()) == (0, f"{second} is enabled")
+    with app_on(env) as app:
+        assert me(app, second, ADMIN_PASSWORD)["roles"] == ["admin", "user"]
+    missing = run(env, "enable-user", "nobody@example.com")
+    assert missing.exit_code == 1 and "no account has the email nobody@example.com" in missing.output
+
+
+def test_set_roles_gives_exactly_the_roles_and_keeps_the_last_admin(env, faker):
+    admin, other = faker.unique.email(), faker.unique.email()
+    assert run(env, "create-admin", admin).exit_code == 0
+    assert run(env, "create-admin", other).exit_code == 0
+    demoted = run(env, "set-roles", other, "user")
+    assert (demoted.exit_code, demoted.output.strip()) == (0, f"{other} has the roles user")
+    last = run(env, "set-roles", admin, "user")
+    assert last.exit_code == 1
+    assert "last active admin" in last.output and "Traceback" not in last.output
+    unknown = run(env, "set-roles", other, "user", "root")
+    assert unknown.exit_code == 1 and "roles: " in unknown.output
+    with app_on(env) as app:
+        assert sorted((u.email, sorted(u.roles)) for u in accounts(app)) == sorted(
+            [(admin, ["admin", "user"]), (other, ["user"])]
+        )
