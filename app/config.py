@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -125,6 +126,9 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "auth": _auth(read, production),
         "proxy_hops": read.integer("PROXY_HOPS", 0, 0, 10),
         "http_cache_policy": read.choice("HTTP_CACHE_POLICY", "revalidate", ("revalidate", "ttl")),
+        "public_base_url": _public_base_url(read),
+        "api_docs": read.flag("API_DOCS", not production),
+        "metrics_token": _metrics_token(read),
         "subscriptions": {
             "plans": _plans(read),
             "webhook_secret": _webhook_secret(read),
@@ -212,6 +216,28 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),
         "breaker_reset": read.number("CACHE_BREAKER_RESET", 5.0, 0, 3600),
     }
+
+
+def _public_base_url(read: _Reader) -> str:
+    """Where clients reach the service, for Location (`https://users.example.com`, or with a
+    path prefix); empty: Location is a path."""
+    raw = read.get("PUBLIC_BASE_URL")
+    if raw is None:
+        return ""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        read.wrong("PUBLIC_BASE_URL", raw, "an http:// or https:// URL with a host and no query")
+        return ""
+    return raw.rstrip("/")
+
+
+def _metrics_token(read: _Reader) -> str | None:
+    """/metrics asks for `Authorization: Bearer <METRICS_TOKEN>` when one is set; in production
+    without one it is not served at all."""
+    token = read.get("METRICS_TOKEN")
+    if token is not None and len(token) < 16:
+        read.wrong("METRICS_TOKEN", None, "at least 16 characters")
+    return token
 
 
 def _events(read: _Reader, database_url: str) -> dict[str, Any]:

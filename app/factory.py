@@ -14,7 +14,17 @@ from app import VERSION, config, instance
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
-from app.http import bodiless, correlation, docs_ui, locale, metrics, payments, problems, request_body
+from app.http import (
+    bodiless,
+    correlation,
+    docs_ui,
+    exposure,
+    locale,
+    metrics,
+    payments,
+    problems,
+    request_body,
+)
 from app.http.api import ProblemApi
 from app.http.conditional import CACHE_POLICIES
 from app.http.user_representation import CachedUserReads
@@ -49,13 +59,14 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         API_TITLE="User service",
         API_VERSION=VERSION,
         OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_URL_PREFIX="/api" if settings["api_docs"] else None,  # the document and the page
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         CACHE_POLICY=CACHE_POLICIES[settings["http_cache_policy"]],
     )
     app.extensions["container"] = container
     bodiless.init_app(app)  # first: it runs after every other after_request function
+    exposure.init_app(app, settings["public_base_url"])
     correlation.init_app(app)  # X-Request-ID: before the hooks that may log or publish
     docs_ui.init_app(app)  # the docs page's files, served here (no CDN)
     locale.init_app(app)
@@ -71,12 +82,14 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(subscriptions.blp)
     api.register_blueprint(premium.blp)
     app.register_blueprint(health.blp)
-    metrics.init_app(app)
+    if settings["metrics_token"] is not None or settings["env"] != "production":
+        metrics.init_app(app, settings["metrics_token"])
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
     if settings["cache"]["backend"] != "none":
         app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
             app.wsgi_app, container.user_entries(), container.bus().handle, app.config["CACHE_POLICY"].user
         )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings["proxy_hops"])  # type: ignore[method-assign]
+        hops = settings["proxy_hops"]  # and whether it came over HTTPS, from X-Forwarded-Proto
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
-from flask import Response, jsonify, url_for
+from flask import Response, jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -19,6 +19,7 @@ from app.api.schemas import (
 )
 from app.http.auth import current_principal
 from app.http.conditional import etag_of, represent, write_condition
+from app.http.exposure import location
 from app.http.locale import current_locale
 from app.http.payments import HEADERS, payment_caller, payment_source
 from domain.errors import InvalidInput
@@ -68,8 +69,8 @@ class Subscriptions(MethodView):
         principal = current_principal()
         command = RegisterSubscription(user_id=principal.user_id, plan=body["plan"], locale=current_locale())
         subscription = bus().handle(command)
-        location = url_for("subscriptions.SubscriptionById", subscription_id=subscription.id, _external=True)
-        return subscription_response(subscription, 201, Location=location)
+        where = location("subscriptions.SubscriptionById", subscription_id=subscription.id)
+        return subscription_response(subscription, 201, Location=where)
 
 
 @blp.route("/<uuid:subscription_id>")
@@ -122,8 +123,8 @@ class Payments(MethodView):
         payment = bus().handle(command)
         response = jsonify(PaymentAcceptedSchema().dump(vars(payment)))
         response.status_code = 202
-        response.headers["Location"] = url_for(
-            "subscriptions.SubscriptionById", subscription_id=subscription_id, _external=True
+        response.headers["Location"] = location(
+            "subscriptions.SubscriptionById", subscription_id=subscription_id
         )
         response.headers["Cache-Control"] = "no-store"
         return response

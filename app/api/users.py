@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
-from flask import Response, url_for
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -26,6 +26,7 @@ from app.api.schemas import (
 )
 from app.http.auth import authorize, require_admin
 from app.http.conditional import cache_policy, collection_etag, represent, write_condition
+from app.http.exposure import location
 from app.http.locale import current_locale
 from app.http.user_representation import user_payload, user_response
 from domain.auth.queries import GetLoginActivity
@@ -51,7 +52,7 @@ class Users(MethodView):
     def post(self, body: dict) -> Response:
         """Register a user; a confirmation token is mailed to them"""
         user = bus().handle(RegisterUser(**body, locale=current_locale()))
-        return user_response(user, 201, Location=url_for("users.UserById", user_id=user.id, _external=True))
+        return user_response(user, 201, Location=location("users.UserById", user_id=user.id))
 
     @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors
     @blp.response(200, UserPageSchema, headers=VALIDATORS)

@@ -47,6 +47,7 @@ from app.http.conditional import (
     etag_of,
     none_match,
 )
+from app.http.exposure import security_headers
 from app.http.locale import MAX_ACCEPT_LANGUAGE, current_locale, negotiate_locale
 from domain.errors import Unauthenticated
 from domain.users.model import User
@@ -64,6 +65,7 @@ _USER_PATH = re.compile(rf"/api/users/({UUIDConverter.regex})")
 _STATUS_LINES = {200: "200 OK", 304: "304 NOT MODIFIED"}
 
 Headers = list[tuple[str, str]]
+_PLAIN, _SECURE = security_headers(https=False), security_headers(https=True)
 WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
@@ -186,7 +188,11 @@ class CachedUserReads:
             status, headers, body = answer(method, etag, body, condition, language, self._cache_control)
         except MalformedCondition:
             return self.app(environ, start_response)  # the view answers 400 with a problem
-        start_response(_STATUS_LINES[status], [*headers, (correlation.HEADER, request_id)])
+        https = environ.get("wsgi.url_scheme") == "https"
+        start_response(
+            _STATUS_LINES[status],
+            [*headers, (correlation.HEADER, request_id), *(_SECURE if https else _PLAIN)],
+        )
         return [] if method == "HEAD" or status == 304 else [body]
 
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:
