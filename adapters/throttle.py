@@ -42,6 +42,7 @@ log = logging.getLogger("user_service.auth")
 T = TypeVar("T")
 
 NAMESPACE = "login"
+REGISTRATIONS = "registration"
 # What a Redis storage raises: with wrap_exceptions=True limits wraps every redis.RedisError
 # (ConnectionError, TimeoutError, ResponseError, ...) in StorageError; the others are listed in
 # case a storage is built without wrapping or a socket error escapes redis-py unconverted.
@@ -51,9 +52,9 @@ Rate = str | RateLimitItem
 Limit = tuple[RateLimitItem, tuple[str, ...]]  # an item and the identifiers of its key
 
 
-def _login(rate: Rate) -> RateLimitItem:
+def _login(rate: Rate, namespace: str = NAMESPACE) -> RateLimitItem:
     item = parse(rate) if isinstance(rate, str) else rate
-    return type(item)(item.amount, item.multiples, namespace=NAMESPACE)
+    return type(item)(item.amount, item.multiples, namespace=namespace)
 
 
 def _part(value: str) -> str:
@@ -80,6 +81,8 @@ class LimitsLoginThrottle:
         per_pair: Rate = "5/15 minutes",
         per_client: Rate = "50/15 minutes",
         per_account: Rate = "20/5 minutes",
+        registrations_per_client: Rate = "10/hour",
+        registrations: Rate = "120/minute",
         storage_retry: float = 5.0,
         outage: OutageLog | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -92,6 +95,10 @@ class LimitsLoginThrottle:
         # Counts failures while the storage cannot be reached; an in-process storage needs none.
         self._local = None if isinstance(storage, MemoryStorage) else MovingWindowRateLimiter(MemoryStorage())
         self._pair, self._client, self._account = _login(per_pair), _login(per_client), _login(per_account)
+        self._registrations: tuple[Limit, ...] = (
+            (_login(registrations_per_client, REGISTRATIONS), ("client",)),
+            (_login(registrations, REGISTRATIONS), ("all",)),
+        )
         self._storage_retry = storage_retry
         self._monotonic = monotonic
         self._clock = clock
@@ -118,6 +125,23 @@ class LimitsLoginThrottle:
         if self._local is not None:
             self._local.clear(item, *identifiers)
         self._use("succeeded", lambda limiter: limiter.clear(item, *identifiers))
+
+    def admit(self, client: str) -> int:
+        """A registration (ports.registration_limit): 10 an hour per client address and 120 a
+        minute in all, by default; the same storage and the same fallback as failed logins."""
+        limits = [
+            (item, (*ids, _part(client)) if ids == ("client",) else ids) for item, ids in self._registrations
+        ]
+        now = self._clock()
+
+        def admit(limiter: MovingWindowRateLimiter) -> int:
+            if wait := _wait(limiter, limits, now):
+                return wait
+            for item, identifiers in limits:
+                limiter.hit(item, *identifiers)
+            return 0
+
+        return self._use("admit", admit)
 
     def _limits(self, account: str, client: str) -> tuple[Limit, Limit, Limit]:
         account, client = _part(account), _part(client)

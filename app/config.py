@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from limits import parse as parse_rate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -127,6 +128,10 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "proxy_hops": read.integer("PROXY_HOPS", 0, 0, 10),
         "http_cache_policy": read.choice("HTTP_CACHE_POLICY", "revalidate", ("revalidate", "ttl")),
         "public_base_url": _public_base_url(read),
+        "registrations": {
+            "per_client": _rate(read, "REGISTRATIONS_PER_CLIENT", "10/hour"),
+            "total": _rate(read, "REGISTRATIONS", "120/minute"),
+        },
         "api_docs": read.flag("API_DOCS", not production),
         "metrics_token": _metrics_token(read),
         "subscriptions": {
@@ -216,6 +221,17 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),
         "breaker_reset": read.number("CACHE_BREAKER_RESET", 5.0, 0, 3600),
     }
+
+
+def _rate(read: _Reader, name: str, default: str) -> str:
+    """A rate such as `10/hour` or `120/minute` (the limits library's notation)."""
+    raw = read.get(name) or default
+    try:
+        parse_rate(raw)
+    except ValueError:
+        read.wrong(name, raw, "a rate such as 10/hour, 5/minute or 100 per 10 minutes")
+        return default
+    return raw
 
 
 def _public_base_url(read: _Reader) -> str:

@@ -172,7 +172,9 @@ class Container(containers.DeclarativeContainer):
     # delegates, and a subscriber's unit of work is made only when an event arrives.
     event_bus = providers.Singleton(BlinkerEventBus)
     storage = providers.Container(Storage, config=config, events=event_bus)
-    caching = providers.Container(Caching, config=config.cache, durable_events=config.events.durable)
+    caching = providers.Container(
+        Caching, config=config.cache, durable_events=config.events.durable, registrations=config.registrations
+    )
     lifetimes = providers.Singleton(
         Lifetimes,
         access=providers.Callable(_seconds, config.auth.access_ttl),
@@ -226,6 +228,7 @@ class Container(containers.DeclarativeContainer):
         "states": caching.states,
         "access": access,
         "throttle": caching.throttle,
+        "registrations": caching.throttle,  # the same store and limiter: ports.registration_limit
         "lifetimes": lifetimes,
         "plans": plans,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -51,7 +51,7 @@ class Users(MethodView):
     @errors(blp, 400, 409, 413, 415)
     def post(self, body: dict) -> Response:
         """Register a user; a confirmation token is mailed to them"""
-        user = bus().handle(RegisterUser(**body, locale=current_locale()))
+        user = bus().handle(RegisterUser(**body, client_address=request.remote_addr, locale=current_locale()))
         return user_response(user, 201, Location=location("users.UserById", user_id=user.id))
 
     @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors

@@ -33,6 +33,7 @@ class Caching(containers.DeclarativeContainer):
 
     config = providers.Configuration()
     durable_events = providers.Configuration()
+    registrations = providers.Configuration()  # REGISTRATIONS_PER_CLIENT, REGISTRATIONS
     read_cache = providers.Callable(_read_cache, config.backend)
 
     redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
@@ -80,12 +81,16 @@ class Caching(containers.DeclarativeContainer):
         none=providers.Singleton(NoUserStateStore),
     )
     del _redis, _local
-    _process_throttle = providers.Singleton(login_throttle, "memory", config.prefix)
+    _rates = {"registrations_per_client": registrations.per_client, "registrations": registrations.total}
+    _process_throttle = providers.Singleton(login_throttle, "memory", config.prefix, **_rates)
     throttle = providers.Selector(
         config.backend,
-        redis=providers.Singleton(login_throttle, config.url, config.prefix),
-        local=providers.Singleton(LimitsLoginThrottle, providers.Singleton(SqliteLimitsStorage, local_store)),
+        redis=providers.Singleton(login_throttle, config.url, config.prefix, **_rates),
+        local=providers.Singleton(
+            LimitsLoginThrottle, providers.Singleton(SqliteLimitsStorage, local_store), **_rates
+        ),
         memory=_process_throttle,
         none=_process_throttle,
     )
+    del _rates
     reads = providers.Singleton(ReadThrough, cache)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ports.clock import Clock
     from ports.mail import Mailer
     from ports.password_hasher import PasswordHasher
+    from ports.registration_limit import RegistrationLimit
     from ports.token_generator import TokenGenerator
     from ports.unit_of_work import UnitOfWork
 
@@ -40,8 +41,11 @@ def register_user(
     tokens: TokenGenerator,
     clock: Clock,
     mailer: Mailer,
+    registrations: RegistrationLimit,
 ) -> User:
     email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
+    if wait := registrations.admit(cmd.client_address or "unknown"):
+        raise Throttled(wait)  # before the hash: a flood must not cost a hash each
     password_hash = hasher.hash(cmd.password)  # slow on purpose: outside the transaction
     with uow:
         if uow.users.get_by_email(email) is not None:

@@ -14,6 +14,7 @@ class RegisterUser(Command):
     email: str
     initials: str
     password: str
+    client_address: str | None = None  # what the registration limit counts by
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,6 +6,11 @@ import io
 
 import pytest
 
+from app import config
+from app.factory import create_app
+from tests import factories
+from tests.settings import TEST_ENV
+
 PROBLEM = "application/problem+json"
 
 
@@ -189,3 +194,31 @@ def test_headers_too_long_to_be_real_are_not_parsed(client, registered):
     assert (
         client.get(registered["url"], headers={"Accept-Language": "vi"}).headers["Content-Language"] == "vi"
     )
+
+
+def test_registrations_are_limited_per_client_and_in_all_before_any_hash(faker):
+    app = create_app({**TEST_ENV, "REGISTRATIONS_PER_CLIENT": "3/hour", "REGISTRATIONS": "5/minute"})
+    client = app.test_client()
+    hashes = []
+    hasher = app.extensions["container"].hasher()
+    original = hasher.hash
+    hasher.hash = lambda password: hashes.append(1) or original(password)
+
+    def register(address: str):
+        return client.post(
+            "/api/users", json=factories.registration(faker), environ_overrides={"REMOTE_ADDR": address}
+        )
+
+    assert [register("10.0.0.1").status_code for _ in range(3)] == [201] * 3
+    refused = register("10.0.0.1")
+    assert_problem(refused, 429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert [register("10.0.0.2").status_code for _ in range(2)] == [201] * 2  # 5 in all now
+    assert_problem(register("10.0.0.3"), 429)  # a new address, but the total is reached
+    assert len(hashes) == 5  # the refused ones cost no hash
+
+
+def test_a_registration_rate_that_is_not_one_is_named():
+    with pytest.raises(config.ConfigError) as error:
+        config.load({**TEST_ENV, "REGISTRATIONS": "lots"})
+    assert "REGISTRATIONS='lots': a rate such as 10/hour" in str(error.value)

@@ -248,3 +248,13 @@ def test_the_throttle_goes_back_to_redis_and_keeps_blocks_from_the_outage(
         assert throttle.retry_after(user, address) == 0
     finally:
         forwarder.close()
+
+
+def test_registrations_are_admitted_per_client_and_in_all(make_throttle, client):
+    throttle = make_throttle(registrations_per_client="2/hour", registrations="3/minute")
+    first, second = client(), client()
+    assert [throttle.admit(first) for _ in range(2)] == [0, 0]
+    assert 0 < throttle.admit(first) <= 3600  # this client's two are used
+    assert throttle.admit(second) == 0
+    assert 0 < throttle.admit(client()) <= 60  # three in all: a new client waits too
+    assert throttle.admit(second) > 0  # refusals count nothing: still blocked, not further

@@ -45,6 +45,6 @@ def test_the_caching_concern_is_replaced_as_a_whole(container, faker):
     assert [state.user_id for state in replacement.states().written] != []  # the login wrote here
     # What the rest of the container uses of the concern: everything but the stores' own clients
     # and its inputs.
-    own = {"redis_client", "local_store", "durable_events"}
+    own = {"redis_client", "local_store", "durable_events", "registrations"}
     used = {name for name in Caching.providers if not name.startswith("_")} - own
     assert set(OtherCaching.providers) >= used
