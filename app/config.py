@@ -128,6 +128,7 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
         "proxy_hops": read.integer("PROXY_HOPS", 0, 0, 10),
         "http_cache_policy": read.choice("HTTP_CACHE_POLICY", "revalidate", ("revalidate", "ttl")),
         "public_base_url": _public_base_url(read),
+        "registration_answer": read.choice("REGISTRATION_ANSWER", "created", ("created", "accepted")),
         "registrations": {
             "per_client": _rate(read, "REGISTRATIONS_PER_CLIENT", "10/hour"),
             "total": _rate(read, "REGISTRATIONS", "120/minute"),

@@ -63,6 +63,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
         CACHE_POLICY=CACHE_POLICIES[settings["http_cache_policy"]],
+        REGISTRATION_ANSWER=settings["registration_answer"],
     )
     app.extensions["container"] = container
     bodiless.init_app(app)  # first: it runs after every other after_request function

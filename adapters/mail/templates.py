@@ -16,6 +16,14 @@ TEMPLATES = {
             "POST /api/users/confirm: {token}\nIt is valid for 24 hours."
         ),
     ),
+    "already_registered": (
+        Message("You already have an account"),
+        Message(
+            "Someone asked to register a new account with this email address, which already has "
+            "one. If it was you, log in, or choose a new password with POST /api/reset-password. "
+            "If it was not, you can ignore this mail: nothing was changed."
+        ),
+    ),
     "reset_password": (
         Message("Reset your password"),
         Message(

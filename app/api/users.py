@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
-from flask import Response, request
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
@@ -48,10 +48,21 @@ blp = Blueprint("users", __name__, url_prefix="/api/users", description="User ac
 class Users(MethodView):
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema, headers={**VALIDATORS, **LOCATION})
-    @errors(blp, 400, 409, 413, 415)
+    @blp.alt_response(
+        202,
+        description="REGISTRATION_ANSWER=accepted: the same answer whether or not the email had an account",
+    )
+    @errors(blp, 400, 409, 413, 415, 429)
     def post(self, body: dict) -> Response:
-        """Register a user; a confirmation token is mailed to them"""
-        user = bus().handle(RegisterUser(**body, client_address=request.remote_addr, locale=current_locale()))
+        """Register a user; a confirmation token is mailed to them (or, when the email already
+        has an account and REGISTRATION_ANSWER=accepted, a note to its owner)"""
+        conceal = current_app.config["REGISTRATION_ANSWER"] == "accepted"
+        command = RegisterUser(
+            **body, client_address=request.remote_addr, conceal_existing=conceal, locale=current_locale()
+        )
+        user = bus().handle(command)
+        if conceal:  # no id, no validator: a new account and an existing one look alike
+            return Response(status=202, headers={"Cache-Control": "no-store"})
         return user_response(user, 201, Location=location("users.UserById", user_id=user.id))
 
     @blp.arguments(UserListArgs, location="query", as_kwargs=True, unknown=RAISE)  # typos are errors

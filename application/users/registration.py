@@ -11,9 +11,11 @@ from application.users.support import (
     issue_token,
     load_user,
     redeem,
+    send_mail,
     send_token_mail,
 )
 from domain.errors import AlreadyExists, Throttled
+from domain.mail import Mail
 from domain.users import rules
 from domain.users.commands import (
     ConfirmUser,
@@ -42,22 +44,31 @@ def register_user(
     clock: Clock,
     mailer: Mailer,
     registrations: RegistrationLimit,
-) -> User:
+) -> User | None:
+    """The new user; with `conceal_existing`, None when the email already had an account, whose
+    owner is mailed that someone tried to register it (the same work and the same answer as a
+    new account, so the answer tells nothing)."""
     email = rules.check(email=cmd.email, initials=cmd.initials, password=cmd.password)
     if wait := registrations.admit(cmd.client_address or "unknown"):
         raise Throttled(wait)  # before the hash: a flood must not cost a hash each
     password_hash = hasher.hash(cmd.password)  # slow on purpose: outside the transaction
     with uow:
         if uow.users.get_by_email(email) is not None:
-            raise AlreadyExists(EMAIL_TAKEN)
-        now = clock.now()
-        user = User(
-            id=uuid4(), email=email, initials=cmd.initials, password_hash=password_hash, created_at=now
-        )
-        user.record(UserRegistered(user_id=user.id, email=email, occurred_at=now, locale=cmd.locale))
-        uow.users.add(user)
-        token = issue_token(uow, tokens, user, TokenPurpose.CONFIRM_EMAIL, now)
-        uow.commit()
+            if not cmd.conceal_existing:
+                raise AlreadyExists(EMAIL_TAKEN)
+            user = None
+        else:
+            now = clock.now()
+            user = User(
+                id=uuid4(), email=email, initials=cmd.initials, password_hash=password_hash, created_at=now
+            )
+            user.record(UserRegistered(user_id=user.id, email=email, occurred_at=now, locale=cmd.locale))
+            uow.users.add(user)
+            token = issue_token(uow, tokens, user, TokenPurpose.CONFIRM_EMAIL, now)
+            uow.commit()
+    if user is None:
+        send_mail(mailer, Mail(email, "already_registered", cmd.locale))
+        return None
     send_token_mail(mailer, user.email, "confirm_email", cmd.locale, token)
     return user
 

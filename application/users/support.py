@@ -68,9 +68,13 @@ def verify_old_password(hasher: PasswordHasher, user: User, old_password: str | 
 
 
 def send_token_mail(mailer: Mailer, to: str, template: str, locale: str, token: str) -> None:
+    send_mail(mailer, Mail(to, template, locale, {"token": token}))
+
+
+def send_mail(mailer: Mailer, mail: Mail) -> None:
     # The account change is committed; a mail outage must not turn it into an error. The user
     # can ask again (resend confirmation, request another reset).
     try:
-        mailer.send(Mail(to, template, locale, {"token": token}))
+        mailer.send(mail)
     except Exception:
-        log.exception("mail not sent", extra={"template": template})
+        log.exception("mail not sent", extra={"template": mail.template})

@@ -15,6 +15,8 @@ class RegisterUser(Command):
     initials: str
     password: str
     client_address: str | None = None  # what the registration limit counts by
+    # The answer does not say whether the email had an account: its owner is mailed instead.
+    conceal_existing: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

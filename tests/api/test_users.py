@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from app.factory import create_app
 from tests import factories
-from tests.api.conftest import act_as, login, token_from
+from tests.api.conftest import act_as, login, make_admin, token_from
+from tests.settings import TEST_ENV
 
 
 def test_register_answers_201_with_location_and_representation(client, outbox, faker):
@@ -93,3 +95,22 @@ def test_list_filters_and_pages(client, faker, admin):
     assert [u["email"] for u in by_email["items"]] == [emails[0]]
     assert client.get("/api/users?confirmed=true").get_json()["total"] == 0
     assert client.get("/api/users?confirmed=false").get_json()["total"] == 6
+
+
+def test_with_registration_answer_accepted_a_taken_email_looks_like_a_new_one(faker):
+    app = create_app({**TEST_ENV, "REGISTRATION_ANSWER": "accepted"})
+    client, outbox = app.test_client(), app.extensions["container"].mailer().outbox
+    data = factories.registration(faker)
+    new = client.post("/api/users", json=data)
+    again = client.post("/api/users", json={**data, "initials": "XY", "password": "Other1234"})
+    for response in (new, again):
+        assert (response.status_code, response.data) == (202, b"")
+        assert "Location" not in response.headers and "ETag" not in response.headers
+    assert sorted(new.headers.keys()) == sorted(again.headers.keys())
+    assert [(mail.template, mail.to) for mail, _ in outbox] == [
+        ("confirm_email", data["email"].lower()),
+        ("already_registered", data["email"].lower()),
+    ]
+    admin = make_admin(app, faker)
+    emails = [u["email"] for u in client.get("/api/users", headers=admin).get_json()["items"]]
+    assert emails.count(data["email"].lower()) == 1
