@@ -44,7 +44,9 @@ class SqlAlchemyUserRepository:
             .order_by(users.c.id)
         )
         if lock:
-            query = query.with_for_update()
+            # FOR NO KEY UPDATE: it excludes another such count and any change of those rows,
+            # not the key-share locks of logins adding sessions that reference them.
+            query = query.with_for_update(key_share=True)
         return len(self._connection.execute(query).all())
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:

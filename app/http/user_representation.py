@@ -39,14 +39,7 @@ from adapters.caching.users import RecordCodec, UserEntries
 from adapters.events import correlation as events_correlation
 from app.http import correlation
 from app.http.auth import check
-from app.http.conditional import (
-    REPRESENTATION,
-    VARY,
-    MalformedCondition,
-    cache_policy,
-    etag_of,
-    none_match,
-)
+from app.http.conditional import REPRESENTATION, VARY, MalformedCondition, cache_policy, etag_of, none_match
 from app.http.exposure import security_headers
 from app.http.locale import MAX_ACCEPT_LANGUAGE, current_locale, negotiate_locale
 from domain.errors import Unauthenticated

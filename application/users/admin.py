@@ -30,17 +30,18 @@ LAST_ADMIN = Message(
 def _keep_an_admin(
     uow: UnitOfWork, user_id: UUID, *, roles: frozenset[str] | None, status: UserStatus | None
 ) -> User:
-    """The user, locked; Conflict when the change would leave no active admin. The admins'
-    rows are locked first, in one order for every command, then the user's."""
-    user = load_user(uow, user_id)
-    removes_an_admin = (
-        user.status == UserStatus.ACTIVE
-        and "admin" in user.roles
-        and ((roles is not None and "admin" not in roles) or status == UserStatus.DISABLED)
-    )
-    if removes_an_admin and uow.users.count_active_admins(lock=True) <= 1:
+    """The user, locked; Conflict when the change would leave no active admin. A change that
+    could take an admin away (roles without "admin", or disabling) locks the active admins'
+    rows first, in one order for every such command, then the user's: two admins removing each
+    other cannot both count the other."""
+    could_remove = (roles is not None and "admin" not in roles) or status == UserStatus.DISABLED
+    admins = uow.users.count_active_admins(lock=True) if could_remove else None
+    user = load_user(uow, user_id, lock=True)
+    removes = user.status == UserStatus.ACTIVE and "admin" in user.roles
+    # Counted before this user's lock, which a promotion may have held: count again.
+    if admins is not None and removes and admins <= 1 and uow.users.count_active_admins(lock=True) <= 1:
         raise Conflict(LAST_ADMIN)
-    return load_user(uow, user_id, lock=True)
+    return user
 
 
 def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) -> User:

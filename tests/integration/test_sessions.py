@@ -243,9 +243,12 @@ class JitteryStore(StoreInBetween):
 
 
 def test_concurrent_logins_roles_changes_and_subscription_writes_lose_nothing(
-    app: Flask, account: Account
+    app: Flask, account: Account, faker
 ) -> None:
     c = container(app)
+    # Another admin, so that the account's admin role may come and go (the last one's may not).
+    other = register(c.bus(), c.mailer().outbox, faker)
+    c.bus().handle(ChangeUserRoles(user_id=other.id, roles=frozenset({"user", "admin"})))
     states = JitteryStore(c.caching.states(), seed=20261121)
     c.caching.states.override(states)
     try:
