@@ -14,6 +14,7 @@ from app import VERSION, config, instance
 from app.api import auth, health, passwords, premium, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
+from app.deferred import DeferredCommands
 from app.http import (
     bodiless,
     correlation,
@@ -66,6 +67,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         REGISTRATION_ANSWER=settings["registration_answer"],
     )
     app.extensions["container"] = container
+    app.extensions["deferred"] = DeferredCommands(container.bus().handle)
     bodiless.init_app(app)  # first: it runs after every other after_request function
     exposure.init_app(app, settings["public_base_url"])
     correlation.init_app(app)  # X-Request-ID: before the hooks that may log or publish

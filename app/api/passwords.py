@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -20,8 +21,11 @@ class ResetRequest(MethodView):
     @blp.response(204)
     @errors(blp, 400, 413, 415)
     def post(self, body: dict) -> None:
-        """Mail a reset token if the account exists; the answer is the same either way"""
-        bus().handle(RequestPasswordReset(email=body["email"], locale=current_locale()))
+        """Mail a reset token if the account exists; the answer is the same either way, and so is
+        its time: the request is handled after the answer (app.deferred)"""
+        current_app.extensions["deferred"].submit(
+            RequestPasswordReset(email=body["email"], locale=current_locale())
+        )
 
 
 @blp.route("/confirm")
