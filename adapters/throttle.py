@@ -3,7 +3,9 @@
 * per (account, client) pair, 5 per 15 minutes: the strict one; a success clears it;
 * per client across accounts, 50 per 15 minutes: password spraying from one address;
 * per account across clients, 20 per 5 minutes: guessing from many addresses, kept short so
-  that whoever sprays a victim's account can lock the victim out for minutes at a time only.
+  that whoever sprays a victim's account can lock the victim out for minutes at a time only;
+* a device that has logged in to the account before (a device token) counts only against
+  itself, 5 per 15 minutes: the two limits above, which others' failures fill, spare it.
 
 Moving window rather than sliding window counter: it keeps one timestamp per failure, at most
 `amount` of them per key (a handful here), so it costs little, and it is exact: a window never
@@ -111,17 +113,17 @@ class LimitsLoginThrottle:
             monotonic=monotonic,
         )
 
-    def retry_after(self, account: str, client: str) -> int:
-        limits, now = self._limits(account, client), self._clock()
+    def retry_after(self, account: str, client: str, device: str | None = None) -> int:
+        limits, now = self._limits(account, client, device), self._clock()
         local = _wait(self._local, limits, time.time()) if self._local is not None else 0
         return max(local, self._use("retry_after", lambda limiter: _wait(limiter, limits, now)))
 
-    def failed(self, account: str, client: str) -> None:
-        limits = self._limits(account, client)
+    def failed(self, account: str, client: str, device: str | None = None) -> None:
+        limits = self._limits(account, client, device)
         self._use("failed", lambda limiter: [limiter.hit(item, *ids) for item, ids in limits])
 
-    def succeeded(self, account: str, client: str) -> None:
-        item, identifiers = self._limits(account, client)[0]
+    def succeeded(self, account: str, client: str, device: str | None = None) -> None:
+        item, identifiers = self._limits(account, client, device)[0]
         if self._local is not None:
             self._local.clear(item, *identifiers)
         self._use("succeeded", lambda limiter: limiter.clear(item, *identifiers))
@@ -143,8 +145,10 @@ class LimitsLoginThrottle:
 
         return self._use("admit", admit)
 
-    def _limits(self, account: str, client: str) -> tuple[Limit, Limit, Limit]:
+    def _limits(self, account: str, client: str, device: str | None = None) -> tuple[Limit, ...]:
         account, client = _part(account), _part(client)
+        if device is not None:  # a device known to this account: its own limit, and only that
+            return ((self._pair, ("device", account, _part(device))),)
         return (
             (self._pair, ("pair", account, client)),
             (self._client, ("client", client)),

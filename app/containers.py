@@ -15,6 +15,7 @@ from adapters.blinker_bus import BlinkerEventBus
 from adapters.caching import users as user_caches
 from adapters.caching.owned_state import OwnedGroups
 from adapters.clock import SystemClock
+from adapters.device_tokens import HmacDeviceTokens
 from adapters.i18n import Catalogs
 from adapters.jwt_tokens import JwtAccessTokens
 from adapters.mail.background import BackgroundMailer
@@ -183,6 +184,7 @@ class Container(containers.DeclarativeContainer):
     access = providers.Singleton(
         JwtAccessTokens, config.auth.secret, providers.Callable(_seconds, config.auth.access_ttl)
     )
+    devices = providers.Singleton(HmacDeviceTokens, config.auth.secret)
     plans = providers.Singleton(build_plans, config.subscriptions.plans)
     payment_callbacks = providers.Singleton(PaymentCallbacks, config.subscriptions.webhook_secret)
 
@@ -228,7 +230,8 @@ class Container(containers.DeclarativeContainer):
         "states": caching.states,
         "access": access,
         "throttle": caching.throttle,
-        "registrations": caching.throttle,  # the same store and limiter: ports.registration_limit
+        "registrations": caching.throttle,
+        "devices": devices,  # the same store and limiter: ports.registration_limit
         "lifetimes": lifetimes,
         "plans": plans,
     }

@@ -41,6 +41,7 @@ def token_response(pair: TokenPair) -> Response:
         refresh_token=pair.refresh_token,
         user_id=str(pair.user_id),
         session_id=str(pair.session_id),
+        **({"device_token": pair.device_token} if pair.device_token is not None else {}),
     )
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1
     return response
@@ -53,7 +54,10 @@ class LoginView(MethodView):
     @errors(blp, 400, 401, 413, 415, 429)
     def post(self, body: dict) -> Response:
         """Log in with email and password: an access token and a refresh token for a new session"""
-        return token_response(bus().handle(Login(email=body["email"], password=body["password"], **client())))
+        command = Login(
+            email=body["email"], password=body["password"], device_token=body.get("device_token"), **client()
+        )
+        return token_response(bus().handle(command))
 
 
 @blp.route("/refresh")

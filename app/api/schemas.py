@@ -109,6 +109,11 @@ class ResetConfirmSchema(ma.Schema):
 class LoginSchema(ma.Schema):
     email = Text(required=True, metadata={"example": "ada@example.com"})
     password = Text(required=True, load_only=True, metadata={"example": "Secret123"})
+    device_token = Text(
+        load_only=True,
+        validate=ma.validate.Length(max=128),
+        metadata={"description": "The device_token of an earlier login of this account from this device"},
+    )
 
 
 class RefreshSchema(ma.Schema):
@@ -126,6 +131,12 @@ class TokenSchema(ma.Schema):
     )
     user_id = ma.fields.UUID(required=True)
     session_id = ma.fields.UUID(required=True)
+    device_token = ma.fields.String(
+        metadata={
+            "description": "After a login: send it with this account's next logins from this device, "
+            "whose failed attempts then count against the device alone"
+        }
+    )
 
 
 SUBSCRIPTION_STATUS = {"enum": ["pending", "active", "expired", "cancelled"]}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
     from ports.access_tokens import AccessTokens
     from ports.clock import Clock
+    from ports.device_tokens import DeviceTokens
     from ports.login_throttle import LoginThrottle
     from ports.password_hasher import PasswordHasher
     from ports.session_state import UserStateStore
@@ -61,21 +63,25 @@ def login(
     access: AccessTokens,
     states: UserStateStore,
     throttle: LoginThrottle,
+    devices: DeviceTokens,
     clock: Clock,
     lifetimes: Lifetimes,
 ) -> TokenPair:
+    """A device token of this account (from an earlier login) puts the attempt under that
+    device's own limit, which no one else's failures fill; every successful login returns one."""
     email = rules.normalise_email(cmd.email)
     account, client = throttle_key(email), cmd.client_address or "unknown"
-    if wait := throttle.retry_after(account, client):
+    device = devices.device_of(cmd.device_token, account) if cmd.device_token else None
+    if wait := throttle.retry_after(account, client, device):
         raise Throttled(wait)
     with uow:
         found = uow.users.get_by_email(email)
     # Always one argon2 verification, account or not: the answer's timing reveals nothing.
     verified = hasher.verify(found.password_hash if found else _decoy_hash(hasher), cmd.password)
     if found is None or not verified or found.status != UserStatus.ACTIVE:
-        throttle.failed(account, client)
+        throttle.failed(account, client, device)
         raise InvalidCredentials()
-    throttle.succeeded(account, client)
+    throttle.succeeded(account, client, device)
     refresh = tokens.new()
     now = clock.now()
     with uow:
@@ -87,7 +93,8 @@ def login(
         uow.record(_event(UserLoggedIn, cmd, session, "login", now))
         uow.commit()
         states.write(full_state(user, sessions, now))
-    return _pair(access, user, session, refresh, now, lifetimes)
+    device_token = cmd.device_token if device is not None else devices.issue(account)
+    return replace(_pair(access, user, session, refresh, now, lifetimes), device_token=device_token)
 
 
 def refresh_token(

@@ -15,6 +15,7 @@ class Login(Command):
     password: str
     client_address: str | None = None
     user_agent: str | None = None
+    device_token: str | None = None  # from an earlier login of this account on this device
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ class TokenPair:
     expires_in: int  # seconds the access token lives
     user_id: UUID
     session_id: UUID
+    device_token: str | None = None  # a login's: send it with the next login from this device
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def test_login_answers_an_uncacheable_token_pair_and_me_shows_the_session(client
     response = post_login(client, email.upper(), registered["password"])
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
-    assert set(body) == TOKEN_FIELDS
+    assert set(body) == TOKEN_FIELDS | {"device_token"}  # a login's; a refresh has none
     assert (body["token_type"], body["expires_in"], body["user_id"]) == ("Bearer", 900, user_id)
 
     me = client.get("/api/auth/me", headers=bearer(body))
@@ -308,3 +308,29 @@ def test_the_last_active_admin_can_neither_demote_nor_disable_itself(app, client
         client.put(f"/api/users/{other_id}/status", json={"status": "disabled"}, headers=other).status_code
         == 409
     )
+
+
+def test_a_known_device_logs_in_while_sprayed_failures_lock_everyone_else_out(app, client, registered):
+    """20 wrong passwords from 20 addresses block the account for those without a device token;
+    the device that logged in before still gets in, and its own failures block only itself."""
+    email, password = registered["json"]["email"], registered["password"]
+    device_token = post_login(client, email, password).get_json()["device_token"]
+
+    def attempt(address: str, secret: str, device: str | None = None):
+        body = {"email": email, "password": secret, **({"device_token": device} if device else {})}
+        return client.post("/api/auth/login", json=body, environ_overrides={"REMOTE_ADDR": address})
+
+    for n in range(20):
+        assert attempt(f"10.9.0.{n}", "Wrong-pass1").status_code == 401
+    assert attempt("10.9.1.1", password).status_code == 429  # a new device: locked out with the attacker
+    known = attempt("10.9.1.1", password, device_token)
+    assert known.status_code == 200
+    assert known.get_json()["device_token"] == device_token  # the same device, known again
+
+    forged = device_token.split(".")[0] + ".AAAA"
+    assert attempt("10.9.1.1", password, forged).status_code == 429  # a forged token is no token
+    other = app.extensions["container"].devices().issue("another account")
+    assert attempt("10.9.1.1", password, other).status_code == 429  # nor is another account's
+    for _ in range(5):  # the device's own failures
+        assert attempt("10.9.1.2", "Wrong-pass1", device_token).status_code == 401
+    assert attempt("10.9.1.2", password, device_token).status_code == 429

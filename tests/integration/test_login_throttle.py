@@ -258,3 +258,20 @@ def test_registrations_are_admitted_per_client_and_in_all(make_throttle, client)
     assert throttle.admit(second) == 0
     assert 0 < throttle.admit(client()) <= 60  # three in all: a new client waits too
     assert throttle.admit(second) > 0  # refusals count nothing: still blocked, not further
+
+
+def test_a_known_device_counts_against_itself_only(make_throttle, account, client):
+    throttle, victim, device = make_throttle(), account(), "device-1"
+    for _ in range(20):  # others' failures: the account is blocked for every unknown device
+        throttle.failed(victim, client())
+    assert throttle.retry_after(victim, client()) > 0
+    assert throttle.retry_after(victim, client(), device) == 0
+    behind_nat = client()
+    for _ in range(50):  # failures on many accounts from one address block the address...
+        throttle.failed(account(), behind_nat)
+    assert throttle.retry_after(account(), behind_nat) > 0
+    assert throttle.retry_after(victim, behind_nat, device) == 0  # ...not the known device behind it
+    for _ in range(5):
+        throttle.failed(victim, client(), device)
+    assert throttle.retry_after(victim, client(), device) > 0
+    assert throttle.retry_after(victim, client(), "device-2") == 0  # another known device
