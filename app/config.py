@@ -314,6 +314,7 @@ def _argon2(read: _Reader) -> dict[str, int | None]:
     recommendation, as argon2-cffi sets them)."""
     parallelism = read.integer("ARGON2_PARALLELISM", None, 1, 64)
     return {
+        "concurrency": read.integer("ARGON2_CONCURRENCY", 1, 1, 64),
         "time_cost": read.integer("ARGON2_TIME_COST", None, 1, 100),
         "memory_cost": read.integer("ARGON2_MEMORY_COST", None, 8 * (parallelism or 1), 4 * 1024 * 1024),
         "parallelism": parallelism,

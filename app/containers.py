@@ -147,6 +147,7 @@ class Container(containers.DeclarativeContainer):
         time_cost=config.argon2.time_cost,
         memory_cost=config.argon2.memory_cost,
         parallelism=config.argon2.parallelism,
+        concurrency=config.argon2.concurrency,
     )
     mailer = providers.Selector(
         config.mail.backend,

@@ -71,6 +71,14 @@ class Throttled(DomainError):
         super().__init__(Message(self.default.text, {"seconds": retry_after}))
 
 
+class Busy(DomainError):
+    """The service cannot take this request's work now (every password-hashing turn is taken);
+    the client should try again shortly."""
+
+    default = Message("The service is busy; try again in a few seconds.")
+    retry_after = 2
+
+
 class InvalidInput(DomainError):
     """One or more fields break a domain rule; `errors` maps each field to its messages."""
 

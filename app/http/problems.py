@@ -32,6 +32,7 @@ STATUS_OF = {
     errors.Unauthenticated: 401,
     errors.PermissionDenied: 403,
     errors.Throttled: 429,
+    errors.Busy: 503,
 }
 # The title of every status the service answers with, marked for the catalogs. RFC 9110's
 # names, which http.HTTPStatus has only from Python 3.13 on for 413 and 422.
@@ -118,7 +119,7 @@ def from_domain_error(error: errors.DomainError) -> Response:
     catalogs = current_app.extensions["container"].catalogs()
     detail = catalogs.render(error.message, current_locale())
     headers = None
-    if isinstance(error, errors.Throttled):
+    if isinstance(error, errors.Throttled | errors.Busy):
         headers = {"Retry-After": str(error.retry_after)}
     elif isinstance(error, errors.Unauthenticated):
         headers = {"WWW-Authenticate": 'Bearer realm="user-service"'}  # RFC 6750 §3

@@ -6,8 +6,10 @@ import io
 
 import pytest
 
+from adapters.security import Argon2PasswordHasher
 from app import config
 from app.factory import create_app
+from domain.errors import Busy
 from tests import factories
 from tests.settings import TEST_ENV
 
@@ -222,3 +224,25 @@ def test_a_registration_rate_that_is_not_one_is_named():
     with pytest.raises(config.ConfigError) as error:
         config.load({**TEST_ENV, "REGISTRATIONS": "lots"})
     assert "REGISTRATIONS='lots': a rate such as 10/hour" in str(error.value)
+
+
+def test_password_hashing_takes_turns_and_a_request_that_waits_too_long_is_503(faker):
+    hasher = Argon2PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, concurrency=2, wait=0.1)
+    assert hasher.verify(hasher.hash("Secret123"), "Secret123")
+    hasher._turns.acquire()  # another thread's hash under way...
+    assert hasher.verify(hasher.hash("Secret123"), "Secret123")  # ...a second turn is free
+    hasher._turns.acquire()  # both taken
+    with pytest.raises(Busy):
+        hasher.hash("Secret123")
+    with pytest.raises(Busy):
+        hasher.verify("$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g", "Secret123")
+    hasher._turns.release()
+    assert hasher.verify(hasher.hash("Other1234"), "Other1234")  # a turn is free again
+
+    app = create_app(TEST_ENV)
+    shared = app.extensions["container"].hasher()
+    shared._turns.acquire()  # ARGON2_CONCURRENCY=1 (the default): the one turn is taken
+    shared._wait = 0.05
+    busy = app.test_client().post("/api/users", json=factories.registration(faker))
+    assert_problem(busy, 503)
+    assert busy.headers["Retry-After"] == "2"
