@@ -55,6 +55,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         instance.open_local_store(container.caching.local_store(), settings)
 
     app = Flask("user_service")
+    # werkzeug answers `//` in a path with a 308 to the merged one, built from the Host header:
+    # a client-chosen host in Location. Such paths are 404s here instead.
+    app.url_map.merge_slashes = False
     app.config.update(
         MAX_CONTENT_LENGTH=settings["max_content_length"],
         API_TITLE="User service",

@@ -30,7 +30,10 @@ class UnreadableBody(BadRequest):
 def init_app(app: Flask) -> None:
     @app.before_request
     def require_json() -> None:
-        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        # Transfer-Encoding's codings are case-insensitive (RFC 9112 §6.1): "Chunked" is chunked too.
+        has_body = (
+            bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        )
         if request.method in WITH_BODY and has_body:
             if not request.is_json:
                 raise UnsupportedMediaType()

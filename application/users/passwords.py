@@ -61,10 +61,13 @@ def confirm_password_reset(
 ) -> None:
     """Every session ends: whoever knew the old password is logged out."""
     rules.check(password=cmd.password)
+    digest = tokens.digest(cmd.token)
+    with uow:  # a token that is not live costs no hash: looked at, given back by the rollback
+        redeem(uow, digest, TokenPurpose.RESET_PASSWORD, clock.now())
     password_hash = hasher.hash(cmd.password)
     with uow:
         now = clock.now()
-        user = redeem(uow, tokens.digest(cmd.token), TokenPurpose.RESET_PASSWORD, now)
+        user = redeem(uow, digest, TokenPurpose.RESET_PASSWORD, now)
         user.update(password_hash=password_hash)
         uow.tokens.revoke(user.id, TokenPurpose.RESET_PASSWORD, now)  # any other reset mail goes stale
         user.record(PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))

@@ -167,23 +167,25 @@ def test_json_within_the_limits_is_read(client):
     assert client.post("/api/users", json=nested).status_code == 201
 
 
-def chunked(client, body: bytes):
+def chunked(client, body: bytes, coding: str = "chunked"):
     """A POST whose body has no Content-Length, as a server that decodes chunked bodies hands it
     over (gunicorn sets wsgi.input_terminated)."""
     return client.post(
         "/api/users",
         input_stream=io.BytesIO(body),
-        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        headers={"Content-Type": "application/json", "Transfer-Encoding": coding},
         environ_overrides={"wsgi.input_terminated": True},
     )
 
 
-def test_a_chunked_body_over_the_limit_is_413_not_a_body_cut_short(client, app):
+@pytest.mark.parametrize("coding", ["chunked", "Chunked", "CHUNKED"])  # codings ignore case
+def test_a_chunked_body_over_the_limit_is_413_not_a_body_cut_short(client, app, coding):
     limit = app.config["MAX_CONTENT_LENGTH"]
     padded = b'{"email": "a@example.com", "initials": "AB", "password": "Secret123", "x": "'
-    assert_problem(chunked(client, padded + b"y" * limit + b'"}'), 413)
+    assert_problem(chunked(client, padded + b"y" * limit + b'"}', coding), 413)
+    assert_problem(chunked(client, DEEP, coding), 400)
     small = b'{"email": "chunked@example.com", "initials": "AB", "password": "Secret123"}'
-    assert chunked(client, small).status_code == 201
+    assert chunked(client, small, coding).status_code == 201
 
 
 def test_headers_too_long_to_be_real_are_not_parsed(client, registered):
@@ -246,3 +248,10 @@ def test_password_hashing_takes_turns_and_a_request_that_waits_too_long_is_503(f
     busy = app.test_client().post("/api/users", json=factories.registration(faker))
     assert_problem(busy, 503)
     assert busy.headers["Retry-After"] == "2"
+
+
+def test_a_path_with_double_slashes_is_not_redirected_to_the_host_header(client):
+    for path in ("/api//users", "/api/auth//me"):
+        response = client.get(path, headers={"Host": "evil.example"})
+        assert response.status_code == 404
+        assert "evil.example" not in response.headers.get("Location", "")

@@ -141,3 +141,13 @@ def test_a_reset_request_does_its_work_after_the_answer_whatever_the_email(app, 
     app.extensions["deferred"].join()
     assert handled == ["nobody@example.com", registered["json"]["email"]]
     assert [mail.template for mail, _ in outbox] == ["reset_password"]
+
+
+def test_a_reset_confirmation_with_a_token_that_is_not_live_costs_no_hash(app, client):
+    hashes = []
+    hasher = app.extensions["container"].hasher()
+    original = hasher.hash
+    hasher.hash = lambda password: hashes.append(1) or original(password)
+    refused = client.post("/api/reset-password/confirm", json={"token": "made-up", "password": "Fresh1234"})
+    assert refused.status_code == 400
+    assert hashes == []
