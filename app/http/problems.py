@@ -135,7 +135,30 @@ def _translate(value: Any, catalogs, locale: str) -> Any:
     return catalogs.render(value, locale) if not isinstance(value, (int, float)) else value
 
 
+# What says "out of reach or too busy", not "a bug": PostgreSQL's connection exceptions (08),
+# insufficient resources (53) and operator intervention (57P: shutting down, cannot connect
+# now); SQLite's lock, open and I/O failures. A missing table or column is a bug: a 500.
+_UNAVAILABLE_STATES = ("08", "53", "57P")
+_UNAVAILABLE_SQLITE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full")
+
+
+def unavailable(error: Exception) -> bool:
+    if isinstance(error, sqlalchemy.exc.TimeoutError) or getattr(error, "connection_invalidated", False):
+        return True
+    original = getattr(error, "orig", None)
+    state = getattr(original, "sqlstate", None)
+    if state is not None:
+        return str(state).startswith(_UNAVAILABLE_STATES)
+    message = str(original or error).lower()
+    if "sqlite" in type(original).__module__:
+        return any(part in message for part in _UNAVAILABLE_SQLITE)
+    return True  # no state at all: the connection could not be made
+
+
 def database_unavailable(error: Exception) -> Response:
+    if not unavailable(error):
+        log.error("operation=request.failed", exc_info=error)
+        return problem(500)
     _DATABASE.failed("request", error)
     return problem(503, headers={"Retry-After": str(RETRY_AFTER)})
 

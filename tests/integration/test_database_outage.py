@@ -82,3 +82,23 @@ def test_every_endpoint_that_needs_the_database_answers_503_while_it_is_away(dat
     finally:
         direct.dispose()
     assert sorted(emails) == sorted([user["email"], newcomer["email"].lower()])
+
+
+def test_a_database_bug_is_a_500_not_an_outage(tmp_path, faker):
+    """SQLite says "no such column" with the same exception class as "database is locked": only
+    the second is an outage (503); the first is a bug and must show as one."""
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    app = create_app({**TEST_ENV, "DATABASE_URL": url, "CACHE_URL": "none"})
+    client = app.test_client()
+    data = factories.registration(faker)
+    user = client.post("/api/users", json=data).get_json()
+    act_as(client, login(client, data["email"], data["password"]))
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE users RENAME COLUMN initials TO initials_gone"))
+    finally:
+        engine.dispose()
+    broken = client.get(f"/api/users/{user['id']}")
+    assert broken.status_code == 500
+    assert "Retry-After" not in broken.headers
