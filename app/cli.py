@@ -140,7 +140,6 @@ def _admin_command(email: str, command: Callable[[Any], Any]) -> Any:
     from domain.errors import DomainError
     from domain.users.rules import normalise_email
 
-    _migrate()
     container = create_app().extensions["container"]
     with container.storage.uow() as uow:
         user = uow.users.get_by_email(normalise_email(email))

@@ -32,9 +32,9 @@ class UserRepository(Protocol):
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]: ...
 
     def count_active_admins(self, *, lock: bool = False) -> int:
-        """Active accounts with the admin role. `lock=True` holds their rows until the unit of
-        work ends, taken in the order of their ids, so that two commands each removing an admin
-        cannot both count the other one."""
+        """Active accounts with the admin role. `lock=True` makes every other such count wait
+        until this unit of work ends, so that two commands each removing an admin cannot both
+        count the other one."""
         ...
 
 

@@ -33,6 +33,7 @@ class InMemoryDatabase:
         self.users: dict[UUID, User] = {}
         self.tokens: dict[str, AccountToken] = {}
         self.row_locks: dict[UUID, threading.Lock] = {}
+        self.admins_lock = threading.Lock()  # count_active_admins(lock=True), until the unit ends
         self.auth = SessionTables()
         self.subscriptions = SubscriptionTables()
 
@@ -83,11 +84,9 @@ class InMemoryUserRepository:
         self.tracker.removed(user)
 
     def count_active_admins(self, *, lock: bool = False) -> int:
-        with self._db.lock:
-            admins = sorted(str(u.id) for u in self._db.users.values() if _active_admin(u))
-        if lock:
-            for user_id in admins:
-                self.lock_row(UUID(user_id))
+        if lock and self._db.admins_lock not in self._held:
+            self._db.admins_lock.acquire()  # held like a row lock: released when the unit ends
+            self._held.append(self._db.admins_lock)
         with self._db.lock:
             return sum(1 for u in self._db.users.values() if _active_admin(u))
 

@@ -13,6 +13,8 @@ from domain.errors import ConcurrentUpdate
 from domain.users.model import User, UserStatus
 from domain.users.queries import Page, PageRequest, UserFilter
 
+ADMINS_LOCK = 0x75736572_61646D6E  # "useradmn": the advisory lock of count_active_admins
+
 
 class SqlAlchemyUserRepository:
     """Users of one unit of work, on its connection. Loaded users go through the tracker (the
@@ -43,10 +45,11 @@ class SqlAlchemyUserRepository:
             .where(users.c.status == UserStatus.ACTIVE.value, cast(users.c.roles, String).like('%"admin"%'))
             .order_by(users.c.id)
         )
-        if lock:
-            # FOR NO KEY UPDATE: it excludes another such count and any change of those rows,
-            # not the key-share locks of logins adding sessions that reference them.
-            query = query.with_for_update(key_share=True)
+        if lock and self._connection.dialect.name == "postgresql":
+            # One transaction-scoped advisory lock serialises these counts without locking any
+            # user's row, so it never meets a login's row and foreign-key locks in a deadlock.
+            # (SQLite's BEGIN IMMEDIATE serialises whole transactions already.)
+            self._connection.execute(select(func.pg_advisory_xact_lock(ADMINS_LOCK)))
         return len(self._connection.execute(query).all())
 
     def list(self, filter: UserFilter, page: PageRequest) -> Page[User]:

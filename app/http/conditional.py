@@ -110,9 +110,7 @@ def parse_condition(header: str) -> EntityTags:
         if match is None:
             raise MalformedCondition(NOT_ENTITY_TAGS)
         tags.append((match[1] is not None, match[2]))
-    if not tags:
-        raise MalformedCondition(NOT_ENTITY_TAGS)
-    return EntityTags(False, tuple(tags))
+    return EntityTags(False, tuple(tags))  # empty elements only: a list naming no tag
 
 
 def none_match(condition: str | None, etag: str) -> bool:
@@ -152,5 +150,9 @@ def _versions(resource_id: UUID, opaque_tags: Iterable[str]) -> frozenset[int]:
     return frozenset(
         int(suffix)
         for suffix in suffixes
-        if suffix.isascii() and suffix.isdigit() and len(suffix) <= MAX_VERSION_DIGITS
+        # Strong comparison: only the tag this service writes ("3", never "03") names a version.
+        if suffix.isascii()
+        and suffix.isdigit()
+        and len(suffix) <= MAX_VERSION_DIGITS
+        and suffix == str(int(suffix))
     )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from application.session_state.states import identity_of, sessions_of
-from application.users.support import load_user
+from application.users.support import load_keeping_an_admin
 from domain.auth.model import EndReason
-from domain.errors import Conflict, InvalidInput
+from domain.errors import InvalidInput
 from domain.messages import Message
 from domain.session_state.model import UserState
 from domain.users import rules
@@ -22,33 +21,13 @@ if TYPE_CHECKING:
     from ports.unit_of_work import UnitOfWork
 
 STATUS_UNKNOWN = Message("Must be one of: {choices}.", {"choices": "active, disabled"})
-LAST_ADMIN = Message(
-    "This is the last active admin: make another account admin before removing its role or disabling it."
-)
-
-
-def _keep_an_admin(
-    uow: UnitOfWork, user_id: UUID, *, roles: frozenset[str] | None, status: UserStatus | None
-) -> User:
-    """The user, locked; Conflict when the change would leave no active admin. A change that
-    could take an admin away (roles without "admin", or disabling) locks the active admins'
-    rows first, in one order for every such command, then the user's: two admins removing each
-    other cannot both count the other."""
-    could_remove = (roles is not None and "admin" not in roles) or status == UserStatus.DISABLED
-    admins = uow.users.count_active_admins(lock=True) if could_remove else None
-    user = load_user(uow, user_id, lock=True)
-    removes = user.status == UserStatus.ACTIVE and "admin" in user.roles
-    # Counted before this user's lock, which a promotion may have held: count again.
-    if admins is not None and removes and admins <= 1 and uow.users.count_active_admins(lock=True) <= 1:
-        raise Conflict(LAST_ADMIN)
-    return user
 
 
 def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) -> User:
     """The roles group of UserState is updated by the UserRolesChanged consumer."""
     roles = rules.check_roles(cmd.roles)
     with uow:
-        user = _keep_an_admin(uow, cmd.user_id, roles=roles, status=None)
+        user = load_keeping_an_admin(uow, cmd.user_id, could_remove="admin" not in roles)
         if user.change_roles(roles):
             now = clock.now()
             user.record(
@@ -75,7 +54,7 @@ def change_user_status(
         raise InvalidInput({"status": [STATUS_UNKNOWN]}) from None
     sessions = None
     with uow:
-        user = _keep_an_admin(uow, cmd.user_id, roles=None, status=status)
+        user = load_keeping_an_admin(uow, cmd.user_id, could_remove=status == UserStatus.DISABLED)
         now = clock.now()
         if not user.change_status(status):
             return user

@@ -9,6 +9,7 @@ from application.session_state.states import deleted_state, identity_of, session
 from application.users.support import (
     EMAIL_TAKEN,
     issue_token,
+    load_keeping_an_admin,
     load_user,
     send_token_mail,
     verify_old_password,
@@ -111,7 +112,7 @@ def update_user(
 def delete_user(cmd: DeleteUser, *, uow: UnitOfWork, clock: Clock, states: UserStateStore) -> None:
     """The account's sessions go with it; its UserState becomes a tombstone at once."""
     with uow:
-        user = load_user(uow, cmd.user_id, condition=cmd.condition)
+        user = load_keeping_an_admin(uow, cmd.user_id, could_remove=True, condition=cmd.condition)
         user.record(
             UserDeleted(user_id=user.id, email=user.email, occurred_at=clock.now(), locale=cmd.locale)
         )

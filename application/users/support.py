@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.conditions import UNCONDITIONAL, VersionCondition
-from domain.errors import InvalidInput, InvalidToken, NotFound
+from domain.errors import Conflict, InvalidInput, InvalidToken, NotFound
 from domain.mail import Mail
 from domain.messages import Message
-from domain.users.model import User
+from domain.users.model import User, UserStatus
 from domain.users.tokens import AccountToken, TokenPurpose
 
 if TYPE_CHECKING:
@@ -27,6 +27,27 @@ ALREADY_CONFIRMED = Message("The email address is already confirmed.")
 OLD_PASSWORD_REQUIRED = Message("The current password is required to change the email or password.")
 OLD_PASSWORD_WRONG = Message("The current password is incorrect.")
 USER_NOT_FOUND = Message("The user was not found.")
+
+
+LAST_ADMIN = Message(
+    "This is the last active admin: make another account admin before removing its role or disabling it."
+)
+
+
+def load_keeping_an_admin(
+    uow: UnitOfWork, user_id: UUID, *, could_remove: bool, condition: VersionCondition = UNCONDITIONAL
+) -> User:
+    """The user, locked; Conflict when `could_remove` (roles without "admin", disabling,
+    deletion) and the user is the last active admin. Such commands count the admins one at a
+    time (`count_active_admins(lock=True)`), so two of them cannot both count the other admin;
+    a promotion, which does not wait for that, may have made the user an admin meanwhile, so
+    a count that says "last" is taken again under the user's lock."""
+    admins = uow.users.count_active_admins(lock=True) if could_remove else None
+    user = load_user(uow, user_id, lock=True, condition=condition)
+    removes = user.status == UserStatus.ACTIVE and "admin" in user.roles
+    if admins is not None and removes and admins <= 1 and uow.users.count_active_admins(lock=True) <= 1:
+        raise Conflict(LAST_ADMIN)
+    return user
 
 
 def load_user(

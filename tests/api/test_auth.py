@@ -334,3 +334,13 @@ def test_a_known_device_logs_in_while_sprayed_failures_lock_everyone_else_out(ap
     for _ in range(5):  # the device's own failures
         assert attempt("10.9.1.2", "Wrong-pass1", device_token).status_code == 401
     assert attempt("10.9.1.2", password, device_token).status_code == 429
+
+
+def test_the_last_active_admin_cannot_delete_itself_either(app, client, admin, faker):
+    me = client.get("/api/auth/me", headers=admin).get_json()
+    refused = client.delete(f"/api/users/{me['id']}", headers=admin)
+    assert refused.status_code == 409 and "last active admin" in refused.get_json()["detail"]
+    other = make_admin(app, faker)
+    assert client.delete(f"/api/users/{me['id']}", headers=admin).status_code == 204
+    other_id = client.get("/api/auth/me", headers=other).get_json()["id"]
+    assert client.delete(f"/api/users/{other_id}", headers=other).status_code == 409

@@ -189,8 +189,10 @@ def test_a_chunked_body_over_the_limit_is_413_not_a_body_cut_short(client, app, 
 
 
 def test_headers_too_long_to_be_real_are_not_parsed(client, registered):
-    huge_token = {"Authorization": "Bearer " + "a" * 5000}
-    assert_problem(client.get(registered["url"], headers=huge_token), 401)
+    genuine = registered["headers"]["Authorization"]
+    assert client.get(registered["url"], headers={"Authorization": genuine + " " * 100}).status_code == 200
+    padded = {"Authorization": genuine + " " * 5000}  # a genuine token, in a header too long to read
+    assert_problem(client.get(registered["url"], headers=padded), 401)
     long_languages = ",".join(["vi;q=0.9"] + ["xx"] * 200)
     for _ in range(2):  # the hot path, then the view
         response = client.get(registered["url"], headers={"Accept-Language": long_languages})
