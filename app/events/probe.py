@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from app.http.metrics import exposition
 
 log = logging.getLogger("user_service.events")
 
@@ -45,11 +45,7 @@ def probe_app(checks: Mapping[str, Check]) -> Callable[..., Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
-            registry = REGISTRY
-            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-                registry = CollectorRegistry()
-                MultiProcessCollector(registry)
-            return _answer(start_response, "200 OK", generate_latest(registry), CONTENT_TYPE_LATEST)
+            return _answer(start_response, "200 OK", exposition(), CONTENT_TYPE_LATEST)
         if path == "/health/live":
             return _json(start_response, "200 OK", {"status": "ok"})
         if path == "/health/ready":

@@ -14,6 +14,16 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.exceptions import NotFound
 
 
+def exposition() -> bytes:
+    """The counters in Prometheus' text format: every process's in PROMETHEUS_MULTIPROC_DIR when
+    it is set, else this process's own (the web app's /metrics and the relay's and worker's)."""
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
 def init_app(app: Flask, token: str | None = None) -> None:
     expected = f"Bearer {token}".encode() if token is not None else None
 
@@ -22,10 +32,6 @@ def init_app(app: Flask, token: str | None = None) -> None:
         given = request.headers.get("Authorization", "").encode()
         if expected is not None and not hmac.compare_digest(given, expected):
             raise NotFound()  # says nothing of what is here
-        registry = REGISTRY
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)
-        response = Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        response = Response(exposition(), content_type=CONTENT_TYPE_LATEST)
         response.headers["Cache-Control"] = "no-store"
         return response

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 from typing import Any
@@ -25,7 +24,7 @@ from app.events.processes import topology
 from domain.messages import Envelope, Event
 from tests.integration.backends import migrated, postgres_url
 from tests.settings import TEST_ENV
-from tests.support.rabbitmq import AMQP_URL, amqp_connection
+from tests.support.rabbitmq import AMQP_URL, amqp_connection, wait_until
 from tests.support.redis import delete_prefixed, redis_client
 
 # Database 13 of the test Redis: these tests' own, each run under a random key prefix.
@@ -65,12 +64,8 @@ def shared_env(postgres_schema) -> Iterator[dict[str, str]]:
 
 
 def eventually(check: Callable[[], Any], within: float = 20.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + within
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {within}s")
-        time.sleep(0.05)
-    return result
+    """wait_until with these tests' longer default: processes start and drain queues."""
+    return wait_until(check, within, what)
 
 
 def outbox_events(engine: Engine, kind: type[Event] | None = None) -> list[tuple[int, Envelope, Event]]:
