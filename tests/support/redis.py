@@ -4,6 +4,7 @@ that records what a client sends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -85,3 +86,27 @@ def recording(recorder: Recorder | None) -> Iterator[Sent]:
         yield sent
     finally:
         recorder.current = None
+
+
+def kill_own_connections(client: redis.Redis) -> int:
+    """Drop every connection this process holds to `client`'s server (as a server restart or a
+    network blip would), but no other process's: the test runs share one Redis, and killing
+    every normal client would break the other workers' tests. Linux: the process's sockets are
+    found in /proc. How many were killed."""
+    kwargs = client.connection_pool.connection_kwargs
+    port = int(kwargs.get("port", 6379))
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    killed = 0
+    with open("/proc/self/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], fields[9]
+            if inode in inodes and int(remote.split(":")[1], 16) == port:
+                address = f"127.0.0.1:{int(local.split(':')[1], 16)}"
+                killed += client.client_kill_filter(_type="normal", addr=address, skipme=True)
+    return killed
