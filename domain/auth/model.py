@@ -24,6 +24,13 @@ class EndReason(StrEnum):
     REFRESH_REUSED = "refresh_reused"
     PASSWORD_CHANGED = "password_changed"
     DISABLED = "disabled"
+    EVICTED = "evicted"  # the oldest live session, when a login would exceed MAX_LIVE_SESSIONS
+
+
+# Live sessions a user may hold; a login beyond it ends the least recently used one. Without a
+# bound, a script logging in over and over makes every login (which loads the live sessions)
+# and the session state (which lists them) grow without end.
+MAX_LIVE_SESSIONS = 100
 
 
 @dataclass
@@ -56,6 +63,9 @@ class UserSessions:
     issued: list[tuple[str, UUID, datetime]] = field(default_factory=list)  # digest, session, at
 
     def open(self, refresh_digest: str, now: datetime, lifetime: timedelta) -> Session:
+        live = sorted(self.live(now), key=lambda s: s.refreshed_at)
+        for oldest in live[: max(0, len(live) - MAX_LIVE_SESSIONS + 1)]:
+            self.end(oldest, now, EndReason.EVICTED)
         session = Session(uuid4(), self.user_id, refresh_digest, now, now, now + lifetime)
         self.sessions[session.id] = session
         self.opened.add(session.id)

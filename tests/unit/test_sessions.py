@@ -8,6 +8,7 @@ import pytest
 
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.events import UserLoggedIn, UserLoggedOut
+from domain.auth.model import MAX_LIVE_SESSIONS
 from domain.auth.queries import Authenticate, Principal, TokenPair
 from domain.errors import InvalidCredentials, Throttled, Unauthenticated
 from domain.session_state.model import AccountStatus
@@ -143,6 +144,18 @@ def test_logout_ends_the_session_and_is_idempotent(container, bus, events, accou
     assert not authenticates(bus, pair) and not refreshes(bus, pair)
     assert authenticates(bus, other)
     assert [(e.session_id, e.kind) for e in events.of(UserLoggedOut)] == [(pair.session_id, "logout")]
+
+
+def test_a_login_beyond_the_live_session_limit_ends_the_least_recently_used_one(bus, clock, account):
+    pairs = []
+    for _ in range(MAX_LIVE_SESSIONS):
+        pairs.append(login(bus, account))
+        clock.advance(seconds=1)
+    bus.handle(RefreshToken(refresh_token=pairs[0].refresh_token))  # the first is used again
+    newest = login(bus, account)
+    assert authenticates(bus, newest) and authenticates(bus, pairs[0])
+    assert not authenticates(bus, pairs[1]) and not refreshes(bus, pairs[1])
+    assert all(authenticates(bus, pair) for pair in pairs[2:])
 
 
 def test_password_change_ends_every_other_session(bus, account):
