@@ -7,6 +7,8 @@ from http import HTTPStatus
 
 from flask_smorest import Blueprint
 
+from app.http.conditional import CONDITION_PATTERN, MAX_CONDITION
+
 _HEADER = {"schema": {"type": "string"}}
 VALIDATORS = {
     "ETag": {**_HEADER, "description": "Strong validator of this representation"},
@@ -14,18 +16,21 @@ VALIDATORS = {
     "Vary": _HEADER,
 }
 LOCATION = {"Location": {**_HEADER, "description": "URL of the new user"}}
+# What app.http.conditional.parse_condition reads: `*`, or up to 32 comma-separated elements,
+# each an entity-tag (RFC 9110 §8.8.3) or empty, with spaces or tabs around.
+CONDITION = {"type": "string", "maxLength": MAX_CONDITION, "pattern": CONDITION_PATTERN}
 IF_NONE_MATCH = {
     "in": "header",
     "name": "If-None-Match",
     "required": False,
-    "schema": {"type": "string", "maxLength": 2048},
+    "schema": CONDITION,
     "description": "ETags (weak comparison, lists, *): 304 when one matches; 400 when malformed",
 }
 IF_MATCH = {
     "in": "header",
     "name": "If-Match",
     "required": False,
-    "schema": {"type": "string", "maxLength": 2048},
+    "schema": CONDITION,
     "description": "Optional. Strong ETags, or *: 412 unless the current one is among them (or, for *, "
     "unless the resource exists); 400 when malformed",
 }

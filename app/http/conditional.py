@@ -77,8 +77,15 @@ MAX_VERSION_DIGITS = 18  # a version is a 64-bit integer
 CONDITION_TOO_LONG = N_("If-Match or If-None-Match is longer than 2048 characters.")
 TOO_MANY_TAGS = N_("If-Match or If-None-Match names more than 32 entity-tags.")
 NOT_ENTITY_TAGS = N_('If-Match and If-None-Match must be * or a list of entity-tags such as "r1-…-3".')
-# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text
-_ENTITY_TAG = re.compile(r'[ \t]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*')
+# RFC 9110 §8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text;
+# a list (§5.6.1) may hold empty elements, and a tag may hold a comma.
+_TAG = r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"'
+_ELEMENT = r'[ \t]*(?:(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"[ \t]*)?'
+# What this service reads, published as the headers' pattern in the API's schema.
+CONDITION_PATTERN = rf"^(?:[ \t]*\*[ \t]*|{_ELEMENT}(?:,{_ELEMENT}){{0,{MAX_TAGS - 1}}})$"
+_CONDITION = re.compile(CONDITION_PATTERN)
+_ANY_LIST = re.compile(rf"{_ELEMENT}(?:,{_ELEMENT})*")
+_TAGS = re.compile(_TAG)
 
 
 class MalformedCondition(BadRequest):
@@ -97,20 +104,12 @@ def parse_condition(header: str) -> EntityTags:
     MAX_TAGS tags; raises MalformedCondition otherwise."""
     if len(header) > MAX_CONDITION:
         raise MalformedCondition(CONDITION_TOO_LONG)
+    if _CONDITION.fullmatch(header) is None:
+        raise MalformedCondition(TOO_MANY_TAGS if _ANY_LIST.fullmatch(header) else NOT_ENTITY_TAGS)
     if header.strip(" \t") == "*":
         return EntityTags(True, ())
-    parts = header.split(",")
-    if len(parts) > MAX_TAGS:
-        raise MalformedCondition(TOO_MANY_TAGS)
-    tags = []
-    for part in parts:
-        if not part.strip(" \t"):
-            continue  # RFC 9110 §5.6.1: empty list elements are ignored
-        match = _ENTITY_TAG.fullmatch(part)
-        if match is None:
-            raise MalformedCondition(NOT_ENTITY_TAGS)
-        tags.append((match[1] is not None, match[2]))
-    return EntityTags(False, tuple(tags))  # empty elements only: a list naming no tag
+    # The whole header is a list of tags: its quoted strings are exactly the tags.
+    return EntityTags(False, tuple((weak == "W/", opaque) for weak, opaque in _TAGS.findall(header)))
 
 
 def none_match(condition: str | None, etag: str) -> bool:
