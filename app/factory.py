@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import VERSION, config, instance
-from app.api import auth, health, passwords, premium, subscriptions, users
+from app.api import auth, health, passwords, premium, schemas, subscriptions, users
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.deferred import DeferredCommands
@@ -87,6 +87,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(passwords.blp)
     api.register_blueprint(subscriptions.blp)
     api.register_blueprint(premium.blp)
+    schemas.complete(api.spec, settings["subscriptions"]["plans"])
     app.register_blueprint(health.blp)
     if settings["metrics_token"] is not None or settings["env"] != "production":
         metrics.init_app(app, settings["metrics_token"])

@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import marshmallow as ma
+from apispec import APISpec
 from marshmallow import validate
 
 from adapters.i18n import N_
@@ -18,6 +21,9 @@ class Text(ma.fields.String):
     PostgreSQL refuses NUL, and a surrogate cannot be encoded, so they must never get further."""
 
     default_error_messages = {"control": N_("Must not contain control characters.")}
+
+    def __init__(self, *args, metadata: dict | None = None, **kwargs) -> None:
+        super().__init__(*args, metadata={"pattern": rules.TEXT_PATTERN, **(metadata or {})}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -34,25 +40,31 @@ class UserSchema(ma.Schema):
     roles = ma.fields.List(Text(), required=True)
 
 
-# Documentation of the domain's rules (domain.users.rules enforces them, with per-field errors).
+# The domain's rules, stated for clients (domain.users.rules enforces them, with per-field
+# errors; its patterns accept exactly what it does).
 EMAIL_DOC = {
-    "format": "email",
-    "maxLength": 255,
+    "maxLength": rules.EMAIL_MAX,
+    "pattern": rules.EMAIL_PATTERN,
     "example": "ada@example.com",
-    "description": "Trimmed and lower-cased; unique.",
+    "description": "One @, no white space inside, a dot in the domain; at most 255 characters as "
+    "sent; trimmed and lower-cased; unique.",
 }
 INITIALS_DOC = {
     "minLength": 1,
-    "maxLength": 255,
+    "maxLength": rules.INITIALS_MAX,
+    "pattern": rules.INITIALS_PATTERN,
     "example": "AL",
-    "description": "Must not start with a digit nor be only spaces.",
+    "description": "Must not start with a digit (0-9) nor be only white space.",
 }
 PASSWORD_DOC = {
-    "minLength": 8,
-    "maxLength": 64,
+    "minLength": rules.PASSWORD_MIN,
+    "maxLength": rules.PASSWORD_MAX,
+    "pattern": rules.PASSWORD_PATTERN,
     "example": "Secret123",
-    "description": "At least one digit and one uppercase letter.",
+    "description": "At least one digit (0-9) and one uppercase letter (A-Z).",
 }
+# What the service issues (adapters.security.SecretsTokenGenerator): 32 random bytes, base64url.
+TOKEN_DOC = {"pattern": "^[A-Za-z0-9_-]{43}$", "description": "The token from the mail"}
 
 
 class UserCreateSchema(ma.Schema):
@@ -67,7 +79,7 @@ class UserUpdateSchema(ma.Schema):
     password = Text(load_only=True, metadata=PASSWORD_DOC)
     old_password = Text(
         load_only=True,
-        metadata={"description": "The current password; required to change email or password."},
+        metadata={"description": "The current password; required with any email or password."},
     )
 
 
@@ -94,7 +106,7 @@ class UserPageSchema(ma.Schema):
 
 
 class ConfirmSchema(ma.Schema):
-    token = Text(required=True)
+    token = Text(required=True, metadata=TOKEN_DOC)
 
 
 class ResetRequestSchema(ma.Schema):
@@ -102,7 +114,7 @@ class ResetRequestSchema(ma.Schema):
 
 
 class ResetConfirmSchema(ma.Schema):
-    token = Text(required=True)
+    token = Text(required=True, metadata=TOKEN_DOC)
     password = Text(required=True, load_only=True, metadata=PASSWORD_DOC)
 
 
@@ -117,7 +129,11 @@ class LoginSchema(ma.Schema):
 
 
 class RefreshSchema(ma.Schema):
-    refresh_token = Text(required=True, load_only=True)
+    refresh_token = Text(
+        required=True,
+        load_only=True,
+        metadata={**TOKEN_DOC, "description": "The refresh_token of the last login or refresh"},
+    )
 
 
 class TokenSchema(ma.Schema):
@@ -182,9 +198,15 @@ class PaymentSchema(ma.Schema):
         metadata={"description": "The payment's id at the payment provider; recorded once"},
     )
     amount = ma.fields.Integer(
-        required=True, strict=True, metadata={"description": "In the currency's minor unit", "example": 900}
+        required=True,
+        strict=True,
+        metadata={"description": "The plan's price, in the currency's minor unit", "example": 900},
     )
-    currency = Text(required=True, validate=validate.Length(equal=3), metadata={"example": "EUR"})
+    currency = Text(
+        required=True,
+        validate=validate.Length(equal=3),
+        metadata={"description": "The plan's currency", "example": "EUR"},
+    )
 
 
 class PaymentAcceptedSchema(ma.Schema):
@@ -199,7 +221,11 @@ class PremiumSchema(ma.Schema):
 
 
 class RolesSchema(ma.Schema):
-    roles = ma.fields.List(Text(), required=True, metadata={"example": ["user", "admin"]})
+    roles = ma.fields.List(
+        Text(metadata={"enum": sorted(rules.KNOWN_ROLES)}),
+        required=True,
+        metadata={"minItems": 1, "example": ["user", "admin"]},
+    )
 
 
 class StatusSchema(ma.Schema):
@@ -220,3 +246,14 @@ class ActivityPageSchema(ma.Schema):
     page = ma.fields.Integer(required=True)
     page_size = ma.fields.Integer(required=True)
     total = ma.fields.Integer(required=True)
+
+
+def complete(spec: APISpec, plans: Iterable[str]) -> None:
+    """Say in the registered schemas what marshmallow cannot: the configured plans (settings,
+    not code), and that a new email or password comes with the current password."""
+    schemas = spec.components.schemas
+    schemas["SubscriptionCreate"]["properties"]["plan"]["enum"] = sorted(plans)
+    schemas["UserUpdate"]["anyOf"] = [
+        {"required": ["old_password"]},
+        {"properties": {"email": {"not": {}}, "password": {"not": {}}}},
+    ]

@@ -102,13 +102,13 @@ class UserById(MethodView):
         authorize(user_id)
         return user_response(bus().handle(GetUser(user_id)))
 
-    @blp.arguments(UserUpdateSchema)
+    @blp.arguments(UserUpdateSchema, required=False)
     @blp.response(200, UserSchema, headers=VALIDATORS)
     @blp.doc(parameters=[IF_MATCH], security=BEARER)
     @errors(blp, 400, 401, 403, 404, 409, 412, 413, 415)
     def patch(self, body: dict, user_id: UUID) -> Response:
-        """Change email, initials or password (the current password is needed for email and password);
-        a new password ends every other session"""
+        """Change email, initials or password (an email or password comes with old_password, the
+        current one); a new password ends every other session. No body changes nothing."""
         principal = authorize(user_id)
         command = UpdateUser(
             user_id=user_id,

@@ -53,7 +53,7 @@ def update_user(
     # write transaction, then write only if the user is still at the version that was read.
     with uow:
         current = load_user(uow, cmd.user_id, condition=cmd.condition)
-    if (email is not None and email != current.email) or cmd.password is not None:
+    if email is not None or cmd.password is not None:  # even the same email: the rule is stated, not guessed
         verify_old_password(hasher, current, cmd.old_password)
     password_hash = hasher.hash(cmd.password) if cmd.password is not None else None
     with uow:
