@@ -1,39 +1,57 @@
-"""Benchmark: `GET /api/users/{id}` over HTTP, the service against a bare Flask app, in one run.
+"""Benchmark: `GET /api/users/{id}` over HTTP, the service against a bare app and Flask peers, in one run.
 
 Every server runs under gunicorn with 2 sync workers on a free loopback port, access log off
 (the service with its gunicorn.conf.py but not its access log, ~20 µs a request the bare app
 does not spend); wrk loads it on loopback (`wrk -t2 -cC -dS --latency`, after a 1 s warm-up).
 Scenarios:
 
-    bare       bench/bare_app.py: a constant body of the same size, with the same headers
-    hit        the service on a SQLite file with the Redis read cache (CACHE_URL=redis://…), warm
-    304        the same server, every request with If-None-Match: <the user's ETag>
-    me         the same server, GET /api/auth/me (the session checked against UserState only)
-    local-hit  hit, 304 and me again with the embedded default: the read cache, session state and
-    local-304  login throttle in the host's shared SQLite file (CACHE_URL=local:///…/cache.db,
-    local-me   APP_ENV=development, the signing key generated into INSTANCE_PATH)
-    sqlite     the service on a SQLite file, no cache (CACHE_URL=none)
-    postgres   the service on PostgreSQL, no cache, in a schema of its own
+    bare           bench/bare_app.py: a constant body of the same size, with the same headers
+    hit            the service on a SQLite file, the Redis read cache (CACHE_URL=redis://…), warm
+    304            the same server, every request with If-None-Match: <the user's ETag>
+    me             the same server, GET /api/auth/me (the session checked against UserState only)
+    local-hit      hit, 304 and me again with the embedded default: the read cache, session state
+    local-304      and login throttle in the host's shared SQLite file
+    local-me       (CACHE_URL=local:///…/cache.db, APP_ENV=development, the signing key generated
+                   into INSTANCE_PATH)
+    sqlite         the service on a SQLite file, no cache (CACHE_URL=none)
+    sqla-sqlite    bench/peer_apps.py's sqla_app (Flask + one SQLAlchemy primary-key read) on
+                   that SQLite file, reading the same user row
+    postgres       the service on PostgreSQL, no cache, in a schema of its own
+    sqla-postgres  sqla_app on that schema, the same user row
+    memoize        peer_apps.py's memoize_app (the same read in Flask-Caching's @cache.memoize on
+                   its RedisCache) on that schema and Redis, under a key prefix of its own
+
+Each peer starts once its service scenario is measured and its server stopped (two servers
+would share the CPUs), on the database that server migrated and seeded; wrk sends it the same
+requests, its Authorization header ignored like the bare app's. Flask-Caching comes with the `test`
+extra.
 
 It prints req/s, p50 and p99 latency per scenario with their ratios to `bare` and, for each
 local-X, to the Redis scenario X (local-hit / hit, ...), and checks the targets: hit ≥ 0.80 ×
 bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99, local-hit ≥ 0.90 × hit req/s,
-local-304 ≥ 0.90 × 304 req/s.
+local-304 ≥ 0.90 × 304 req/s. The peers have no target: they are context.
 
     .venv/bin/python bench/http_read.py [--duration S] [--connections C] [--strict] [--smoke]
+                                        [--json PATH]
+
+--json PATH also writes the results as JSON: {"context": {cpus, load_average, python, wrk,
+workers, wrk_threads, connections, duration_s, warmup}, "scenarios": [{name, rps, p50_ms,
+p99_ms, rps_to_bare, p99_to_bare, error}, ...]}, in the table's order; a number is null when
+the scenario has no measurement (or, for a ratio, bare has none), error is null or its text.
 
 A scenario fails (exit 1) when its pre-check with urllib answers another status than expected
-(200, or 304 for `304` and `local-304`), or wrk sees socket errors or non-2xx/3xx responses.
+(200, or 304 for `304` and `local-304`), a peer's body is not the service's representation of
+the user, or wrk sees socket errors or non-2xx/3xx responses.
 Missed targets are printed; only --strict makes them exit 1. --smoke (1 s, 4 connections, no
 warm-up) checks that every scenario works and judges no target. wrk is needed (`apt-get install -y wrk`;
 exit 2 without it).
 
 The Redis scenarios and the uncached ones run as in production (APP_ENV=production, with
 SECRET_KEY, DATABASE_URL, CACHE_URL and MAIL_BACKEND=log, so no SMTP_HOST). Redis is
---redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's keys are
-under `bench:<random>:` and deleted at the end. PostgreSQL is --postgres-url (default
-TEST_POSTGRES_URL, else postgresql+psycopg://root@127.0.0.1:5432/test); the schema
-`bench_<random>` is created and dropped again. SQLite files, the local store and every
+--redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's keys, and
+memoize's, are under a `bench:<random>:` of their own and deleted at the end. PostgreSQL is
+--postgres-url (default TEST_POSTGRES_URL, else postgresql+psycopg://root@127.0.0.1:5432/test);
+the schema `bench_<random>` is created and dropped again. SQLite files, the local store and every
 server's INSTANCE_PATH live in a temporary directory.
 """
 
@@ -56,12 +74,13 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import bare_app  # bench/, this script's directory, is first on sys.path
 import redis
@@ -94,7 +113,11 @@ PRODUCTION_ENV = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(3
 EMBEDDED_ENV = {"APP_ENV": "development"}
 CACHED = ("hit", "304", "me")  # measured once per cache: with Redis, and local-* with the local store
 LOCAL = "local-"
-SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), "sqlite", "postgres")
+SQLITE, POSTGRES = ("sqlite", "sqla-sqlite"), ("postgres", "sqla-postgres", "memoize")  # service, its peers
+SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), *SQLITE, *POSTGRES)
+# Sent to bare_app and the peers, which ignore it, in place of the service's access token: a
+# header as long, so the requests are as long.
+IGNORED_AUTH = {"Authorization": f"Bearer {'x' * 290}"}
 
 
 @dataclass(frozen=True)
@@ -450,9 +473,7 @@ class Settings:
 
 def bare(settings: Settings) -> Iterator[Outcome]:
     with gunicorn("bare", "bare_app:app", BENCH, base_env(), settings.workdir) as base:
-        # A token of the service's size, so the requests are as long (the bare app ignores it).
-        auth = {"Authorization": f"Bearer {'x' * 290}"}
-        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200, auth)
+        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200, IGNORED_AUTH)
 
 
 @contextlib.contextmanager
@@ -485,21 +506,55 @@ def cached(
         yield measure(me, f"{base}/api/auth/me", settings.load, 200, auth)
 
 
-def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
-    workdir = settings.workdir
-    env = service_env(instance(workdir, "sqlite"), sqlite_url(workdir, "sqlite"), "none")
-    with service("sqlite", env, workdir) as base:
+@dataclass(frozen=True)
+class SeededUser:
+    """The user a service scenario registered, for its peers to read from the same database."""
+
+    path: str  # /api/users/<id>
+    representation: bytes  # the service's body
+
+
+def uncached(name: str, env: dict[str, str], settings: Settings) -> Generator[Outcome, None, SeededUser]:
+    """The service without a cache: seeds the user and measures reading it; returns the user once
+    the server is stopped, so the peers that follow have the CPUs to themselves."""
+    with service(name, env, settings.workdir) as base:
         url, _, auth = seed(base)
-        yield measure("sqlite", url, settings.load, 200, auth)
+        representation = expect_status(url, 200, auth)
+        yield measure(name, url, settings.load, 200, auth)
+    return SeededUser(url.removeprefix(base), representation)
+
+
+def peer(name: str, app: str, env: dict[str, str], user: SeededUser, settings: Settings) -> Iterator[Outcome]:
+    """bench/peer_apps.py's `app` reading `user`, which it must represent as the service does."""
+    with gunicorn(name, f"peer_apps:{app}", BENCH, env, settings.workdir) as base:
+        url = f"{base}{user.path}"
+        body = expect_status(url, 200, IGNORED_AUTH)
+        # Byte for byte: the same JSON, as long, or the peer is not doing the service's work.
+        if body != user.representation:
+            raise ScenarioFailed(f"{name} serves {body!r}, the service {user.representation!r}")
+        yield measure(name, url, settings.load, 200, IGNORED_AUTH)
+
+
+def peer_env(database_url: str, **cache: str) -> dict[str, str]:
+    """A peer's environment: the service's database and, for memoize_app, its Redis settings."""
+    return {**base_env(), "PEER_DATABASE_URL": database_url, **cache}
+
+
+def uncached_sqlite(settings: Settings) -> Iterator[Outcome]:
+    workdir, database_url = settings.workdir, sqlite_url(settings.workdir, "sqlite")
+    env = service_env(instance(workdir, "sqlite"), database_url, "none")
+    user = yield from uncached("sqlite", env, settings)
+    yield from peer("sqla-sqlite", "sqla_app", peer_env(database_url), user, settings)
 
 
 def uncached_postgres(settings: Settings) -> Iterator[Outcome]:
-    with contextlib.ExitStack() as stack:
-        database_url = stack.enter_context(postgres_schema(settings.postgres_url))
+    with postgres_schema(settings.postgres_url) as database_url:
         env = service_env(instance(settings.workdir, "postgres"), database_url, "none")
-        base = stack.enter_context(service("postgres", env, settings.workdir))
-        url, _, auth = seed(base)
-        yield measure("postgres", url, settings.load, 200, auth)
+        user = yield from uncached("postgres", env, settings)
+        yield from peer("sqla-postgres", "sqla_app", peer_env(database_url), user, settings)
+        with redis_prefix(settings.redis_url) as prefix:
+            env = peer_env(database_url, PEER_REDIS_URL=settings.redis_url, PEER_CACHE_PREFIX=prefix)
+            yield from peer("memoize", "memoize_app", env, user, settings)
 
 
 def sqlite_url(workdir: Path, name: str) -> str:
@@ -514,8 +569,8 @@ GROUPS: tuple[tuple[tuple[str, ...], Callable[[Settings], Iterator[Outcome]]], .
     (("bare",), bare),
     (CACHED, functools.partial(cached, "", redis_cache)),
     (tuple(f"{LOCAL}{name}" for name in CACHED), functools.partial(cached, LOCAL, local_cache)),
-    (("sqlite",), uncached_sqlite),
-    (("postgres",), uncached_postgres),
+    (SQLITE, uncached_sqlite),
+    (POSTGRES, uncached_postgres),
 )
 SETUP_ERRORS = (ScenarioFailed, OSError, subprocess.SubprocessError, redis.RedisError, SQLAlchemyError)
 
@@ -543,8 +598,16 @@ def run_all(settings: Settings) -> list[Outcome]:
 # --- report -----------------------------------------------------------------------------------
 
 
+NAME_WIDTH = max(len(name) for name in SCENARIOS) + 1
+
+
+def quotient(value: float | None, baseline: float | None) -> float | None:
+    return value / baseline if value is not None and baseline else None
+
+
 def ratio(value: float | None, baseline: float | None) -> str:
-    return f"{value / baseline:.2f}" if value is not None and baseline else "-"
+    found = quotient(value, baseline)
+    return f"{found:.2f}" if found is not None else "-"
 
 
 def ratios(result: WrkResult, baseline: WrkResult | None) -> str:
@@ -553,18 +616,25 @@ def ratios(result: WrkResult, baseline: WrkResult | None) -> str:
     return f"{ratio(result.rps, rps):>12}{ratio(result.p99_ms, p99):>10}"
 
 
+def in_order(outcomes: list[Outcome]) -> list[Outcome]:
+    return sorted(outcomes, key=lambda o: SCENARIOS.index(o.scenario))
+
+
 def table(outcomes: list[Outcome]) -> list[str]:
     """One row per scenario, each local-X under its Redis X, with its ratios to bare and to X."""
     by_name = {outcome.scenario: outcome.result for outcome in outcomes}
     base = by_name.get("bare")
-    header = f"{'scenario':<11}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
+    header = (
+        f"{'scenario':<{NAME_WIDTH}}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
+    )
     lines = [header + f"{'req/s/redis':>12}{'p99/redis':>10}"]
-    for outcome in sorted(outcomes, key=lambda o: SCENARIOS.index(o.scenario)):
+    for outcome in in_order(outcomes):
         result, name = outcome.result, outcome.scenario
         if result is None:
-            lines.append(f"{name:<11}{'FAILED':>9}  {outcome.error.splitlines()[0]}")
+            lines.append(f"{name:<{NAME_WIDTH}}{'FAILED':>9}  {outcome.error.splitlines()[0]}")
             continue
-        row = f"{name:<11}{result.rps:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}{ratios(result, base)}"
+        row = f"{name:<{NAME_WIDTH}}{result.rps:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
+        row += ratios(result, base)
         if name.startswith(LOCAL):
             row += ratios(result, by_name.get(name.removeprefix(LOCAL)))
         lines.append(row + (f"  FAILED: {outcome.error}" if outcome.error else ""))
@@ -582,19 +652,34 @@ def judge(target: Target, outcomes: list[Outcome]) -> str:
     return "PASS" if result.p99_ms <= target.factor * base.p99_ms else "MISS"
 
 
-def context_line(load: Load) -> str:
-    load_average = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+def context(load: Load) -> dict[str, Any]:
+    """The machine and the load, taken once after the run for both the text and the JSON."""
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": [round(n, 2) for n in os.getloadavg()],
+        "python": platform.python_version(),
+        "wrk": wrk_version(),
+        "workers": WORKERS,
+        "wrk_threads": WRK_THREADS,
+        "connections": load.connections,
+        "duration_s": load.duration,
+        "warmup": load.warmup,
+    }
+
+
+def context_line(machine: dict[str, Any]) -> str:
+    load_average = ", ".join(f"{n:.2f}" for n in machine["load_average"])
     return (
-        f"machine: {os.cpu_count()} CPUs, load average {load_average}; Python {platform.python_version()}; "
-        f"wrk {wrk_version()}; gunicorn -w {WORKERS} -k sync; "
-        f"wrk -t{WRK_THREADS} -c{load.connections} -d{load.duration}s"
-        + ("" if load.warmup else " (no warm-up)")
+        f"machine: {machine['cpus']} CPUs, load average {load_average}; Python {machine['python']}; "
+        f"wrk {machine['wrk']}; gunicorn -w {machine['workers']} -k sync; "
+        f"wrk -t{machine['wrk_threads']} -c{machine['connections']} -d{machine['duration_s']}s"
+        + ("" if machine["warmup"] else " (no warm-up)")
     )
 
 
-def report(outcomes: list[Outcome], load: Load, judge_targets: bool) -> list[str]:
+def report(outcomes: list[Outcome], machine: dict[str, Any], judge_targets: bool) -> list[str]:
     """Prints the table and the targets; returns the targets missed."""
-    print(context_line(load))
+    print(context_line(machine))
     print()
     print("\n".join(table(outcomes)))
     print(f"(req/s/redis, p99/redis: each {LOCAL}X against X, the same requests with the Redis cache)")
@@ -611,6 +696,33 @@ def report(outcomes: list[Outcome], load: Load, judge_targets: bool) -> list[str
     return missed
 
 
+def scenario_document(outcome: Outcome, base: WrkResult | None) -> dict[str, Any]:
+    result = outcome.result
+    if result is None:
+        measured: dict[str, Any] = dict.fromkeys(("rps", "p50_ms", "p99_ms", "rps_to_bare", "p99_to_bare"))
+    else:
+        measured = {
+            "rps": result.rps,
+            "p50_ms": result.p50_ms,
+            "p99_ms": result.p99_ms,
+            "rps_to_bare": rounded(quotient(result.rps, base.rps if base else None)),
+            "p99_to_bare": rounded(quotient(result.p99_ms, base.p99_ms if base else None)),
+        }
+    return {"name": outcome.scenario, **measured, "error": outcome.error}
+
+
+def rounded(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
+
+
+def write_json(path: Path, outcomes: list[Outcome], machine: dict[str, Any]) -> None:
+    """The table as JSON (see the module's docstring), bare's ratios as in the table."""
+    base = {outcome.scenario: outcome.result for outcome in outcomes}.get("bare")
+    scenarios = [scenario_document(outcome, base) for outcome in in_order(outcomes)]
+    path.write_text(json.dumps({"context": machine, "scenarios": scenarios}, indent=2) + "\n")
+    progress(f"wrote {path}")
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -622,7 +734,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help=f"default {DEFAULT_REDIS_URL}")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="default TEST_POSTGRES_URL")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="also write the context and every scenario's req/s, p50_ms, p99_ms, ratios to bare "
+        "(rps_to_bare, p99_to_bare) and error to PATH as JSON; null when not measured",
+    )
     args = parser.parse_args(argv)
+    # Checked now, not after minutes of measuring.
+    if args.json and not args.json.parent.is_dir():
+        parser.error(f"--json: no directory {args.json.parent}")
     if args.smoke:
         args.duration, args.connections = 1, 4
     if args.duration < 1 or args.connections < WRK_THREADS:
@@ -649,7 +771,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted; servers stopped")
         return 130
-    missed = report(outcomes, load, judge_targets=not args.smoke)
+    machine = context(load)
+    missed = report(outcomes, machine, judge_targets=not args.smoke)
+    if args.json:
+        write_json(args.json, outcomes, machine)
     failed = [outcome.scenario for outcome in outcomes if outcome.error]
     if failed:
         print(f"FAILED: {', '.join(failed)}")
