@@ -13,6 +13,7 @@ from app.api.docs import BEARER, errors
 from app.api.schemas import LoginSchema, MeSchema, RefreshSchema, TokenSchema
 from app.http.auth import current_principal
 from app.http.locale import current_locale
+from app.http.user_representation import me_body, me_headers
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.queries import TokenPair
 
@@ -90,19 +91,5 @@ class MeView(MethodView):
     def get(self) -> Response:
         """The authenticated user and their subscription, as the session state says (no database read
         on a hit)"""
-        principal = current_principal()
-        response = jsonify(
-            MeSchema().dump(
-                {
-                    "id": principal.user_id,
-                    "email": principal.email,
-                    "roles": sorted(principal.roles),
-                    "session_id": principal.session_id,
-                    "last_login_at": principal.last_login_at,
-                    "subscription": principal.subscription,
-                }
-            )
-        )
-        response.headers["Cache-Control"] = "private, no-store"
-        response.headers["Vary"] = "Authorization"
-        return response
+        body = me_body(current_principal())
+        return Response(body, headers=me_headers(body, current_locale()))

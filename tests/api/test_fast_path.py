@@ -69,6 +69,36 @@ def test_a_hit_answers_exactly_as_the_view_does(app, flask_requests, client, reg
     assert from_view.status_code == (304 if "If-None-Match" in headers else 200)
 
 
+@pytest.mark.parametrize("headers", [{}, {"Accept-Language": "uk"}])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_me_answers_from_the_hot_path_exactly_as_the_view_does(
+    app, flask_requests, client, registered, method, headers
+):
+    flask_requests.clear()
+    from_view = ViewClient(app, client).open("/api/auth/me", method=method, headers=headers)
+    assert flask_requests == ["/api/auth/me"]
+    from_hot_path = client.open("/api/auth/me", method=method, headers=headers)
+    assert len(flask_requests) == 1
+    assert comparable(from_hot_path) == comparable(from_view)
+    assert from_view.status_code == 200
+    assert client.get("/api/auth/me", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_me_is_serialised_once_per_session_state(app, client, registered, admin, monkeypatch):
+    first = client.get("/api/auth/me").get_json()
+    monkeypatch.setattr("app.api.schemas.MeSchema.dump", lambda *args, **kwargs: 1 / 0)
+    assert client.get("/api/auth/me").get_json() == first  # the same state: the same bytes, no dump
+    monkeypatch.undo()
+    user_id = registered["json"]["id"]
+    assert (
+        client.put(
+            f"/api/users/{user_id}/roles", json={"roles": ["user", "admin"]}, headers=admin
+        ).status_code
+        == 200
+    )
+    assert client.get("/api/auth/me").get_json()["roles"] == ["admin", "user"]  # a new state, at once
+
+
 def test_a_miss_is_loaded_and_stored_by_the_hot_path(app, flask_requests, client, registered):
     url, key = registered["url"], keys.user(registered["json"]["id"])
     cache = app.extensions["container"].caching.cache()
