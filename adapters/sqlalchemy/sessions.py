@@ -7,12 +7,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from adapters.sqlalchemy.tables import login_activity, refresh_tokens, sessions, users
 from domain.auth.model import EndReason, LoginActivity, RefreshTokenRecord, Session, UserSessions
 from domain.errors import ConcurrentUpdate
 from domain.users.queries import Page, PageRequest
+
+# Built once (SQLAlchemy finds them compiled in its cache, with no statement to build and key
+# per call): a user's session head without and with a row lock, and their live sessions.
+_HEAD = select(users.c.session_version, users.c.last_login_at).where(users.c.id == bindparam("user_id"))
+_HEADS = (_HEAD, _HEAD.with_for_update())
+_LIVE = select(sessions).where(
+    sessions.c.user_id == bindparam("user_id"),
+    sessions.c.ended_at.is_(None),
+    sessions.c.expires_at > bindparam("now"),
+)
 
 
 class SqlAlchemySessionRepository:
@@ -20,17 +30,11 @@ class SqlAlchemySessionRepository:
         self._connection = connection
 
     def get(self, user_id: UUID, now: datetime, *, lock: bool = False) -> UserSessions | None:
-        head = select(users.c.session_version, users.c.last_login_at).where(users.c.id == user_id)
-        if lock:  # SQLite needs none: its write transactions begin IMMEDIATE
-            head = head.with_for_update()
-        row = self._connection.execute(head).first()
+        # SQLite needs no lock: its write transactions begin IMMEDIATE.
+        row = self._connection.execute(_HEADS[lock], {"user_id": user_id}).first()
         if row is None:
             return None
-        live = self._connection.execute(
-            select(sessions).where(
-                sessions.c.user_id == user_id, sessions.c.ended_at.is_(None), sessions.c.expires_at > now
-            )
-        )
+        live = self._connection.execute(_LIVE, {"user_id": user_id, "now": now})
         found = {s.id: s for s in map(_to_session, live.mappings())}
         return UserSessions(user_id, row.session_version, row.last_login_at, found)
 

@@ -8,13 +8,23 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from adapters.sqlalchemy.tables import payments, subscriptions, users
 from domain.errors import ConcurrentUpdate
 from domain.subscriptions.model import Payment, Subscription, SubscriptionStatus, UserSubscriptions
 
 OPEN = (SubscriptionStatus.PENDING.value, SubscriptionStatus.ACTIVE.value)
+# Built once (SQLAlchemy finds them compiled in its cache, with no statement to build and key
+# per call): a user's subscription version without and with a row lock, and their newest one.
+_HEAD = select(users.c.subscription_version).where(users.c.id == bindparam("user_id"))
+_HEADS = (_HEAD, _HEAD.with_for_update())
+_NEWEST = (
+    select(subscriptions)
+    .where(subscriptions.c.user_id == bindparam("user_id"))
+    .order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
+    .limit(1)
+)
 
 
 class SqlAlchemySubscriptionRepository:
@@ -26,18 +36,11 @@ class SqlAlchemySubscriptionRepository:
         return self._subscription(select(subscriptions).where(subscriptions.c.id == subscription_id))
 
     def of_user(self, user_id: UUID, *, lock: bool = False) -> UserSubscriptions | None:
-        head = select(users.c.subscription_version).where(users.c.id == user_id)
-        if lock:  # SQLite needs none: its write transactions begin IMMEDIATE
-            head = head.with_for_update()
-        version = self._connection.scalar(head)
+        # SQLite needs no lock: its write transactions begin IMMEDIATE.
+        version = self._connection.scalar(_HEADS[lock], {"user_id": user_id})
         if version is None:
             return None
-        newest = self._subscription(
-            select(subscriptions)
-            .where(subscriptions.c.user_id == user_id)
-            .order_by(subscriptions.c.created_at.desc(), subscriptions.c.id.desc())
-            .limit(1)
-        )
+        newest = self._subscription(_NEWEST, {"user_id": user_id})
         return UserSubscriptions(user_id, version, newest)
 
     def save(self, subs: UserSubscriptions) -> None:
@@ -109,8 +112,8 @@ class SqlAlchemySubscriptionRepository:
     def clear(self) -> None:
         self._staged.clear()
 
-    def _subscription(self, statement: Any) -> Subscription | None:
-        row = self._connection.execute(statement).mappings().first()
+    def _subscription(self, statement: Any, parameters: dict[str, Any] | None = None) -> Subscription | None:
+        row = self._connection.execute(statement, parameters).mappings().first()
         return _to_subscription(row) if row is not None else None
 
     def _payment(self, condition: Any) -> Payment | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Connection, String, cast, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, String, bindparam, cast, delete, func, insert, select, update
 
 from adapters.sqlalchemy.tables import users
 from adapters.tracking import UserTracker
@@ -30,10 +30,10 @@ class SqlAlchemyUserRepository:
     def get(self, user_id: UUID, *, lock: bool = False) -> User | None:
         if not lock and (user := self.tracker.known(user_id)) is not None:
             return user
-        return self._load_one(users.c.id == user_id, lock)
+        return self._load_one(_BY_ID, {"id": user_id}, lock)
 
     def get_by_email(self, email: str, *, lock: bool = False) -> User | None:
-        return self._load_one(users.c.email == email, lock)
+        return self._load_one(_BY_EMAIL, {"email": email}, lock)
 
     def remove(self, user: User) -> None:
         self.tracker.removed(user)
@@ -87,13 +87,22 @@ class SqlAlchemyUserRepository:
         if result.rowcount != 1:
             raise ConcurrentUpdate()
 
-    def _load_one(self, condition: Any, lock: bool = False) -> User | None:
-        statement = select(users).where(condition)
-        if lock:  # SQLite has no row locks and needs none: its transactions begin IMMEDIATE
-            statement = statement.with_for_update()
-        row = self._connection.execute(statement).mappings().first()
+    def _load_one(self, statements: tuple[Select, Select], key: dict[str, Any], lock: bool) -> User | None:
+        # SQLite has no row locks and needs none: its transactions begin IMMEDIATE.
+        row = self._connection.execute(statements[lock], key).mappings().first()
         # A user already tracked stays the one returned, whatever the row now says.
         return self.tracker.loaded(_to_user(row)) if row is not None else None
+
+
+def _reads(condition: Any) -> tuple[Select, Select]:
+    """A user's read by `condition`, without and with a row lock, built once: SQLAlchemy then
+    finds each compiled in its cache without building and keying a new statement per call."""
+    statement = select(users).where(condition)
+    return statement, statement.with_for_update()
+
+
+_BY_ID = _reads(users.c.id == bindparam("id"))
+_BY_EMAIL = _reads(users.c.email == bindparam("email"))
 
 
 def _to_row(user: User) -> dict[str, Any]:
