@@ -217,7 +217,7 @@ class Container(containers.DeclarativeContainer):
     _cached_read_uow = providers.Factory(
         user_caches.CachedReadUnitOfWork, storage.read_uow, caching.reads, _codec
     )
-    # The HTTP hot path's reads of users by id (app.http.user_representation).
+    # The HTTP hot path's reads of users by id (app.http.hot_path).
     user_entries = providers.Singleton(
         user_caches.UserEntries, caching.reads, _codec, storage.read_uow.provider
     )

@@ -28,7 +28,7 @@ from app.http import (
 )
 from app.http.api import ProblemApi
 from app.http.conditional import CACHE_POLICIES
-from app.http.user_representation import CachedUserReads
+from app.http.hot_path import CachedUserReads
 
 log = logging.getLogger("user_service.start")
 

@@ -13,7 +13,7 @@ from app.api.docs import BEARER, errors
 from app.api.schemas import LoginSchema, MeSchema, RefreshSchema, TokenSchema
 from app.http.auth import current_principal
 from app.http.locale import current_locale
-from app.http.user_representation import me_body, me_headers
+from app.http.me import me_body, me_headers
 from domain.auth.commands import Login, Logout, RefreshToken
 from domain.auth.queries import TokenPair
 

@@ -1,5 +1,5 @@
 """Who a request comes from: the bearer access token, checked against UserState once per
-request (the hot path may already have done it: see app.http.user_representation)."""
+request (the hot path may already have done it: see app.http.hot_path)."""
 
 from __future__ import annotations
 

@@ -27,9 +27,9 @@ class EndReason(StrEnum):
     EVICTED = "evicted"  # the oldest live session, when a login would exceed MAX_LIVE_SESSIONS
 
 
-# Live sessions a user may hold; a login beyond it ends the one least recently logged in or refreshed. Without a
-# bound, a script logging in over and over makes every login (which loads the live sessions)
-# and the session state (which lists them) grow without end.
+# Live sessions a user may hold; a login beyond it ends the one least recently logged in or
+# refreshed. Without a bound, a script logging in over and over makes every login (which loads
+# the live sessions) and the session state (which lists them) grow without end.
 MAX_LIVE_SESSIONS = 100
 
 
