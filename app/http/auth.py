@@ -32,7 +32,8 @@ def bearer_token(environ: Mapping[str, Any]) -> str | None:
 
 def check(environ: dict[str, Any], authenticate) -> Principal:
     """The principal of the request's token, remembered in the WSGI environ; raises
-    Unauthenticated (the same one again on a second call)."""
+    Unauthenticated, or the outage that stopped the check (the same one again on a second call:
+    the view behind the hot path does not wait out a timeout the hot path already met)."""
     outcome = environ.get(ENVIRON_KEY)
     if outcome is None:
         token = bearer_token(environ)
@@ -40,10 +41,10 @@ def check(environ: dict[str, Any], authenticate) -> Principal:
             if token is None:
                 raise Unauthenticated()
             outcome = authenticate(Authenticate(token))
-        except Unauthenticated as error:
+        except Exception as error:
             outcome = error
         environ[ENVIRON_KEY] = outcome
-    if isinstance(outcome, Unauthenticated):
+    if isinstance(outcome, Exception):
         raise outcome
     return outcome
 

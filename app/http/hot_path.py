@@ -7,8 +7,9 @@ read) and one read through the cache, which on a miss or an entry due for early 
 the user itself (see adapters.caching.users.UserEntries). No routing, no request context, no
 serializer. Everything else (no or a bad token, another user's account, a user not found, an
 entry in another format, a failure of any kind) goes on to the Flask app, whose problem
-responses answer it; the view reuses the access check's outcome. Both build the response
-with app.http.user_representation's `answer`.
+responses answer it; the view reuses the access check's outcome (an outage included). A user
+is answered with app.http.user_representation's `answer`, /me with app.http.me's headers, as
+their views do.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _content_language(header: str) -> str:
 
 
 class CachedUserReads:
-    """WSGI middleware: the hot path of GET and HEAD /api/users/{id} (see the module's text)."""
+    """WSGI middleware: the hot path of GET and HEAD /api/users/{id} and /api/auth/me (see the
+    module's text)."""
 
     def __init__(
         self, app: WsgiApp, entries: UserEntries, authenticate: Callable[[Any], Any], cache_control: str

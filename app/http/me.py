@@ -1,6 +1,8 @@
 """GET /api/auth/me's representation: the principal the access check found, serialised once
-per principal and process. The view and the WSGI hot path (app.http.user_representation) both
-send these bytes and headers."""
+per principal and process. The view and the WSGI hot path (app.http.hot_path) both
+send these bytes and headers. The principal's times are UTC (the session state's codec and the
+database's UtcDateTime make them so): an equal principal in another offset would share a body.
+"""
 
 from __future__ import annotations
 

@@ -84,6 +84,21 @@ def test_me_answers_from_the_hot_path_exactly_as_the_view_does(
     assert client.get("/api/auth/me", headers={"Authorization": "Bearer nope"}).status_code == 401
 
 
+def test_a_failed_check_is_not_tried_again_by_the_view(app, flask_requests, client, registered, monkeypatch):
+    states, calls = app.extensions["container"].caching.states(), []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        raise RuntimeError("the session state is gone")
+
+    monkeypatch.setattr(states, "read", failing)
+    flask_requests.clear()
+    response = client.get("/api/auth/me")
+    assert flask_requests == ["/api/auth/me"]  # the view answers, with the hot path's outcome
+    assert response.status_code == 500 and response.mimetype == "application/problem+json"
+    assert len(calls) == 1  # not a second wait for what already failed
+
+
 def test_me_is_serialised_once_per_session_state(app, client, registered, admin, monkeypatch):
     first = client.get("/api/auth/me").get_json()
     monkeypatch.setattr("app.api.schemas.MeSchema.dump", lambda *args, **kwargs: 1 / 0)
