@@ -8,6 +8,8 @@ the same read, so the service's cost can be judged against them, not only agains
                   pooled engine (SQLAlchemy Core), json.dumps of the row
     memoize_app   Flask-Caching memoize (what a Flask user would reach for): the same read
                   wrapped in @cache.memoize(timeout=600) on Flask-Caching's RedisCache, no auth
+    update_app    PATCH /api/users/<id> with {"initials": …}: one SQLAlchemy UPDATE of the row
+                  (initials, version + 1) RETURNING the representation (bench/http_write.py)
 
     PEER_DATABASE_URL=… gunicorn -w 2 -k sync --chdir bench peer_apps:sqla_app
     PEER_DATABASE_URL=… PEER_REDIS_URL=redis://… PEER_CACHE_PREFIX=… \\
@@ -26,9 +28,22 @@ from typing import Any
 from uuid import UUID
 
 import bare_app  # bench/, gunicorn's working directory, is on sys.path
-from flask import Flask, Response, abort
+from flask import Flask, Response, abort, request
 from flask_caching import Cache
-from sqlalchemy import JSON, Boolean, Column, MetaData, String, Table, Uuid, bindparam, create_engine, select
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    bindparam,
+    create_engine,
+    select,
+    update,
+)
 
 # The columns of adapters/sqlalchemy/tables.py's `users` that the representation needs, declared
 # rather than reflected: reflecting would cost each worker queries at import. `roles` is a JSON
@@ -41,6 +56,7 @@ users = Table(
     Column("initials", String(255)),
     Column("confirmed", Boolean),
     Column("roles", JSON),
+    Column("version", Integer),
 )
 USER_BY_ID = select(users.c.id, users.c.email, users.c.initials, users.c.confirmed, users.c.roles).where(
     users.c.id == bindparam("id")
@@ -108,3 +124,24 @@ def cached_user_by_id(user_id: UUID) -> dict[str, Any] | None:
 @memoize_app.get("/api/users/<uuid:user_id>")
 def memoized_user(user_id: UUID) -> Response:
     return represent(user_id, cached_user_by_id(user_id))
+
+
+update_app = Flask("update_app")
+update_app.get("/health/live")(live)
+UPDATE = (
+    update(users)
+    .where(users.c.id == bindparam("user_id"))
+    .values(initials=bindparam("initials"), version=users.c.version + 1)
+    .returning(users.c.id, users.c.email, users.c.initials, users.c.confirmed, users.c.roles)
+)
+
+
+@update_app.patch("/api/users/<uuid:user_id>")
+def update_user(user_id: UUID) -> Response:
+    initials = (request.get_json(silent=True) or {}).get("initials")
+    if not isinstance(initials, str):
+        abort(422)
+    with engine.begin() as connection:
+        row = connection.execute(UPDATE, {"user_id": user_id, "initials": initials}).one_or_none()
+    user = None if row is None else {**row._asdict(), "id": str(row.id)}
+    return represent(user_id, user)
