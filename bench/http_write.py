@@ -27,12 +27,10 @@ when a scenario fails (a pre-check that does not answer 200, or wrk's non-2xx re
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import http_read  # bench/, this script's directory, is first on sys.path
@@ -76,25 +74,12 @@ def wrk_patch(name: str, url: str, auth: dict[str, str], seconds: int, script: P
     return Outcome(name, result, "; ".join(problems) if problems else None)
 
 
-@contextlib.contextmanager
-def databases(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[dict[str, str]]:
-    """The service's environment for configuration `name`."""
-    instance = http_read.instance(workdir, name)
-    if name == "sqlite":
-        store = f"local://{workdir / name / 'cache.db'}"
-        yield http_read.service_env(
-            instance, http_read.sqlite_url(workdir, name), store, profile=http_read.EMBEDDED_ENV
-        )
-        return
-    with contextlib.ExitStack() as stack:
-        database = stack.enter_context(http_read.postgres_schema(args.postgres_url))
-        prefix = stack.enter_context(http_read.redis_prefix(args.redis_url))
-        yield http_read.service_env(instance, database, args.redis_url, cache_prefix=prefix)
-
-
 def configuration(name: str, args: argparse.Namespace, workdir: Path, script: Path) -> list[Outcome]:
     """The service's PATCH, then (its server stopped) the peer's on the same row."""
-    with databases(name, args, workdir) as env:
+    deployed = http_read.deployment(
+        name, workdir, embedded=name == "sqlite", redis_url=args.redis_url, postgres_url=args.postgres_url
+    )
+    with deployed as env:
         with http_read.service(name, env, workdir) as base:
             url, _, auth = http_read.seed(base)
             service = wrk_patch(name, url, auth, args.duration, script)

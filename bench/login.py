@@ -24,14 +24,13 @@ this uses; everything it creates is removed at the end. Exit 1 when a login fail
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import http_read  # bench/, this script's directory, is first on sys.path
@@ -56,27 +55,17 @@ def argon2_settings() -> dict[str, int | None]:
     }
 
 
-def service_env(instance: Path, database_url: str, cache_url: str, profile: dict[str, str]) -> dict[str, str]:
-    """http_read's environment without its cheap argon2 (the cost is what is measured here)."""
-    env = {**http_read.base_env(), **profile, "MAIL_BACKEND": "log", "INSTANCE_PATH": str(instance)}
-    env.update(DATABASE_URL=database_url, CACHE_URL=cache_url)
-    return env
-
-
-@contextlib.contextmanager
-def configuration(name: str, args: argparse.Namespace, workdir: Path) -> Iterator[dict[str, str]]:
-    instance = workdir / name / "instance"
-    if name == "embedded":
-        store = f"local://{workdir / name / 'cache.db'}"
-        database = f"sqlite:///{workdir / f'{name}.db'}"
-        yield service_env(instance, database, store, http_read.EMBEDDED_ENV)
-        return
-    with (
-        http_read.postgres_schema(args.postgres_url) as database,
-        http_read.redis_prefix(args.redis_url) as prefix,
-    ):
-        env = service_env(instance, database, args.redis_url, http_read.PRODUCTION_ENV)
-        yield {**env, "CACHE_PREFIX": prefix}
+def configuration(
+    name: str, args: argparse.Namespace, workdir: Path
+) -> AbstractContextManager[dict[str, str]]:
+    return http_read.deployment(
+        name,
+        workdir,
+        embedded=name == "embedded",
+        redis_url=args.redis_url,
+        postgres_url=args.postgres_url,
+        cheap_argon2=False,  # the cost is what is measured here
+    )
 
 
 def post(url: str, payload: dict[str, str]) -> tuple[int, bytes]:

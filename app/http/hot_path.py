@@ -72,10 +72,7 @@ class CachedUserReads:
         match = _USER_PATH.fullmatch(path)
         if match is None:
             return self.app(environ, start_response)
-        # The request's id, echoed here or, when the request goes on, by the Flask app.
-        request_id = environ[correlation.ENVIRON_KEY] = correlation.correlation_id_from(
-            environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT")
-        )
+        request_id = _request_id(environ)
         try:
             with events_correlation.use(request_id):  # what a miss logs or loads carries it
                 stored = self._read(environ, UUID(match[1]))
@@ -95,9 +92,7 @@ class CachedUserReads:
         return _send(environ, start_response, method, status, headers, body, request_id)
 
     def _me(self, environ: dict[str, Any], start_response: Callable, method: str) -> Iterable[bytes]:
-        request_id = environ[correlation.ENVIRON_KEY] = correlation.correlation_id_from(
-            environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT")
-        )
+        request_id = _request_id(environ)
         try:
             with events_correlation.use(request_id):
                 body = me_body(check(environ, self._authenticate))
@@ -115,6 +110,14 @@ class CachedUserReads:
             return None  # the view answers 401
         value = self._entries.read(user_id)
         return None if value is None else representation(value)  # None: the view answers 404
+
+
+def _request_id(environ: dict[str, Any]) -> str:
+    """The request's id, echoed here or, when the request goes on, by the Flask app."""
+    request_id = environ[correlation.ENVIRON_KEY] = correlation.correlation_id_from(
+        environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT")
+    )
+    return request_id
 
 
 def _language(environ: dict[str, Any]) -> str:

@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench import ROOT, bench_command
+
 pytestmark = pytest.mark.slow
 CHEAP = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "8", "ARGON2_PARALLELISM": "1"}
 
 
 def test_both_configurations_log_in_and_are_measured(tmp_path):
-    argv = [
-        sys.executable,
-        str(ROOT / "bench" / "login.py"),
-        "--logins",
-        "2",
-        "--json",
-        str(tmp_path / "r.json"),
-    ]
-    if url := os.environ.get("TEST_REDIS_URL"):
-        argv += ["--redis-url", url]
+    argv = bench_command("login.py", "--logins", "2", "--json", str(tmp_path / "r.json"))
     done = subprocess.run(
         argv, cwd=ROOT, env={**os.environ, **CHEAP}, capture_output=True, text=True, timeout=120
     )
