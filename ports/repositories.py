@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -115,4 +116,25 @@ class SubscriptionRepository(Protocol):
     def unapplied_payments(self, limit: int) -> list[tuple[Payment, UUID]]:
         """Payments not yet applied to a subscription that is still pending or active, oldest
         first, each with its user's id."""
+        ...
+
+
+@dataclass(frozen=True)
+class UserStateSource:
+    """What a user's UserState is built from, read together: the user, their live sessions and
+    their newest subscription, with the versions of both."""
+
+    user: User
+    sessions: UserSessions
+    subscriptions: UserSubscriptions
+
+
+class UserStateSourceRepository(Protocol):
+    """The read behind a session-state fill (an authenticated request that missed the store)."""
+
+    def get(self, user_id: UUID, now: datetime) -> UserStateSource | None:
+        """The user, sessions and subscriptions as `users.get(user_id)`, `sessions.get(user_id,
+        now)` and `subscriptions.of_user(user_id)` return them in this unit of work, but read in
+        one go (one statement, one snapshot, on SQL); None when there is no such user. Locks
+        nothing: a reader's fill, never the start of a change."""
         ...

@@ -11,6 +11,7 @@ from ports.repositories import (
     SessionRepository,
     SubscriptionRepository,
     UserRepository,
+    UserStateSourceRepository,
 )
 
 
@@ -35,6 +36,7 @@ class UnitOfWork(Protocol):
     sessions: SessionRepository
     activity: LoginActivityRepository
     subscriptions: SubscriptionRepository
+    state_sources: UserStateSourceRepository
 
     def __enter__(self) -> Self: ...
 

@@ -15,6 +15,7 @@ from adapters.memory.sessions import (
     InMemorySessionRepository,
     SessionTables,
 )
+from adapters.memory.state_sources import InMemoryUserStateSourceRepository
 from adapters.memory.subscriptions import InMemorySubscriptionRepository, SubscriptionTables
 from adapters.tracking import UserTracker
 from domain.errors import AlreadyExists, ConcurrentUpdate
@@ -173,6 +174,9 @@ class InMemoryUnitOfWork:
         self.sessions = InMemorySessionRepository(self._db, self.users)
         self.activity = InMemoryLoginActivityRepository(self._db)
         self.subscriptions = InMemorySubscriptionRepository(self._db, self.users)
+        self.state_sources = InMemoryUserStateSourceRepository(
+            self._db, self.users, self.sessions, self.subscriptions
+        )
         self._committed = False
         self._recorded: list[Event] = []  # since the last commit
         self._outgoing: list[Event] = []  # committed: published on leaving the block

@@ -35,7 +35,7 @@ class SqlAlchemySessionRepository:
         if row is None:
             return None
         live = self._connection.execute(_LIVE, {"user_id": user_id, "now": now})
-        found = {s.id: s for s in map(_to_session, live.mappings())}
+        found = {s.id: s for s in map(session_of, live.mappings())}
         return UserSessions(user_id, row.session_version, row.last_login_at, found)
 
     def find_refresh(self, digest: str) -> RefreshTokenRecord | None:
@@ -100,7 +100,7 @@ def _to_row(session: Session) -> dict[str, Any]:
     return vars(session) | {"end_reason": session.end_reason.value if session.end_reason else None}
 
 
-def _to_session(row: Any) -> Session:
+def session_of(row: Any) -> Session:
     reason = row["end_reason"]
     return Session(
         id=row["id"],

@@ -114,7 +114,7 @@ class SqlAlchemySubscriptionRepository:
 
     def _subscription(self, statement: Any, parameters: dict[str, Any] | None = None) -> Subscription | None:
         row = self._connection.execute(statement, parameters).mappings().first()
-        return _to_subscription(row) if row is not None else None
+        return subscription_of(row) if row is not None else None
 
     def _payment(self, condition: Any) -> Payment | None:
         row = self._connection.execute(select(payments).where(condition)).mappings().first()
@@ -125,7 +125,7 @@ def _to_row(subscription: Subscription) -> dict[str, Any]:
     return vars(subscription) | {"status": subscription.status.value}
 
 
-def _to_subscription(row: Any) -> Subscription:
+def subscription_of(row: Any) -> Subscription:
     return Subscription(**{**row, "status": SubscriptionStatus(row["status"])})
 
 

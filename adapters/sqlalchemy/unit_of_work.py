@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from adapters.sqlalchemy import outbox
 from adapters.sqlalchemy.engine import SQLITE_BEGIN
 from adapters.sqlalchemy.sessions import SqlAlchemyLoginActivityRepository, SqlAlchemySessionRepository
+from adapters.sqlalchemy.state_sources import SqlAlchemyUserStateSourceRepository
 from adapters.sqlalchemy.subscriptions import SqlAlchemySubscriptionRepository
 from adapters.sqlalchemy.tables import EMAIL_UNIQUE, PAYMENT_REFERENCE_UNIQUE
 from adapters.sqlalchemy.tokens import SqlAlchemyAccountTokenRepository
@@ -70,6 +71,7 @@ class SqlAlchemyUnitOfWork:
         self.sessions = SqlAlchemySessionRepository(self._connection)
         self.activity = SqlAlchemyLoginActivityRepository(self._connection)
         self.subscriptions = SqlAlchemySubscriptionRepository(self._connection)
+        self.state_sources = SqlAlchemyUserStateSourceRepository(self._connection, self.users.tracker)
         self._committed = False
         self._recorded: list[Event] = []  # since the last commit
         self._outgoing: list[Event] = []  # committed: published on leaving the block

@@ -68,7 +68,7 @@ class SqlAlchemyUserRepository:
             .limit(page.size)
             .offset(page.offset)
         )
-        return Page(items=[_to_user(row) for row in rows.mappings()], total=total or 0, request=page)
+        return Page(items=[user_of(row) for row in rows.mappings()], total=total or 0, request=page)
 
     def flush(self) -> None:
         """Write the tracked changes: deletes, then updates, then inserts, so an email freed in
@@ -91,7 +91,7 @@ class SqlAlchemyUserRepository:
         # SQLite has no row locks and needs none: its transactions begin IMMEDIATE.
         row = self._connection.execute(statements[lock], key).mappings().first()
         # A user already tracked stays the one returned, whatever the row now says.
-        return self.tracker.loaded(_to_user(row)) if row is not None else None
+        return self.tracker.loaded(user_of(row)) if row is not None else None
 
 
 def _reads(condition: Any) -> tuple[Select, Select]:
@@ -119,7 +119,7 @@ def _to_row(user: User) -> dict[str, Any]:
     }
 
 
-def _to_user(row: Any) -> User:
+def user_of(row: Any) -> User:
     return User(
         id=row["id"],
         email=row["email"],

@@ -59,9 +59,8 @@ def load_state(uow: UnitOfWork, user_id: UUID, now: datetime) -> UserState | Non
     """Every group, rebuilt from the database (inside the caller's unit of work) to fill an
     entry that is missing or lacks a group; None when the user does not exist. Written back
     with the same compare-and-set, it can only fill in, never overwrite a newer group."""
-    user = uow.users.get(user_id)
-    sessions = uow.sessions.get(user_id, now) if user is not None else None
-    subscriptions = uow.subscriptions.of_user(user_id) if user is not None else None
-    if user is None or sessions is None or subscriptions is None:
+    source = uow.state_sources.get(user_id, now)  # one read, one snapshot: the groups agree
+    if source is None:
         return None
-    return replace(full_state(user, sessions, now), subscription=subscriptions.summary())
+    state = full_state(source.user, source.sessions, now)
+    return replace(state, subscription=source.subscriptions.summary())
