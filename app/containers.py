@@ -217,9 +217,12 @@ class Container(containers.DeclarativeContainer):
     _cached_read_uow = providers.Factory(
         user_caches.CachedReadUnitOfWork, storage.read_uow, caching.reads, _codec
     )
-    # The HTTP hot path's reads of users by id (app.http.hot_path).
+    # The HTTP hot path's reads of users by id (app.http.hot_path), cached unless switched off.
     user_entries = providers.Singleton(
-        user_caches.UserEntries, caching.reads, _codec, storage.read_uow.provider
+        user_caches.UserEntries,
+        providers.Selector(caching.read_cache, on=caching.reads, off=providers.Object(None)),
+        _codec,
+        storage.read_uow.provider,
     )
     read_uow = providers.Selector(caching.read_cache, on=_cached_read_uow, off=storage.read_uow)
 

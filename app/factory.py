@@ -28,7 +28,7 @@ from app.http import (
 )
 from app.http.api import ProblemApi
 from app.http.conditional import CACHE_POLICIES
-from app.http.hot_path import CachedUserReads
+from app.http.hot_path import HotPath
 
 log = logging.getLogger("user_service.start")
 
@@ -92,10 +92,13 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     if settings["metrics_token"] is not None or settings["env"] != "production":
         metrics.init_app(app, settings["metrics_token"])
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.
-    if settings["cache"]["backend"] != "none":
-        app.wsgi_app = CachedUserReads(  # type: ignore[method-assign]
-            app.wsgi_app, container.user_entries(), container.bus().handle, app.config["CACHE_POLICY"].user
-        )
+    app.wsgi_app = HotPath(  # type: ignore[method-assign]
+        app.wsgi_app,
+        container.user_entries(),
+        container.bus().handle,
+        app.config["CACHE_POLICY"].user,
+        container.caching.read_ahead(),
+    )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
         hops = settings["proxy_hops"]  # and whether it came over HTTPS, from X-Forwarded-Proto
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]

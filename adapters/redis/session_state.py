@@ -6,7 +6,11 @@ group name starts with "~"). Each operation is one Lua script, so a write's comp
 every group it carries is atomic, and a read slides the expiry in the same step that fetches
 the groups.
 
-On Redis Cluster every script touches one key, so no hash tag is needed.
+A read may also read one tag cache entry in the same script, for the HTTP hot path (see
+`read_along`): one round trip for a request's session check and its cached answer.
+
+On Redis Cluster the read along touches the tag cache's keys too, so the prefix needs the tag
+cache's hash tag (`{us}:`); every other script touches one key.
 """
 
 from __future__ import annotations
@@ -14,13 +18,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 import redis
 
 from adapters.caching import keys, metrics
 from adapters.caching import state_codec as codec
-from adapters.redis.tag_cache import ThreadScript
+from adapters.redis.tag_cache import GET_ENTRY, RedisTagCache, ThreadScript
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # KEYS[1] entry; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per group: name,
@@ -54,25 +59,36 @@ end
 return written
 """
 
-# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute TTL (ms).
-# Returns HGETALL's flat list, or false when there is no entry (or it is past its absolute TTL).
-_READ = """
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return false end
-local ttl = tonumber(ARGV[2])
-for i = 1, #fields, 2 do
-  if fields[i] == '~created' then
-    ttl = math.min(ttl, tonumber(fields[i + 1]) + tonumber(ARGV[3]) - tonumber(ARGV[1]))
-    break
+# read_state(key, now (ms), sliding TTL (ms), absolute TTL (ms)): HGETALL's flat list, or false
+# when there is no entry (or it is past its absolute TTL); slides the expiry.
+_READ_STATE = """
+local function read_state(key, now, sliding, absolute)
+  local fields = redis.call('HGETALL', key)
+  if #fields == 0 then return false end
+  local ttl = tonumber(sliding)
+  for i = 1, #fields, 2 do
+    if fields[i] == '~created' then
+      ttl = math.min(ttl, tonumber(fields[i + 1]) + tonumber(absolute) - tonumber(now))
+      break
+    end
   end
+  if ttl <= 0 then
+    redis.call('DEL', key)
+    return false
+  end
+  redis.call('PEXPIRE', key, ttl)
+  return fields
 end
-if ttl <= 0 then
-  redis.call('DEL', KEYS[1])
-  return false
-end
-redis.call('PEXPIRE', KEYS[1], ttl)
-return fields
 """
+# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute TTL (ms).
+_READ = _READ_STATE + "return read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
+# The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] a tag cache entry;
+# ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry}.
+_READ_ALONG = (
+    _READ_STATE
+    + GET_ENTRY
+    + "return {read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3]), get_entry(KEYS[2], ARGV[4])}"
+)
 
 _FIELDS = {group: (group.value.encode(), f"{group.value}:v".encode()) for group in Group}
 
@@ -85,7 +101,10 @@ class RedisUserStateStore:
     """`now` comes from `clock` (this host's time), not the server's TIME: creation time and
     every read then use one clock source that tests can drive, and the scripts stay
     deterministic. Clock skew between workers only moves the absolute cap by the skew (the
-    sliding TTL is relative, run by the server's PEXPIRE)."""
+    sliding TTL is relative, run by the server's PEXPIRE).
+
+    With `read_along`, a tag cache on the same client, a read also reads the entry its read
+    ahead wants, in the same script, and delivers it there (adapters.caching.read_ahead)."""
 
     def __init__(
         self,
@@ -95,9 +114,12 @@ class RedisUserStateStore:
         clock: Callable[[], float] = time.time,
         sliding_ttl: float = SLIDING_TTL,
         absolute_ttl: float = ABSOLUTE_TTL,
+        read_along: RedisTagCache | None = None,
     ) -> None:
         if client.get_encoder().decode_responses:
             raise ValueError("RedisUserStateStore needs a client with decode_responses=False")
+        if read_along is not None and read_along.client is not client:
+            raise ValueError("a read along needs the tag cache on the same client")
         if sliding_ttl <= 0 or absolute_ttl <= 0:
             raise ValueError("TTLs must be positive")
         self._client = client
@@ -108,10 +130,17 @@ class RedisUserStateStore:
         self._read = ThreadScript(client, _READ)
         self._lengths = (str(self._sliding).encode(), str(self._absolute).encode())
         self._write = client.register_script(_WRITE)
+        self._along = read_along
+        self._read_along = ThreadScript(client, _READ_ALONG)
 
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
         now = b"%d" % int(self._clock() * 1000)
-        reply = self._read([self._key(user_id).encode()], [now, *self._lengths])
+        key = self._key(user_id).encode()
+        wanted = self._along.ahead.wanted() if self._along is not None else None
+        if wanted is None:
+            reply = self._read([key], [now, *self._lengths])
+        else:
+            reply = self._read_with(wanted, key, now)
         metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
         if not reply:
             return None
@@ -122,6 +151,20 @@ class RedisUserStateStore:
                 value = codec.decode_cached(group, fields[value_field])
                 groups[group.value] = Versioned(int(fields[version_field]), value)
         return UserState(user_id, **groups)
+
+    def _read_with(self, wanted: str, key: bytes, now: bytes) -> Any:
+        """The state's reply, the entry `wanted` read along and delivered (or the error)."""
+        assert self._along is not None
+        ahead, prefix = self._along.ahead, self._along.prefix
+        try:
+            reply, entry = self._read_along(
+                [key, (prefix + wanted).encode()], [now, *self._lengths, prefix.encode()]
+            )
+        except Exception as error:
+            ahead.deliver(wanted, error)  # the cache's read raises it, as its own would have
+            raise
+        ahead.deliver(wanted, entry)
+        return reply
 
     def write(self, state: UserState) -> frozenset[Group]:
         given = state.groups()

@@ -32,6 +32,7 @@ import secrets
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,6 +40,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from adapters.caching.read_ahead import NOTHING, ReadAhead
 from ports.tag_cache import CacheEntry, TagVersions
 
 _HEAD = struct.Struct(">HddB")
@@ -47,24 +49,29 @@ _VERSION_SUFFIX = ":v"
 _LEASE_SUFFIX = ":lease"
 EPOCH = "~epoch"  # the pseudo-tag of the server's epoch; real tags never start with "~"
 
-# KEYS[1] entry; ARGV[1] prefix. Returns the stored blob only while every recorded tag version
-# is still current; the version keys are derived here so a hit stays one round trip.
-_GET = """
-local blob = redis.call('GET', KEYS[1])
-if not blob then return false end
-local n = struct.unpack('>B', blob, 19)
-if n == 0 then return blob end
-local pos, names, versions = 20, {}, {}
-for i = 1, n do
-  names[i], versions[i], pos = struct.unpack('>Hc0Bc0', blob, pos)
-  names[i] = ARGV[1] .. names[i] .. ':v'
+# get_entry(key, prefix): the stored blob only while every recorded tag version is still
+# current; the version keys are derived here so a hit stays one round trip. (Also run by the
+# session-state store's read along: adapters.redis.session_state.)
+GET_ENTRY = """
+local function get_entry(key, prefix)
+  local blob = redis.call('GET', key)
+  if not blob then return false end
+  local n = struct.unpack('>B', blob, 19)
+  if n == 0 then return blob end
+  local pos, names, versions = 20, {}, {}
+  for i = 1, n do
+    names[i], versions[i], pos = struct.unpack('>Hc0Bc0', blob, pos)
+    names[i] = prefix .. names[i] .. ':v'
+  end
+  local current = redis.call('MGET', unpack(names))
+  for i = 1, n do
+    if (current[i] or '0') ~= versions[i] then return false end
+  end
+  return blob
 end
-local current = redis.call('MGET', unpack(names))
-for i = 1, n do
-  if (current[i] or '0') ~= versions[i] then return false end
-end
-return blob
 """
+# KEYS[1] entry; ARGV[1] prefix.
+_GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1])"
 
 # KEYS[1] entry, KEYS[2..] version keys; ARGV[1] blob, ARGV[2] ttl ms, ARGV[3..] snapshot.
 _SET = """
@@ -95,9 +102,18 @@ def _forked() -> None:
 os.register_at_fork(after_in_child=_forked)
 
 
-def thread_connection(client: redis.Redis, local: threading.local) -> redis.Connection:
-    """This thread's own connection to the client's server, kept in `local`: made like the
-    pool's own, but outside its count (max_connections), and living as long as the thread."""
+_threads: weakref.WeakKeyDictionary[redis.Redis, threading.local] = weakref.WeakKeyDictionary()
+_threads_lock = threading.Lock()
+
+
+def thread_connection(client: redis.Redis) -> redis.Connection:
+    """This thread's own connection to the client's server, shared by every script run on that
+    client: made like the pool's own, but outside its count (max_connections), and living as
+    long as the thread."""
+    local = _threads.get(client)
+    if local is None:
+        with _threads_lock:
+            local = _threads.setdefault(client, threading.local())
     if getattr(local, "forks", None) != _forks:  # a new thread, or a forked worker
         pool = client.connection_pool
         local.connection = pool.connection_class(**pool.connection_kwargs)
@@ -116,7 +132,6 @@ class ThreadScript:
         self._client = client
         self._source = source
         self.sha = client.register_script(source).sha.encode()
-        self._local = threading.local()
 
     def __call__(self, keys: Sequence[bytes], args: Sequence[bytes]) -> Any:
         parts = [b"EVALSHA", self.sha, b"%d" % len(keys), *keys, *args]
@@ -127,7 +142,7 @@ class ThreadScript:
         parsed by the connection (untyped: its shape is the script's)."""
         for attempt in range(3):
             try:
-                connection = thread_connection(self._client, self._local)
+                connection = thread_connection(self._client)
                 connection.send_packed_command([request], check_health=False)
                 return connection.read_response()
             except redis.exceptions.NoScriptError:
@@ -172,16 +187,24 @@ def _millis(ttl: float) -> int:
 
 class RedisTagCache:
     """Every key is `prefix + key`; a tag's version lives at `prefix + tag + ":v"` and a key's
-    lease at `prefix + key + ":lease"`. Leases belong to this instance (one token per key)."""
+    lease at `prefix + key + ":lease"`. Leases belong to this instance (one token per key).
+    A read takes the entry `ahead` holds for its key, if the session-state store read it along
+    (see adapters.caching.read_ahead)."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str = "us:", *, clock: Callable[[], float] = time.time
+        self,
+        client: redis.Redis,
+        prefix: str = "us:",
+        *,
+        clock: Callable[[], float] = time.time,
+        ahead: ReadAhead | None = None,
     ) -> None:
         if client.get_encoder().decode_responses:
             raise ValueError("RedisTagCache needs a client with decode_responses=False")
         self._client = client
         self._prefix = prefix
         self._clock = clock
+        self._ahead = ahead or ReadAhead()
         self._get = ThreadScript(client, _GET)
         self._set = client.register_script(_SET)
         self._release = client.register_script(_RELEASE)
@@ -205,13 +228,16 @@ class RedisTagCache:
         return versions
 
     def get(self, key: str) -> CacheEntry | None:
-        blob = self._read(key)
+        blob = self._ahead.take(key)
+        if blob is NOTHING:
+            blob = self._read(key)
         if blob is None:
             return None
         header_length, expires_at, delta, _ = _HEAD.unpack_from(blob)
         return CacheEntry(blob[header_length:], expires_at, delta)
 
     def set(self, key: str, value: bytes, *, ttl: float, versions: TagVersions, delta: float = 0.0) -> bool:
+        self._ahead.clear()
         millis = _millis(ttl)
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
         keys = [self._prefix + key, *(self._version_key(tag) for tag in versions)]
@@ -220,12 +246,14 @@ class RedisTagCache:
 
     def invalidate(self, *tags: str) -> None:
         # INCR only the version keys: the cost never depends on how many entries carry a tag.
+        self._ahead.clear()
         pipe = self._client.pipeline(transaction=False)
         for tag in dict.fromkeys(tags):
             pipe.incr(self._version_key(tag))
         pipe.execute()
 
     def delete(self, *keys: str) -> None:
+        self._ahead.clear()
         if keys:
             self._client.delete(*(self._prefix + key for key in keys))
 
@@ -240,6 +268,18 @@ class RedisTagCache:
         token = self._tokens.pop(key, None)
         if token is not None:  # compare-and-delete: never drop a lease someone else took since
             self._release(keys=[self._lease_key(key)], args=[token])
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    @property
+    def ahead(self) -> ReadAhead:
+        return self._ahead
 
     def _read(self, key: str) -> bytes | None:
         """The read script on this thread's own connection (see ThreadScript), with the

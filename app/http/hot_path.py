@@ -1,15 +1,16 @@
 """WSGI middleware in front of Flask: the hot path of the two reads most requests are.
 
-The hot path (`CachedUserReads`) answers GET and HEAD of /api/auth/me (the principal the access
-check found, serialised once per principal and process: `me_body`) and of /api/users/{id} for
-the user or an admin: the access check (the JWT, remembered once verified, and one UserState
-read) and one read through the cache, which on a miss or an entry due for early recompute loads
-the user itself (see adapters.caching.users.UserEntries). No routing, no request context, no
-serializer. Everything else (no or a bad token, another user's account, a user not found, an
-entry in another format, a failure of any kind) goes on to the Flask app, whose problem
-responses answer it; the view reuses the access check's outcome (an outage included). A user
-is answered with app.http.user_representation's `answer`, /me with app.http.me's headers, as
-their views do.
+The hot path (`HotPath`) answers GET and HEAD of /api/auth/me (the principal the access check
+found, serialised once per principal and process: `me_body`) and of /api/users/{id} for the user
+or an admin: the access check (the JWT, remembered once verified, and one UserState read) and one
+read through the cache, which on a miss or an entry due for early recompute loads the user itself
+(see adapters.caching.users.UserEntries; with the cache switched off, every read loads). On Redis
+the state read reads the entry along, so a hit is one round trip (adapters.caching.read_ahead).
+No routing, no request context, no serializer. Everything else (no or a bad token, another
+user's account, a user not found, an entry in another format, a failure of any kind) goes on to
+the Flask app, whose problem responses answer it; the view reuses the access check's outcome (an
+outage included). A user is answered with app.http.user_representation's `answer`, /me with
+app.http.me's headers, as their views do.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 from werkzeug.routing import UUIDConverter
 
+from adapters.caching import keys
+from adapters.caching.read_ahead import ReadAhead
 from adapters.caching.users import UserEntries
 from adapters.events import correlation as events_correlation
 from app.http import correlation
@@ -50,15 +53,21 @@ def _content_language(header: str) -> str:
     return negotiate_locale(parse_accept_header(header, LanguageAccept))
 
 
-class CachedUserReads:
+class HotPath:
     """WSGI middleware: the hot path of GET and HEAD /api/users/{id} and /api/auth/me (see the
     module's text)."""
 
     def __init__(
-        self, app: WsgiApp, entries: UserEntries, authenticate: Callable[[Any], Any], cache_control: str
+        self,
+        app: WsgiApp,
+        entries: UserEntries,
+        authenticate: Callable[[Any], Any],
+        cache_control: str,
+        ahead: ReadAhead,
     ) -> None:
         self.app = app
         self._entries = entries
+        self._ahead = ahead
         self._authenticate = authenticate
         self._cache_control = cache_control
 
@@ -103,12 +112,17 @@ class CachedUserReads:
         return _send(environ, start_response, method, 200, headers, body, request_id)
 
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:
-        try:  # the same check as the Flask view's, which reuses its outcome
-            if not check(environ, self._authenticate).may_access(user_id):
-                return None  # the view answers 403
-        except Unauthenticated:
-            return None  # the view answers 401
-        value = self._entries.read(user_id)
+        # The session check reads the entry along where its store can (one round trip on Redis).
+        self._ahead.want(keys.user(user_id))
+        try:
+            try:  # the same check as the Flask view's, which reuses its outcome
+                if not check(environ, self._authenticate).may_access(user_id):
+                    return None  # the view answers 403
+            except Unauthenticated:
+                return None  # the view answers 401
+            value = self._entries.read(user_id)
+        finally:
+            self._ahead.clear()
         return None if value is None else representation(value)  # None: the view answers 404
 
 

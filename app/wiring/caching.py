@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 
 from adapters import redis as redis_store
 from adapters.caching.no_state import NoUserStateStore
+from adapters.caching.read_ahead import ReadAhead
 from adapters.caching.read_through import ReadThrough
 from adapters.caching.resilient import CircuitBreaker, ResilientCache
 from adapters.caching.resilient_state import ResilientUserStateStore
@@ -37,6 +38,9 @@ class Caching(containers.DeclarativeContainer):
     read_cache = providers.Callable(_read_cache, config.backend)
 
     redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
+    # The hot path's read ahead: on Redis, a request's session state and cache entry in one call.
+    read_ahead = providers.Singleton(ReadAhead)
+    _redis_cache = providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix, ahead=read_ahead)
     # One circuit breaker per store: every user of it stops waiting on it together.
     _redis = {
         "errors": redis_store.ERRORS,
@@ -53,7 +57,7 @@ class Caching(containers.DeclarativeContainer):
         config.backend,
         redis=providers.Singleton(
             ResilientCache,
-            providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix),
+            _redis_cache,
             durable=durable_events,
             **_redis,
         ),
@@ -71,7 +75,9 @@ class Caching(containers.DeclarativeContainer):
         config.backend,
         redis=providers.Singleton(
             ResilientUserStateStore,
-            providers.Singleton(RedisUserStateStore, redis_client, prefix=config.prefix),
+            providers.Singleton(
+                RedisUserStateStore, redis_client, prefix=config.prefix, read_along=_redis_cache
+            ),
             **_redis,
         ),
         local=providers.Singleton(

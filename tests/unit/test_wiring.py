@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from adapters.caching.read_ahead import ReadAhead
 from adapters.caching.read_through import ReadThrough
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.memory.tag_cache import InMemoryTagCache
@@ -31,6 +32,7 @@ class OtherCaching(containers.DeclarativeContainer):
     states = providers.Singleton(RecordingStore)
     throttle = providers.Singleton(login_throttle, "memory", "other:")
     reads = providers.Singleton(ReadThrough, cache)
+    read_ahead = providers.Singleton(ReadAhead)
 
 
 def test_the_caching_concern_is_replaced_as_a_whole(container, faker):

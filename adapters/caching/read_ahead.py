@@ -1,0 +1,62 @@
+"""One round trip for a request's two reads: its session state and the cache entry it answers with.
+
+The HTTP hot path authenticates (a UserState read) and then reads one cache entry. Before the
+first, it names the entry it will read (`wanted`); a store that can read both in one call to its
+server (the Redis one: one Lua script for the state and the entry) does so when it reads the
+state, and leaves the entry here (`deliver`); the cache's next read of that key, on the same
+thread, takes it (`take`) instead of calling the server again. Stores that cannot, or need not
+(the local store's reads are in-process), ignore it, and their reads go on as before.
+
+A delivered entry is what the cache's own read would have returned at that moment, error
+included: the read that takes it raises it, and its resilient decorator counts the failure as
+its own. It is good for one read, on its thread, of its key, before the next `clear`: the hot
+path clears at the end of every request, and a write through the cache clears it too.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final
+
+NOTHING: Final = object()  # what `take` returns when nothing was delivered for the key
+
+
+class ReadAhead:
+    """Per thread: the entry key the request will read next, and what a store delivered for it."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def want(self, key: str) -> None:
+        """The request will read `key` after its session state: read it along, if you can."""
+        local = self._local
+        local.wanted, local.delivered = key, NOTHING
+
+    def wanted(self) -> str | None:
+        """The key to read along with the state, once: None when there is none (any more)."""
+        local = self._local
+        key = getattr(local, "wanted", None)
+        local.wanted = None
+        return key
+
+    def deliver(self, key: str, entry: Any) -> None:
+        """What the cache's read of `key` returns (a stored form, or None), or the error it raises."""
+        local = self._local
+        local.key, local.delivered = key, entry
+
+    def take(self, key: str) -> Any:
+        """The entry delivered for `key`, once (raised, if it is an error); `NOTHING` when none was."""
+        local = self._local
+        delivered = getattr(local, "delivered", NOTHING)
+        if delivered is NOTHING:
+            return NOTHING
+        local.delivered = NOTHING
+        if local.key != key:
+            return NOTHING
+        if isinstance(delivered, Exception):
+            raise delivered
+        return delivered
+
+    def clear(self) -> None:
+        local = self._local
+        local.wanted, local.delivered = None, NOTHING
