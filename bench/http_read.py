@@ -32,12 +32,27 @@ bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99, local-hit �
 local-304 ≥ 0.90 × 304 req/s. The peers have no target: they are context.
 
     .venv/bin/python bench/http_read.py [--duration S] [--connections C] [--strict] [--smoke]
-                                        [--json PATH]
+                                        [--json PATH] [--users N]
+
+--users N (growth): before each service scenario's server starts, N users are inserted straight
+into its freshly migrated database (SQLAlchemy Core executemany of adapters/sqlalchemy/tables.py's
+`users`, 10,000 rows a transaction, the rows the service writes at registration; no
+confirmation tokens, one precomputed password hash for all), the same N ids in every database.
+The first is the reader, bench@example.com with the roles admin and user (only an admin may
+read another account), which logs in through the API; the others are u0000001@bench.io, … (as
+long as the reader's email, so a body is as long as bare's). Every `GET /api/users/{id}` of
+bare, hit, 304, the uncached scenarios and the peers then asks for a random one of the N per
+request (wrk -s with RANDOM_IDS_LUA below, reading the ids from a file; 304 with that user's
+ETag), so the first read of each id is a miss even in `hit`: the cache warms during the run,
+and wrk reports how many distinct ids it asked for, which bounds the misses; the targets are not
+judged. `me` stays the reader's. Without --users every scenario reads the one registered user,
+as before.
 
 --json PATH also writes the results as JSON: {"context": {cpus, load_average, python, wrk,
-workers, wrk_threads, connections, duration_s, warmup}, "scenarios": [{name, rps, p50_ms,
-p99_ms, rps_to_bare, p99_to_bare, error}, ...]}, in the table's order; a number is null when
-the scenario has no measurement (or, for a ratio, bare has none), error is null or its text.
+workers, wrk_threads, connections, duration_s, warmup, users}, "scenarios": [{name, rps,
+p50_ms, p99_ms, rps_to_bare, p99_to_bare, requests, distinct_ids, error}, ...]}, in the table's
+order; a number is null when the scenario has no measurement (or, for a ratio, bare has none;
+users and distinct_ids without --users), error is null or its text.
 
 A scenario fails (exit 1) when its pre-check with urllib answers another status than expected
 (200, or 304 for `304` and `local-304`), a peer's body is not the service's representation of
@@ -60,6 +75,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import itertools
 import json
 import os
 import platform
@@ -74,9 +90,11 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 from types import FrameType
@@ -84,10 +102,13 @@ from typing import Any
 
 import bare_app  # bench/, this script's directory, is first on sys.path
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+from adapters.security import Argon2PasswordHasher
+from adapters.sqlalchemy.tables import users
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -115,6 +136,57 @@ SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), *S
 # Sent to bare_app and the peers, which ignore it, in place of the service's access token: a
 # header as long, so the requests are as long.
 IGNORED_AUTH = {"Authorization": f"Bearer {'x' * 290}"}
+# --users: rows a transaction, and a progress line each time this many more are in.
+SEED_BATCH = 10_000
+SEED_PROGRESS = 100_000
+READER_ROLES = ["admin", "user"]  # sorted, as the service stores roles
+# wrk's script for --users: each request asks for a random one of the ids in the file named by its
+# first argument (one 36-character id a line, read at once: one string per thread, however many
+# ids); with "etag" as the second, If-None-Match carries that user's ETag at version 1 (app/http/
+# conditional.py's etag_of). Each thread is seeded apart, and done() prints how many distinct ids
+# were asked for, from every thread's set (globals, which thread:get copies).
+RANDOM_IDS_LUA = """\
+WIDTH = 37
+threads = {}
+
+function setup(thread)
+   table.insert(threads, thread)
+   thread:set("number", #threads)
+end
+
+function init(args)
+   local file = assert(io.open(args[1], "rb"))
+   ids = file:read("*a")
+   file:close()
+   size = math.floor(#ids / WIDTH)
+   etag = args[2] == "etag"
+   seen = {}
+   math.randomseed(os.time() * 1000 + number)
+end
+
+function request()
+   local n = math.random(size)
+   local id = ids:sub((n - 1) * WIDTH + 1, n * WIDTH - 1)
+   seen[n] = true
+   if etag then
+      wrk.headers["If-None-Match"] = '"r1-' .. id:gsub("-", "") .. '-1"'
+   end
+   return wrk.format(nil, "/api/users/" .. id)
+end
+
+function done(summary, latency, requests)
+   local union, distinct = {}, 0
+   for _, thread in ipairs(threads) do
+      for n in pairs(thread:get("seen")) do
+         if not union[n] then
+            union[n] = true
+            distinct = distinct + 1
+         end
+      end
+   end
+   io.write(string.format("Distinct ids: %d of %d\\n", distinct, threads[1]:get("size")))
+end
+"""
 
 
 @dataclass(frozen=True)
@@ -160,6 +232,7 @@ class WrkResult:
     p99_ms: float
     non_2xx_3xx: int
     socket_errors: int
+    distinct_ids: int | None = None  # with --users: how many of them wrk asked for
 
     def problems(self) -> list[str]:
         found = []
@@ -281,6 +354,7 @@ def parse_wrk(output: str) -> WrkResult:
         raise ScenarioFailed(f"unexpected wrk output:\n{output}")
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    distinct = re.search(r"^Distinct ids: (\d+) of \d+", output, re.MULTILINE)  # RANDOM_IDS_LUA's
     return WrkResult(
         requests=int(requests.group(1)),
         rps=float(rps.group(1)),
@@ -288,14 +362,22 @@ def parse_wrk(output: str) -> WrkResult:
         p99_ms=parse_latency(output, 99),
         non_2xx_3xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        distinct_ids=int(distinct.group(1)) if distinct else None,
     )
 
 
-def wrk(url: str, seconds: int, connections: int, headers: dict[str, str]) -> WrkResult:
+def wrk(
+    url: str, seconds: int, connections: int, headers: dict[str, str], script: tuple[str, ...] = ()
+) -> WrkResult:
+    """`script`: wrk's Lua script and its arguments (Population.script), or nothing: `url` each time."""
     argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=seconds + 60)
+    if script:
+        argv += ["-s", script[0], url, "--", *script[1:]]
+    else:
+        argv.append(url)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise ScenarioFailed(f"wrk exited with {done.returncode}: {done.stderr or done.stdout}")
     return parse_wrk(done.stdout)
@@ -308,17 +390,24 @@ def wrk_version() -> str:
 
 
 def measure(
-    scenario: str, url: str, load: Load, expected: int, headers: dict[str, str] | None = None
+    scenario: str,
+    url: str,
+    load: Load,
+    expected: int,
+    headers: dict[str, str] | None = None,
+    script: tuple[str, ...] = (),
 ) -> Outcome:
-    """Pre-check the status with urllib, warm up, then the measured wrk run."""
+    """Pre-check the status of `url` with urllib, warm up, then the measured wrk run; with
+    `script` (wrk's Lua script and its arguments), wrk's requests are the script's."""
     headers = headers or {}
     try:
         expect_status(url, expected, headers)
         if load.warmup:
             progress(f"{scenario}: warm-up {WARMUP_SECONDS} s")
-            wrk(url, WARMUP_SECONDS, load.connections, headers)
-        progress(f"{scenario}: wrk -t{WRK_THREADS} -c{load.connections} -d{load.duration}s {url}")
-        result = wrk(url, load.duration, load.connections, headers)
+            wrk(url, WARMUP_SECONDS, load.connections, headers, script)
+        shown = f"{url} (random ids)" if script else url
+        progress(f"{scenario}: wrk -t{WRK_THREADS} -c{load.connections} -d{load.duration}s {shown}")
+        result = wrk(url, load.duration, load.connections, headers, script)
     except (ScenarioFailed, OSError, subprocess.SubprocessError) as error:
         return Outcome(scenario, None, str(error) or repr(error))
     problems = result.problems()
@@ -372,23 +461,26 @@ def quiet_config(workdir: Path) -> Path:
 
 
 @contextlib.contextmanager
-def service(name: str, env: dict[str, str], logs: Path) -> Iterator[str]:
+def service(
+    name: str, env: dict[str, str], logs: Path, population: Population | None = None
+) -> Iterator[str]:
+    """The service on `env`'s database, migrated and, with `population`, seeded with its users."""
     progress(f"{name}: migrating {make_url(env['DATABASE_URL']).render_as_string(hide_password=True)}")
     migrate(env)
+    if population is not None:
+        population.fill(name, env["DATABASE_URL"])
     with gunicorn(name, "wsgi:app", ROOT, env, logs, quiet_config(logs)) as base:
         yield base
 
 
-def seed(base: str) -> tuple[str, str, dict[str, str]]:
-    """Registers the user the scenarios read and logs it in, reads it a few times (warming the
-    cache) and returns its URL, ETag and Authorization header."""
-    payload = json.dumps({"email": bare_app.EMAIL, "initials": "AB", "password": PASSWORD}).encode()
-    status, _, body = http(
-        f"{base}/api/users", "POST", {"Content-Type": "application/json"}, payload
-    )  # a 201 body is the user's representation
-    if status != 201:
-        raise ScenarioFailed(f"POST /api/users answered {status}: {body[:300]!r}")
-    url = f"{base}/api/users/{json.loads(body)['id']}"
+def seed(base: str, population: Population | None = None) -> tuple[str, str, dict[str, str]]:
+    """Registers the user the scenarios read (with `population`, its reader, already in the
+    database) and logs it in, reads it a few times (warming the cache) and returns its URL,
+    ETag and Authorization header."""
+    if population is None:
+        url = f"{base}/api/users/{register(base)}"
+    else:
+        url = f"{base}/api/users/{population.reader}"
     credentials = json.dumps({"email": bare_app.EMAIL, "password": PASSWORD}).encode()
     status, _, body = http(
         f"{base}/api/auth/login", "POST", {"Content-Type": "application/json"}, credentials
@@ -400,9 +492,107 @@ def seed(base: str) -> tuple[str, str, dict[str, str]]:
         status, headers, body = http(url, headers=auth)
         if status != 200:
             raise ScenarioFailed(f"warm-up GET {url} answered {status}: {body[:300]!r}")
+    etag = headers["ETag"]
+    if population is not None:  # the reader, an admin, is longer by its role: check another
+        body = expect_status(f"{base}/api/users/{population.sample}", 200, auth)
     if len(body) != len(bare_app.BODY):
         progress(f"warning: the service's body has {len(body)} bytes, the bare app's {len(bare_app.BODY)}")
-    return url, headers["ETag"], auth
+    return url, etag, auth
+
+
+def register(base: str) -> str:
+    """The id of the user registered through the API with bench@example.com."""
+    payload = json.dumps({"email": bare_app.EMAIL, "initials": "AB", "password": PASSWORD}).encode()
+    status, _, body = http(
+        f"{base}/api/users", "POST", {"Content-Type": "application/json"}, payload
+    )  # a 201 body is the user's representation
+    if status != 201:
+        raise ScenarioFailed(f"POST /api/users answered {status}: {body[:300]!r}")
+    return str(json.loads(body)["id"])
+
+
+@dataclass(frozen=True)
+class Population:
+    """--users: `size` users, the same in every database, seeded straight into it (not through
+    the API); their ids are in `ids`, one a line. The first is the reader, who logs in: an admin,
+    so it may read the others. wrk asks for a random one per request through `script`."""
+
+    size: int
+    ids: Path
+    lua: Path
+    reader: str  # the first id
+    sample: str  # the second: a user as the others, whose body the peers must serve byte for byte
+
+    @classmethod
+    def create(cls, workdir: Path, size: int) -> Population:
+        """`size` new random ids (uuid4, as the service's) in workdir/ids.txt, and the Lua script."""
+        ids, lua = workdir / "ids.txt", workdir / "random_ids.lua"
+        with ids.open("w") as file:
+            for start in range(0, size, SEED_BATCH):
+                file.writelines(f"{uuid.uuid4()}\n" for _ in range(min(SEED_BATCH, size - start)))
+        lua.write_text(RANDOM_IDS_LUA)
+        with ids.open() as file:
+            reader, sample = file.readline().strip(), file.readline().strip()
+        return cls(size, ids, lua, reader, sample)
+
+    def script(self, etag: bool = False) -> tuple[str, ...]:
+        """wrk's script and its arguments: a random user per request, with its ETag if `etag`."""
+        return (str(self.lua), str(self.ids), *(["etag"] if etag else []))
+
+    def fill(self, name: str, database_url: str) -> None:
+        """Inserts the users into the migrated database at `database_url`, SEED_BATCH a transaction;
+        `name` is the scenario's, for the progress lines."""
+        # One hash for all, made with the service's hasher at the cost it runs with here, so the
+        # reader's login needs no rehash; only the reader logs in.
+        cost = {key: int(value) for key, value in CHEAP_ARGON2.items()}
+        hasher = Argon2PasswordHasher(
+            cost["ARGON2_TIME_COST"], cost["ARGON2_MEMORY_COST"], cost["ARGON2_PARALLELISM"]
+        )
+        password_hash = hasher.hash(PASSWORD)
+        engine = create_engine(database_url, poolclass=NullPool)
+        started, done = time.perf_counter(), 0
+        try:
+            with engine.connect() as connection, self.ids.open() as file:
+                if engine.dialect.name == "sqlite":
+                    # This connection only: a crash while seeding loses a file that is thrown away anyway.
+                    connection.exec_driver_sql("PRAGMA synchronous = OFF")
+                    connection.exec_driver_sql("PRAGMA cache_size = -262144")  # 256 MiB: the id index
+                    connection.commit()
+                while lines := [line.strip() for line in itertools.islice(file, SEED_BATCH)]:
+                    with connection.begin():
+                        connection.execute(insert(users), user_rows(lines, done, password_hash))
+                    done += len(lines)
+                    if done % SEED_PROGRESS < SEED_BATCH or done == self.size:
+                        rate = done / (time.perf_counter() - started)
+                        progress(f"{name}: seeded {done:,} of {self.size:,} users ({rate:,.0f} rows/s)")
+            if engine.dialect.name == "postgresql":
+                # Statistics for the planner now, and no pass over the new rows left for autovacuum
+                # (when it is on) to make during the measurement.
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                    connection.exec_driver_sql("VACUUM (ANALYZE) users")
+                progress(f"{name}: VACUUM (ANALYZE) users done, {time.perf_counter() - started:.1f} s in all")
+        finally:
+            engine.dispose()
+
+
+def user_rows(ids: list[str], first: int, password_hash: str) -> list[dict[str, Any]]:
+    """The rows the service writes at registration (adapters/sqlalchemy/users.py's _to_row), for
+    the users numbered `first`, `first` + 1, …; number 0 is the reader."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "id": uuid.UUID(user_id),
+            "email": bare_app.EMAIL if number == 0 else f"u{number:07d}@bench.io",  # as long
+            "initials": "AB",
+            "password_hash": password_hash,
+            "confirmed": False,
+            "roles": READER_ROLES if number == 0 else ["user"],
+            "status": "active",
+            "version": 1,
+            "created_at": now,
+        }
+        for number, user_id in enumerate(ids, start=first)
+    ]
 
 
 @contextlib.contextmanager
@@ -468,11 +658,18 @@ class Settings:
     redis_url: str
     postgres_url: str
     workdir: Path
+    population: Population | None = None  # --users
+
+    def script(self, etag: bool = False) -> tuple[str, ...]:
+        """wrk's script for reading random users with --users; without, nothing (one URL)."""
+        return self.population.script(etag) if self.population else ()
 
 
 def bare(settings: Settings) -> Iterator[Outcome]:
+    # With --users, wrk builds the same random paths as for the service (bare_app ignores the id).
     with gunicorn("bare", "bare_app:app", BENCH, base_env(), settings.workdir) as base:
-        yield measure("bare", f"{base}/api/users/{bare_app.USER_ID}", settings.load, 200, IGNORED_AUTH)
+        url = f"{base}/api/users/{bare_app.USER_ID}"
+        yield measure("bare", url, settings.load, 200, IGNORED_AUTH, settings.script())
 
 
 @contextlib.contextmanager
@@ -521,40 +718,46 @@ def cached(
 ) -> Iterator[Outcome]:
     """`hit`, `304` and `me`, their names prefixed with `prefix`, on a server with `cache`."""
     hit, not_modified, me = (f"{prefix}{name}" for name in CACHED)
-    with cache(settings) as env, service(hit, env, settings.workdir) as base:
-        url, etag, auth = seed(base)
-        yield measure(hit, url, settings.load, 200, auth)
-        yield measure(not_modified, url, settings.load, 304, {**auth, "If-None-Match": etag})
+    population = settings.population
+    with cache(settings) as env, service(hit, env, settings.workdir, population) as base:
+        url, etag, auth = seed(base, population)
+        yield measure(hit, url, settings.load, 200, auth, settings.script())
+        not_modified_headers = {**auth, "If-None-Match": etag}
+        yield measure(not_modified, url, settings.load, 304, not_modified_headers, settings.script(etag=True))
         yield measure(me, f"{base}/api/auth/me", settings.load, 200, auth)
 
 
 @dataclass(frozen=True)
 class SeededUser:
-    """The user a service scenario registered, for its peers to read from the same database."""
+    """The user a service scenario registered (with --users, one of those seeded), for its peers
+    to read from the same database."""
 
-    path: str  # /api/users/<id>
+    path: str  # /api/users/<id>; with --users, Population.sample's
     representation: bytes  # the service's body
 
 
 def uncached(name: str, env: dict[str, str], settings: Settings) -> Generator[Outcome, None, SeededUser]:
-    """The service without a cache: seeds the user and measures reading it; returns the user once
-    the server is stopped, so the peers that follow have the CPUs to themselves."""
-    with service(name, env, settings.workdir) as base:
-        url, _, auth = seed(base)
-        representation = expect_status(url, 200, auth)
-        yield measure(name, url, settings.load, 200, auth)
-    return SeededUser(url.removeprefix(base), representation)
+    """The service without a cache: seeds the user (or the users) and measures reading it (or
+    them); returns the user for the peers once the server is stopped, so the peers that follow
+    have the CPUs to themselves."""
+    with service(name, env, settings.workdir, settings.population) as base:
+        url, _, auth = seed(base, settings.population)
+        path = f"/api/users/{settings.population.sample}" if settings.population else url.removeprefix(base)
+        representation = expect_status(f"{base}{path}", 200, auth)
+        yield measure(name, url, settings.load, 200, auth, settings.script())
+    return SeededUser(path, representation)
 
 
 def peer(name: str, app: str, env: dict[str, str], user: SeededUser, settings: Settings) -> Iterator[Outcome]:
-    """bench/peer_apps.py's `app` reading `user`, which it must represent as the service does."""
+    """bench/peer_apps.py's `app` reading `user`, which it must represent as the service does;
+    with --users, wrk reads random users as from the service (the peers take the id from the path)."""
     with gunicorn(name, f"peer_apps:{app}", BENCH, env, settings.workdir) as base:
         url = f"{base}{user.path}"
         body = expect_status(url, 200, IGNORED_AUTH)
         # Byte for byte: the same JSON, as long, or the peer is not doing the service's work.
         if body != user.representation:
             raise ScenarioFailed(f"{name} serves {body!r}, the service {user.representation!r}")
-        yield measure(name, url, settings.load, 200, IGNORED_AUTH)
+        yield measure(name, url, settings.load, 200, IGNORED_AUTH, settings.script())
 
 
 def peer_env(database_url: str, **cache: str) -> dict[str, str]:
@@ -642,14 +845,16 @@ def in_order(outcomes: list[Outcome]) -> list[Outcome]:
     return sorted(outcomes, key=lambda o: SCENARIOS.index(o.scenario))
 
 
-def table(outcomes: list[Outcome]) -> list[str]:
-    """One row per scenario, each local-X under its Redis X, with its ratios to bare and to X."""
+def table(outcomes: list[Outcome], spread: bool = False) -> list[str]:
+    """One row per scenario, each local-X under its Redis X, with its ratios to bare and to X;
+    `spread` (--users): also the requests and the distinct ids wrk asked for."""
     by_name = {outcome.scenario: outcome.result for outcome in outcomes}
     base = by_name.get("bare")
     header = (
         f"{'scenario':<{NAME_WIDTH}}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
     )
-    lines = [header + f"{'req/s/redis':>12}{'p99/redis':>10}"]
+    header += f"{'req/s/redis':>12}{'p99/redis':>10}"
+    lines = [header + (f"{'requests':>10}{'ids':>10}" if spread else "")]
     for outcome in in_order(outcomes):
         result, name = outcome.result, outcome.scenario
         if result is None:
@@ -659,6 +864,9 @@ def table(outcomes: list[Outcome]) -> list[str]:
         row += ratios(result, base)
         if name.startswith(LOCAL):
             row += ratios(result, by_name.get(name.removeprefix(LOCAL)))
+        if spread:
+            ids = "-" if result.distinct_ids is None else str(result.distinct_ids)
+            row = f"{row:<{len(header)}}{result.requests:>10}{ids:>10}"
         lines.append(row + (f"  FAILED: {outcome.error}" if outcome.error else ""))
     return lines
 
@@ -674,7 +882,7 @@ def judge(target: Target, outcomes: list[Outcome]) -> str:
     return "PASS" if result.p99_ms <= target.factor * base.p99_ms else "MISS"
 
 
-def context(load: Load) -> dict[str, Any]:
+def context(load: Load, users: int | None) -> dict[str, Any]:
     """The machine and the load, taken once after the run for both the text and the JSON."""
     return {
         "cpus": os.cpu_count(),
@@ -686,6 +894,7 @@ def context(load: Load) -> dict[str, Any]:
         "connections": load.connections,
         "duration_s": load.duration,
         "warmup": load.warmup,
+        "users": users,
     }
 
 
@@ -696,18 +905,26 @@ def context_line(machine: dict[str, Any]) -> str:
         f"wrk {machine['wrk']}; gunicorn -w {machine['workers']} -k sync; "
         f"wrk -t{machine['wrk_threads']} -c{machine['connections']} -d{machine['duration_s']}s"
         + ("" if machine["warmup"] else " (no warm-up)")
+        + (f"; a random one of {machine['users']:,} users per read" if machine["users"] else "")
     )
 
 
-def report(outcomes: list[Outcome], machine: dict[str, Any], judge_targets: bool) -> list[str]:
+def report(outcomes: list[Outcome], machine: dict[str, Any], smoke: bool) -> list[str]:
     """Prints the table and the targets; returns the targets missed."""
     print(context_line(machine))
     print()
-    print("\n".join(table(outcomes)))
+    print("\n".join(table(outcomes, spread=bool(machine["users"]))))
     print(f"(req/s/redis, p99/redis: each {LOCAL}X against X, the same requests with the Redis cache)")
+    if machine["users"]:
+        print(
+            "(requests, ids: the measured run's requests and the distinct users they asked for; with a "
+            "cache (hit, 304, local-*, memoize) an id's first read is a miss, so at most `ids` of the "
+            "requests missed, fewer when an earlier run on that server read the id)"
+        )
     print()
-    if not judge_targets:
-        print("targets: not judged in smoke mode")
+    if smoke or machine["users"]:
+        # The targets are for hits; with --users, hit and 304 include first reads, misses.
+        print(f"targets: not judged {'in smoke mode' if smoke else 'with --users'}")
         return []
     missed = []
     for target in TARGETS:
@@ -721,7 +938,9 @@ def report(outcomes: list[Outcome], machine: dict[str, Any], judge_targets: bool
 def scenario_document(outcome: Outcome, base: WrkResult | None) -> dict[str, Any]:
     result = outcome.result
     if result is None:
-        measured: dict[str, Any] = dict.fromkeys(("rps", "p50_ms", "p99_ms", "rps_to_bare", "p99_to_bare"))
+        measured: dict[str, Any] = dict.fromkeys(
+            ("rps", "p50_ms", "p99_ms", "rps_to_bare", "p99_to_bare", "requests", "distinct_ids")
+        )
     else:
         measured = {
             "rps": result.rps,
@@ -729,6 +948,8 @@ def scenario_document(outcome: Outcome, base: WrkResult | None) -> dict[str, Any
             "p99_ms": result.p99_ms,
             "rps_to_bare": rounded(quotient(result.rps, base.rps if base else None)),
             "p99_to_bare": rounded(quotient(result.p99_ms, base.p99_ms if base else None)),
+            "requests": result.requests,
+            "distinct_ids": result.distinct_ids,
         }
     return {"name": outcome.scenario, **measured, "error": outcome.error}
 
@@ -763,6 +984,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also write the context and every scenario's req/s, p50_ms, p99_ms, ratios to bare "
         "(rps_to_bare, p99_to_bare) and error to PATH as JSON; null when not measured",
     )
+    parser.add_argument(
+        "--users",
+        type=int,
+        metavar="N",
+        help="seed N users (2 or more) straight into each service scenario's database and read a random "
+        "one per request (the reader, an admin, is one of them); default: one user, registered",
+    )
     args = parser.parse_args(argv)
     # Checked now, not after minutes of measuring.
     if args.json and not args.json.parent.is_dir():
@@ -771,6 +999,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.duration, args.connections = 1, 4
     if args.duration < 1 or args.connections < WRK_THREADS:
         parser.error(f"--duration must be >= 1 and --connections >= {WRK_THREADS}")
+    if args.users is not None and args.users < 2:
+        parser.error("--users must be >= 2: the reader and at least one other user")
     return args
 
 
@@ -788,13 +1018,14 @@ def main(argv: list[str] | None = None) -> int:
     load = Load(args.duration, args.connections, warmup=not args.smoke)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-http-read-") as workdir:
-            settings = Settings(load, args.redis_url, args.postgres_url, Path(workdir))
+            population = Population.create(Path(workdir), args.users) if args.users else None
+            settings = Settings(load, args.redis_url, args.postgres_url, Path(workdir), population)
             outcomes = run_all(settings)
     except KeyboardInterrupt:
         progress("interrupted; servers stopped")
         return 130
-    machine = context(load)
-    missed = report(outcomes, machine, judge_targets=not args.smoke)
+    machine = context(load, args.users)
+    missed = report(outcomes, machine, smoke=args.smoke)
     if args.json:
         write_json(args.json, outcomes, machine)
     failed = [outcome.scenario for outcome in outcomes if outcome.error]

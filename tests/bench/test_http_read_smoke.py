@@ -1,9 +1,11 @@
 """bench/http_read.py --smoke: every scenario starts, answers the expected status and serves wrk
-without errors (1 s each, no targets judged). Needs wrk, Redis and PostgreSQL, and fails, never
-skips, without them."""
+without errors (1 s each, no targets judged); with --users, every read of a user asks for a
+random one of the seeded users. Needs wrk, Redis and PostgreSQL, and fails, never skips, without
+them."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
@@ -14,12 +16,27 @@ from tests.bench import ROOT, bench_command
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 180
+USERS = 200
+# The scenarios that read /api/users/{id}; `me` reads the session's own account.
+READS = (
+    "bare",
+    "hit",
+    "local-hit",
+    "304",
+    "local-304",
+    "sqlite",
+    "sqla-sqlite",
+    "postgres",
+    "sqla-postgres",
+    "memoize",
+)
 
 
-def test_every_scenario_runs():
+def run_smoke(*args: str) -> str:
+    """bench/http_read.py --smoke `args`; its output, once it exited 0."""
     if shutil.which("wrk") is None:
         pytest.fail("the benchmark needs wrk: apt-get install -y wrk (.ci/run installs it)", pytrace=False)
-    argv = bench_command("http_read.py", "--smoke")
+    argv = bench_command("http_read.py", "--smoke", *args)
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = process.communicate(timeout=TIMEOUT)
@@ -32,3 +49,25 @@ def test_every_scenario_runs():
             process.kill()
             process.wait()
     assert process.returncode == 0, output
+    return output
+
+
+def test_every_scenario_runs():
+    run_smoke()
+
+
+def test_with_users_every_read_asks_for_random_seeded_users(tmp_path):
+    """The users are seeded, the reader (an admin) may read them all (a 403 would fail the
+    scenario), and wrk asked each scenario for many of them, never for more than there are."""
+    report = tmp_path / "report.json"
+    output = run_smoke("--users", str(USERS), "--json", str(report))
+    assert f"seeded {USERS:,} of {USERS:,} users" in output
+
+    document = json.loads(report.read_text())
+    assert document["context"]["users"] == USERS
+    scenarios = {scenario["name"]: scenario for scenario in document["scenarios"]}
+    for name in READS:
+        scenario = scenarios[name]
+        assert scenario["error"] is None, scenario
+        assert 1 < scenario["distinct_ids"] <= USERS, scenario
+    assert scenarios["me"]["distinct_ids"] is None
