@@ -98,6 +98,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
         container.bus().handle,
         app.config["CACHE_POLICY"].user,
         container.caching.read_ahead(),
+        container.storage.shared_reads(),
     )
     if settings["proxy_hops"]:  # the client address (throttling, activity) from X-Forwarded-For
         hops = settings["proxy_hops"]  # and whether it came over HTTPS, from X-Forwarded-Proto

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Self
 from uuid import UUID
@@ -24,6 +26,28 @@ from ports.event_bus import EventBus
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
+_held = threading.local()  # this thread's shared read: its engine and, once opened, connection
+
+
+@contextmanager
+def shared_reads(engine: Engine) -> Iterator[None]:
+    """Read-only units of work on `engine` entered on this thread inside the block share one
+    connection and transaction: the first opens them, the block's end rolls back and returns the
+    connection. A request that reads twice (its session state, then the user it answers with)
+    pays for one pool checkout (and its pre-ping), one BEGIN and one ROLLBACK, and its reads
+    see one snapshot. Nothing is opened unless a unit of work reads; nested blocks join the
+    outer one; units of work that write are never shared."""
+    if getattr(_held, "engine", None) is not None:
+        yield
+        return
+    _held.engine, _held.connection = engine, None
+    try:
+        yield
+    finally:
+        connection, _held.engine, _held.connection = _held.connection, None, None
+        if connection is not None:
+            connection.close()
+
 
 class SqlAlchemyUnitOfWork:
     """One connection and one transaction per `with` block, begun on entry (on SQLite that
@@ -37,7 +61,10 @@ class SqlAlchemyUnitOfWork:
     committed with the subscriber's writes; entering raises AlreadyProcessed, writing nothing,
     when another delivery of it got there first. First, so that a copy delivered while the
     first is still at work waits on the inbox's key and then finds it taken, before it has
-    written anything that could collide with the first copy's writes."""
+    written anything that could collide with the first copy's writes.
+
+    A read-only unit of work inside `shared_reads` shares that block's connection and
+    transaction instead of opening its own."""
 
     def __init__(
         self,
@@ -55,17 +82,22 @@ class SqlAlchemyUnitOfWork:
         self._inbox = inbox
         self._now = now
         self.inbox_recorded = False
-        # Queries need no write lock: on SQLite they begin DEFERRED and, with WAL, never wait
-        # for a writer; on PostgreSQL the transaction is declared READ ONLY.
-        self._options = {SQLITE_BEGIN: "DEFERRED", "postgresql_readonly": True} if read_only else {}
+        self._options = _read_options(engine) if read_only else {}
+        self._read_only = read_only
 
     def __enter__(self) -> Self:
-        self._connection: Connection = self._engine.connect().execution_options(**self._options)
-        try:
-            self._connection.begin()
-        except BaseException:
-            self._connection.close()
-            raise
+        self._shared = self._read_only and getattr(_held, "engine", None) is self._engine
+        if self._shared and _held.connection is not None:
+            self._connection: Connection = _held.connection
+        else:
+            self._connection = self._engine.connect().execution_options(**self._options)
+            try:
+                self._connection.begin()
+            except BaseException:
+                self._connection.close()
+                raise
+            if self._shared:
+                _held.connection = self._connection
         self.users = SqlAlchemyUserRepository(self._connection)
         self.tokens = SqlAlchemyAccountTokenRepository(self._connection)
         self.sessions = SqlAlchemySessionRepository(self._connection)
@@ -84,6 +116,11 @@ class SqlAlchemyUnitOfWork:
         return self
 
     def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
+        if self._shared and error is None:
+            self.users.tracker.clear()  # the connection and its transaction stay for the next read
+            return
+        if self._shared:
+            _held.connection = None  # a failed transaction is not shared on: the next read opens its own
         try:
             if not self._committed:
                 self.rollback()
@@ -133,6 +170,17 @@ class SqlAlchemyUnitOfWork:
         self.users.tracker.clear()
         self.subscriptions.clear()
         self._recorded.clear()
+
+
+def _read_options(engine: Engine) -> dict[str, object]:
+    """How a read-only unit of work runs. Queries need no write lock: on SQLite they begin
+    DEFERRED and, with WAL, never wait for a writer, every statement reading one snapshot. On
+    PostgreSQL they run in autocommit: at READ COMMITTED (the default, and what the service
+    runs) each statement of a transaction sees its own snapshot anyway, so BEGIN and ROLLBACK
+    would add two round trips and no consistency."""
+    if engine.dialect.name == "postgresql":
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {SQLITE_BEGIN: "DEFERRED"}
 
 
 def _domain_error(error: IntegrityError) -> Exception | None:

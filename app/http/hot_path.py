@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -64,10 +65,12 @@ class HotPath:
         authenticate: Callable[[Any], Any],
         cache_control: str,
         ahead: ReadAhead,
+        shared_reads: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self.app = app
         self._entries = entries
         self._ahead = ahead
+        self._shared_reads = shared_reads
         self._authenticate = authenticate
         self._cache_control = cache_control
 
@@ -112,15 +115,17 @@ class HotPath:
         return _send(environ, start_response, method, 200, headers, body, request_id)
 
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:
-        # The session check reads the entry along where its store can (one round trip on Redis).
+        # The session check reads the entry along where its store can (one round trip on Redis);
+        # where both go to the database, they share one connection and transaction.
         self._ahead.want(keys.user(user_id))
         try:
-            try:  # the same check as the Flask view's, which reuses its outcome
-                if not check(environ, self._authenticate).may_access(user_id):
-                    return None  # the view answers 403
-            except Unauthenticated:
-                return None  # the view answers 401
-            value = self._entries.read(user_id)
+            with self._shared_reads():
+                try:  # the same check as the Flask view's, which reuses its outcome
+                    if not check(environ, self._authenticate).may_access(user_id):
+                        return None  # the view answers 403
+                except Unauthenticated:
+                    return None  # the view answers 401
+                value = self._entries.read(user_id)
         finally:
             self._ahead.clear()
         return None if value is None else representation(value)  # None: the view answers 404

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +12,7 @@ from dependency_injector import containers, providers
 from adapters.memory.unit_of_work import InMemoryDatabase, InMemoryUnitOfWork
 from adapters.sqlalchemy.engine import make_engine
 from adapters.sqlalchemy.outbox import Inbox, Outbox
-from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, shared_reads
 from app.wiring.events import envelope
 from domain.messages import Envelope, Event
 
@@ -41,9 +43,16 @@ class Storage(containers.DeclarativeContainer):
         ),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=events),
     )
-    # Queries take no write lock (SQLite: DEFERRED; PostgreSQL: READ ONLY transactions).
+    # Queries take no write lock (SQLite: DEFERRED transactions; PostgreSQL: autocommit).
     read_uow = providers.Selector(
         config.storage,
         sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=events, read_only=True),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=events),
+    )
+    # A block whose read-only units of work share one connection and transaction (the HTTP hot
+    # path's request: its session check and its user); in memory there is nothing to share.
+    shared_reads = providers.Selector(
+        config.storage,
+        sql=providers.Singleton(functools.partial, shared_reads, engine),
+        memory=providers.Object(contextlib.nullcontext),
     )
