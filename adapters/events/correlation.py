@@ -12,16 +12,16 @@ id of the message that directly caused the current work (None for a request).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from uuid import uuid4
 
 _CURRENT: ContextVar[tuple[str, str | None] | None] = ContextVar("correlation", default=None)
 
 
 def new_id() -> str:
-    return uuid4().hex
+    return os.urandom(16).hex()  # as random as uuid4().hex, without building a UUID
 
 
 def current() -> tuple[str, str | None]:
