@@ -10,7 +10,11 @@ thread, takes it (`take`) instead of calling the server again. Stores that canno
 A delivered entry is what the cache's own read would have returned at that moment, error
 included: the read that takes it raises it, and its resilient decorator counts the failure as
 its own. It is good for one read, on its thread, of its key, before the next `clear`: the hot
-path clears at the end of every request, and a write through the cache clears it too.
+path clears at the end of every request, and a write through the cache clears it too. An
+invalidation by any thread of this process after the entry was read (`invalidated`: another
+request's write, or a failed invalidation retried, which the resilient cache's read guard
+stops guarding once it lands) makes every entry delivered before it unusable, so the read
+that would take one asks the server again.
 """
 
 from __future__ import annotations
@@ -26,23 +30,30 @@ class ReadAhead:
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._generation = 0  # invalidations through the cache so far, by every thread
+
+    def invalidated(self) -> None:
+        """An invalidation through the cache landed: entries delivered before it are stale."""
+        self._generation += 1  # a lost update between two threads still moves it on
 
     def want(self, key: str) -> None:
         """The request will read `key` after its session state: read it along, if you can."""
         local = self._local
         local.wanted, local.delivered = key, NOTHING
 
-    def wanted(self) -> str | None:
-        """The key to read along with the state, once: None when there is none (any more)."""
+    def take_wanted(self) -> tuple[str, int] | None:
+        """The key to read along with the state, once, and the moment to deliver it with (take
+        it before the read): None when there is none (any more)."""
         local = self._local
         key = getattr(local, "wanted", None)
         local.wanted = None
-        return key
+        return None if key is None else (key, self._generation)
 
-    def deliver(self, key: str, entry: Any) -> None:
-        """What the cache's read of `key` returns (a stored form, or None), or the error it raises."""
+    def deliver(self, key: str, entry: Any, moment: int) -> None:
+        """What the cache's read of `key` returns (a stored form, or None), or the error it
+        raises, read after `moment` (take_wanted's)."""
         local = self._local
-        local.key, local.delivered = key, entry
+        local.key, local.delivered, local.moment = key, entry, moment
 
     def take(self, key: str) -> Any:
         """The entry delivered for `key`, once (raised, if it is an error); `NOTHING` when none was."""
@@ -51,7 +62,7 @@ class ReadAhead:
         if delivered is NOTHING:
             return NOTHING
         local.delivered = NOTHING
-        if local.key != key:
+        if local.key != key or local.moment != self._generation:
             return NOTHING
         if isinstance(delivered, Exception):
             raise delivered

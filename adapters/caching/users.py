@@ -85,20 +85,26 @@ class RecordCodec:
 
 class UserEntries:
     """The cached users by id as stored (what the HTTP read path answers with): a hit, or on a
-    miss or an entry due for early recompute, the user loaded through a fresh unit of work.
-    Without `reads` (the cache switched off) every read loads."""
+    miss or an entry due for early recompute, the user loaded through a read-only unit of work
+    from `source` (inside the hot path's shared_reads, on the connection its session check
+    used). Without `reads` (the cache switched off) every read loads."""
 
     def __init__(self, reads: ReadThrough | None, codec: UserCodec, source: Callable[[], UnitOfWork]) -> None:
         self._reads = reads
         self._codec = codec
         self._source = source
 
+    @staticmethod
+    def key(user_id: UUID) -> str:
+        """The cache key `read` reads the user under."""
+        return keys.user(user_id)
+
     def read(self, user_id: UUID) -> bytes | None:
         """The stored user; None when there is no such user."""
         if self._reads is None:
             return self._load(user_id)
         return self._reads.fetch(
-            keys.user(user_id), keys.user_tags(user_id), BY_ID, lambda: self._load(user_id)
+            self.key(user_id), keys.user_tags(user_id), BY_ID, lambda: self._load(user_id)
         )
 
     def _load(self, user_id: UUID) -> bytes | None:

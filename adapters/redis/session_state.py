@@ -83,11 +83,17 @@ end
 # KEYS[1] entry; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute TTL (ms).
 _READ = _READ_STATE + "return read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
 # The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] a tag cache entry;
-# ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry}.
+# ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry}; an entry the
+# cache's script cannot read (another layout) is an error reply for the entry alone.
 _READ_ALONG = (
     _READ_STATE
     + GET_ENTRY
-    + "return {read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3]), get_entry(KEYS[2], ARGV[4])}"
+    + """
+local state = read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+local ok, entry = pcall(get_entry, KEYS[2], ARGV[4])
+if not ok then entry = redis.error_reply(tostring(entry)) end
+return {state, entry}
+"""
 )
 
 _FIELDS = {group: (group.value.encode(), f"{group.value}:v".encode()) for group in Group}
@@ -136,7 +142,7 @@ class RedisUserStateStore:
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
         now = b"%d" % int(self._clock() * 1000)
         key = self._key(user_id).encode()
-        wanted = self._along.ahead.wanted() if self._along is not None else None
+        wanted = self._along.ahead.take_wanted() if self._along is not None else None
         if wanted is None:
             reply = self._read([key], [now, *self._lengths])
         else:
@@ -152,18 +158,19 @@ class RedisUserStateStore:
                 groups[group.value] = Versioned(int(fields[version_field]), value)
         return UserState(user_id, **groups)
 
-    def _read_with(self, wanted: str, key: bytes, now: bytes) -> Any:
+    def _read_with(self, wanted: tuple[str, int], key: bytes, now: bytes) -> Any:
         """The state's reply, the entry `wanted` read along and delivered (or the error)."""
         assert self._along is not None
         ahead, prefix = self._along.ahead, self._along.prefix
+        entry_key, moment = wanted
         try:
             reply, entry = self._read_along(
-                [key, (prefix + wanted).encode()], [now, *self._lengths, prefix.encode()]
+                [key, (prefix + entry_key).encode()], [now, *self._lengths, prefix.encode()]
             )
         except Exception as error:
-            ahead.deliver(wanted, error)  # the cache's read raises it, as its own would have
+            ahead.deliver(entry_key, error, moment)  # the cache's read raises it, as its own would
             raise
-        ahead.deliver(wanted, entry)
+        ahead.deliver(entry_key, entry, moment)  # an error reply of the entry's alone included
         return reply
 
     def write(self, state: UserState) -> frozenset[Group]:

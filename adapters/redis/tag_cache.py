@@ -103,7 +103,6 @@ os.register_at_fork(after_in_child=_forked)
 
 
 _threads: weakref.WeakKeyDictionary[redis.Redis, threading.local] = weakref.WeakKeyDictionary()
-_threads_lock = threading.Lock()
 
 
 def thread_connection(client: redis.Redis) -> redis.Connection:
@@ -111,9 +110,8 @@ def thread_connection(client: redis.Redis) -> redis.Connection:
     client: made like the pool's own, but outside its count (max_connections), and living as
     long as the thread."""
     local = _threads.get(client)
-    if local is None:
-        with _threads_lock:
-            local = _threads.setdefault(client, threading.local())
+    if local is None:  # setdefault is one step of the underlying dict: threads agree on one
+        local = _threads.setdefault(client, threading.local())
     if getattr(local, "forks", None) != _forks:  # a new thread, or a forked worker
         pool = client.connection_pool
         local.connection = pool.connection_class(**pool.connection_kwargs)
@@ -251,11 +249,13 @@ class RedisTagCache:
         for tag in dict.fromkeys(tags):
             pipe.incr(self._version_key(tag))
         pipe.execute()
+        self._ahead.invalidated()  # after it landed, before anyone stops guarding against it
 
     def delete(self, *keys: str) -> None:
         self._ahead.clear()
         if keys:
             self._client.delete(*(self._prefix + key for key in keys))
+            self._ahead.invalidated()
 
     def acquire(self, key: str, ttl: float) -> bool:
         token = secrets.token_hex(16)

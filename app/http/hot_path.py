@@ -27,7 +27,6 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 from werkzeug.routing import UUIDConverter
 
-from adapters.caching import keys
 from adapters.caching.read_ahead import ReadAhead
 from adapters.caching.users import UserEntries
 from adapters.events import correlation as events_correlation
@@ -116,8 +115,8 @@ class HotPath:
 
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:
         # The session check reads the entry along where its store can (one round trip on Redis);
-        # where both go to the database, they share one connection and transaction.
-        self._ahead.want(keys.user(user_id))
+        # where both go to the database, they share one pooled connection.
+        self._ahead.want(self._entries.key(user_id))
         try:
             with self._shared_reads():
                 try:  # the same check as the Flask view's, which reuses its outcome

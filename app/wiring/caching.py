@@ -41,7 +41,8 @@ class Caching(containers.DeclarativeContainer):
     # The hot path's read ahead: on Redis, a request's session state and cache entry in one call.
     read_ahead = providers.Singleton(ReadAhead)
     _redis_cache = providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix, ahead=read_ahead)
-    # One circuit breaker per store: every user of it stops waiting on it together.
+    # One circuit breaker per server (Redis, or the local store's file), shared by the read cache
+    # and the session-state store on it: every user of it stops waiting on it together.
     _redis = {
         "errors": redis_store.ERRORS,
         "breaker": providers.Singleton(CircuitBreaker, config.breaker_failures, config.breaker_reset),

@@ -284,11 +284,17 @@ class TestOnRedis:
             sent.append(command)
             return original(connection, command, *args, **kwargs)
 
+        def round_trips() -> int:
+            """Sends but the script loads: another test's SCRIPT FLUSH makes the server ask for
+            a script again (NOSCRIPT, then SCRIPT LOAD and the EVALSHA once more)."""
+            packed = [b"".join(c) if isinstance(c, list | tuple) else bytes(c) for c in sent]
+            return len(sent) - 2 * sum(b"SCRIPT" in command for command in packed)
+
         monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
         assert client.get(registered["url"]).status_code == 200
-        assert len(sent) == 1
+        assert round_trips() == 1
         assert client.get(registered["url"], headers={"If-None-Match": registered["etag"]}).status_code == 304
-        assert len(sent) == 2
+        assert round_trips() == 2
         cache = app.extensions["container"].caching.cache()
         assert cache.get(keys.user(registered["json"]["id"])) is not None
 

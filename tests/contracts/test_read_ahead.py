@@ -142,6 +142,20 @@ def test_a_delivered_entry_belongs_to_its_thread(stores, faker):
     assert stores.cache.ahead.take(KEY) is not None  # still there for its own thread
 
 
+def test_an_entry_read_along_before_another_threads_invalidation_is_not_taken(stores, faker):
+    """Another thread's invalidation (a write, or a failed one retried) lands between the read
+    along and the cache's read: the entry delivered is from before it, so the read asks again."""
+    state = full_state(faker)
+    stores.states.write(state)
+    store_entry(stores.cache)
+    stores.ahead.want(KEY)
+    stores.states.read(state.user_id, reader="test")
+    other = threading.Thread(target=stores.cache.invalidate, args=("user.1",))
+    other.start()
+    other.join()
+    assert stores.cache.get(KEY) is None
+
+
 @pytest.mark.parametrize(
     "write",
     [
@@ -188,3 +202,17 @@ def test_a_failed_read_along_fails_both_reads_once_through_the_resilient_stores(
 def test_a_read_along_needs_the_cache_on_the_same_client(stores):
     with pytest.raises(ValueError, match="same client"):
         RedisUserStateStore(stores.redis.other, stores.redis.prefix, read_along=stores.cache)
+
+
+def test_an_entry_the_script_cannot_read_fails_the_entry_alone(stores, faker):
+    """An entry in another layout (a deploy under way) is the cache's error, as it is when the
+    cache reads it alone; the session check still gets its state."""
+    state = full_state(faker)
+    stores.states.write(state)
+    stores.redis.other.set(stores.redis.prefix + KEY, b"\x00\x05short")
+    with pytest.raises(redis.ResponseError):
+        stores.alone[0].get(KEY)
+    stores.ahead.want(KEY)
+    assert stores.states.read(state.user_id, reader="test") == stores.alone[1].read(state.user_id, reader="x")
+    with pytest.raises(redis.ResponseError):
+        stores.cache.get(KEY)
