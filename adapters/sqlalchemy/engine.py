@@ -12,6 +12,8 @@ from sqlalchemy.pool import StaticPool
 SQLITE_BUSY_TIMEOUT_MS = 5000
 # Execution option naming the SQLite transaction mode, for connections that only read.
 SQLITE_BEGIN = "sqlite_begin"
+# Execution option of connections that only read: an INSERT, UPDATE or DELETE on one raises.
+READ_ONLY = "user_service_read_only"
 
 
 def make_engine(url: str) -> Engine:
@@ -21,9 +23,34 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     # pre_ping replaces connections the server closed (restart, idle timeout) before use.
-    return create_engine(
-        parsed, pool_pre_ping=True, pool_size=5, max_overflow=10, pool_recycle=1800, hide_parameters=True
+    # READ COMMITTED, PostgreSQL's default, whatever the server's default_transaction_isolation
+    # says: read-only units of work run in autocommit, which gives them the same snapshots.
+    engine = create_engine(
+        parsed,
+        isolation_level="READ COMMITTED",
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=10,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
+    _refuse_writes_on_read_only(engine)
+    return engine
+
+
+class ReadOnlyViolation(TypeError):
+    """A statement that writes, on a connection that only reads (a bug in the caller)."""
+
+
+def _refuse_writes_on_read_only(engine: Engine) -> None:
+    """INSERT, UPDATE and DELETE raise ReadOnlyViolation on a connection with READ_ONLY: on
+    PostgreSQL a read-only unit of work runs in autocommit, where a write would be committed at
+    once, and on SQLite a deferred transaction could write too."""
+
+    @event.listens_for(engine, "before_execute")
+    def _check(connection: Any, clause: Any, *args: Any) -> None:
+        if getattr(clause, "is_dml", False) and connection.get_execution_options().get(READ_ONLY):
+            raise ReadOnlyViolation(f"a read-only connection does not write: {clause}")
 
 
 def check(engine: Engine) -> None:
@@ -68,4 +95,5 @@ def _sqlite_engine(url: URL) -> Engine:
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
+    _refuse_writes_on_read_only(engine)
     return engine

@@ -1,3 +1,4 @@
+# Over 200 lines: the unit of work, and the shared reads its read-only form joins, belong together.
 """The unit of work over one SQLAlchemy connection and transaction."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from adapters.sqlalchemy import outbox
-from adapters.sqlalchemy.engine import SQLITE_BEGIN
+from adapters.sqlalchemy.engine import READ_ONLY, SQLITE_BEGIN
 from adapters.sqlalchemy.sessions import SqlAlchemyLoginActivityRepository, SqlAlchemySessionRepository
 from adapters.sqlalchemy.state_sources import SqlAlchemyUserStateSourceRepository
 from adapters.sqlalchemy.subscriptions import SqlAlchemySubscriptionRepository
@@ -26,21 +27,25 @@ from ports.event_bus import EventBus
 
 RETRYABLE = {"40P01", "40001"}  # deadlock_detected, serialization_failure
 
-_held = threading.local()  # this thread's shared read: its engine and, once opened, connection
+# This thread's shared reads: the engine, the connection once a unit of work opened it, and
+# whether a unit of work is using it now.
+_held = threading.local()
 
 
 @contextmanager
 def shared_reads(engine: Engine) -> Iterator[None]:
-    """Read-only units of work on `engine` entered on this thread inside the block share one
-    connection and transaction: the first opens them, the block's end rolls back and returns the
-    connection. A request that reads twice (its session state, then the user it answers with)
-    pays for one pool checkout (and its pre-ping), one BEGIN and one ROLLBACK, and its reads
-    see one snapshot. Nothing is opened unless a unit of work reads; nested blocks join the
-    outer one; units of work that write are never shared."""
+    """Read-only units of work on `engine` entered one after another on this thread inside the
+    block share one pooled connection: the first checks it out, the block's end gives it back. A
+    request that reads twice (its session state, then the user it answers with) pays for one
+    checkout and its pre-ping. Each unit of work still has its own transaction, so each reads
+    what committed before it began (a read after the cache's tag-version snapshot must see every
+    write that snapshot missed). Nothing is opened unless a unit of work reads; nested blocks
+    join the outer one; a unit of work entered while another is open, or one that writes, has
+    a connection of its own."""
     if getattr(_held, "engine", None) is not None:
         yield
         return
-    _held.engine, _held.connection = engine, None
+    _held.engine, _held.connection, _held.busy = engine, None, False
     try:
         yield
     finally:
@@ -86,18 +91,18 @@ class SqlAlchemyUnitOfWork:
         self._read_only = read_only
 
     def __enter__(self) -> Self:
-        self._shared = self._read_only and getattr(_held, "engine", None) is self._engine
-        if self._shared and _held.connection is not None:
-            self._connection: Connection = _held.connection
-        else:
-            self._connection = self._engine.connect().execution_options(**self._options)
-            try:
-                self._connection.begin()
-            except BaseException:
-                self._connection.close()
-                raise
-            if self._shared:
-                _held.connection = self._connection
+        self._shared = self._read_only and getattr(_held, "engine", None) is self._engine and not _held.busy
+        held = _held.connection if self._shared else None
+        self._connection: Connection = held or self._engine.connect().execution_options(**self._options)
+        try:
+            self._connection.begin()
+        except BaseException:
+            if held is not None:
+                _held.connection = None  # not shared on: the next read opens its own
+            self._connection.close()
+            raise
+        if self._shared:
+            _held.connection, _held.busy = self._connection, True
         self.users = SqlAlchemyUserRepository(self._connection)
         self.tokens = SqlAlchemyAccountTokenRepository(self._connection)
         self.sessions = SqlAlchemySessionRepository(self._connection)
@@ -116,11 +121,12 @@ class SqlAlchemyUnitOfWork:
         return self
 
     def __exit__(self, exc_type: object, error: BaseException | None, traceback: object) -> None:
-        if self._shared and error is None:
-            self.users.tracker.clear()  # the connection and its transaction stay for the next read
-            return
         if self._shared:
-            _held.connection = None  # a failed transaction is not shared on: the next read opens its own
+            _held.busy = False
+            if error is None:  # the transaction ends; the connection stays for the next read
+                self.rollback()
+                return
+            _held.connection = None  # after a failure it is not shared on: the next read opens its own
         try:
             if not self._committed:
                 self.rollback()
@@ -173,14 +179,14 @@ class SqlAlchemyUnitOfWork:
 
 
 def _read_options(engine: Engine) -> dict[str, object]:
-    """How a read-only unit of work runs. Queries need no write lock: on SQLite they begin
-    DEFERRED and, with WAL, never wait for a writer, every statement reading one snapshot. On
-    PostgreSQL they run in autocommit: at READ COMMITTED (the default, and what the service
-    runs) each statement of a transaction sees its own snapshot anyway, so BEGIN and ROLLBACK
-    would add two round trips and no consistency."""
+    """How a read-only unit of work runs: it refuses INSERT, UPDATE and DELETE (READ_ONLY, see
+    engine.make_engine), and takes no write lock. On SQLite it begins DEFERRED and, with WAL,
+    never waits for a writer, every statement reading one snapshot. On PostgreSQL it runs in
+    autocommit: at READ COMMITTED (which make_engine sets) each statement of a transaction sees
+    its own snapshot anyway, so BEGIN and ROLLBACK would add two round trips and no consistency."""
     if engine.dialect.name == "postgresql":
-        return {"isolation_level": "AUTOCOMMIT"}
-    return {SQLITE_BEGIN: "DEFERRED"}
+        return {"isolation_level": "AUTOCOMMIT", READ_ONLY: True}
+    return {SQLITE_BEGIN: "DEFERRED", READ_ONLY: True}
 
 
 def _domain_error(error: IntegrityError) -> Exception | None:

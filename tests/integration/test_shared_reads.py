@@ -1,7 +1,8 @@
-"""Read-only units of work inside `shared_reads` share one connection and transaction (SQLite file,
-PostgreSQL schema); units of work that write never do; a failed read is not shared on; and an
-uncached GET /api/users/{id} through the hot path checks out one connection, not two. On
-PostgreSQL a read-only unit of work runs in autocommit (no BEGIN, no ROLLBACK)."""
+"""Read-only units of work inside `shared_reads` share one connection (SQLite file, PostgreSQL
+schema), each with its own transaction; units of work that write never do; a failed read is not
+shared on; and an uncached GET /api/users/{id} through the hot path checks out one connection,
+not two. On PostgreSQL a read-only unit of work runs in autocommit (no BEGIN, no ROLLBACK); on
+either database it refuses to write."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from adapters.sqlalchemy.engine import ReadOnlyViolation
 from adapters.sqlalchemy.migrate import upgrade
+from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, shared_reads
 from app.factory import create_app
 from tests import factories
@@ -72,6 +75,36 @@ def test_reads_inside_the_block_share_one_connection_and_give_it_back(engine, ma
     assert len(seen) == 2  # outside a block, each opens its own
 
 
+def test_each_read_sees_what_committed_before_it_began(engine, make_user):
+    """Shared is the connection, not the snapshot: a read that follows a commit (a user loaded
+    after the cache's tag versions were read) must see it, or a stale value could be stored."""
+    user = make_user()
+    with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
+        uow.users.add(user)
+        uow.commit()
+    with checkouts(engine) as seen, shared_reads(engine):
+        with reader(engine) as first:
+            assert first.users.get(user.id).initials == user.initials
+        with SqlAlchemyUnitOfWork(engine, RecordingBus()) as writer:
+            writer.users.get(user.id, lock=True).update(initials="ZZ")
+            writer.commit()
+        with reader(engine) as second:
+            assert second.users.get(user.id).initials == "ZZ"
+    assert len(seen) == 2  # the readers' shared connection and the writer's
+
+
+def test_a_read_inside_a_shared_read_has_its_own_connection(engine, make_user):
+    user = make_user()
+    with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
+        uow.users.add(user)
+        uow.commit()
+    with checkouts(engine) as seen, shared_reads(engine), reader(engine) as outer:
+        with reader(engine) as inner:
+            assert inner.users.get(user.id) == user
+        assert outer.users.get(user.id) == user  # its transaction untouched by the inner one's end
+    assert len(seen) == 2
+
+
 def test_nothing_is_opened_when_nothing_reads(engine):
     with checkouts(engine) as seen, shared_reads(engine):
         pass
@@ -104,6 +137,17 @@ def test_a_failed_read_is_not_shared_on(engine, make_user):
             assert next_one.users.get(user.id) == user
     assert len(seen) == 2
     assert engine.pool.checkedout() == 0
+
+
+def test_a_read_only_unit_of_work_refuses_to_write(engine, make_user, faker):
+    user = make_user()
+    with reader(engine) as uow, pytest.raises(ReadOnlyViolation):
+        uow.users.add(user)
+        uow.commit()  # the user's INSERT
+    with reader(engine) as uow:
+        assert uow.users.get(user.id) is None
+    with reader(engine) as uow, pytest.raises(ReadOnlyViolation):  # a repository that writes at once
+        uow._connection.execute(users.delete())
 
 
 @pytest.mark.postgres
