@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
+from flask import Flask
 from sqlalchemy.engine import make_url
 
 from domain.messages import Event
@@ -65,3 +69,24 @@ def migrated(url: str) -> str:
     finally:
         engine.dispose()
     return url
+
+
+@contextmanager
+def app_on_sql(request: Any, tmp_path: Path, **env: str) -> Iterator[Flask]:
+    """The app on a migrated SQLite file or PostgreSQL schema, as `request.param` ("sqlite",
+    "postgres") says, with `env` over the tests' environment."""
+    from adapters.sqlalchemy.migrate import upgrade
+    from app.factory import create_app
+    from tests.settings import TEST_ENV
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'users.db'}"
+    else:
+        url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
+    app = create_app({**TEST_ENV, "DATABASE_URL": url, **env})
+    engine = app.extensions["container"].storage.engine()
+    upgrade(engine)
+    try:
+        yield app
+    finally:
+        engine.dispose()

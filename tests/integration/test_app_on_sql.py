@@ -7,25 +7,17 @@ import json
 
 import pytest
 
-from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from tests import factories
 from tests.api.conftest import act_as, login, make_admin, token_from
-from tests.integration.backends import migrated, postgres_url
+from tests.integration.backends import app_on_sql
 from tests.settings import TEST_ENV
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def app(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'users.db'}"
-    else:
-        url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
-    app = create_app({**TEST_ENV, "DATABASE_URL": url})
-    engine = app.extensions["container"].storage.engine()
-    upgrade(engine)
-    yield app
-    engine.dispose()
+    with app_on_sql(request, tmp_path) as app:
+        yield app
 
 
 def test_account_lifecycle_with_conditional_requests(app, faker):

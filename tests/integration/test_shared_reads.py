@@ -14,14 +14,12 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from adapters.sqlalchemy.engine import ReadOnlyViolation
-from adapters.sqlalchemy.migrate import upgrade
 from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork, shared_reads
-from app.factory import create_app
+from domain.users.model import User
 from tests import factories
 from tests.api.conftest import act_as, login
-from tests.integration.backends import RecordingBus, migrated, postgres_url
-from tests.settings import TEST_ENV
+from tests.integration.backends import RecordingBus, app_on_sql
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -54,11 +52,15 @@ def reader(engine: Engine) -> SqlAlchemyUnitOfWork:
     return SqlAlchemyUnitOfWork(engine, RecordingBus(), read_only=True)
 
 
-def test_reads_inside_the_block_share_one_connection_and_give_it_back(engine, make_user):
-    user = make_user()
+def stored(engine: Engine, user: User) -> User:
     with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
         uow.users.add(user)
         uow.commit()
+    return user
+
+
+def test_reads_inside_the_block_share_one_connection_and_give_it_back(engine, make_user):
+    user = stored(engine, make_user())
     with checkouts(engine) as seen, shared_reads(engine):
         with reader(engine) as first:
             assert first.users.get(user.id) == user
@@ -78,10 +80,7 @@ def test_reads_inside_the_block_share_one_connection_and_give_it_back(engine, ma
 def test_each_read_sees_what_committed_before_it_began(engine, make_user):
     """Shared is the connection, not the snapshot: a read that follows a commit (a user loaded
     after the cache's tag versions were read) must see it, or a stale value could be stored."""
-    user = make_user()
-    with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
-        uow.users.add(user)
-        uow.commit()
+    user = stored(engine, make_user())
     with checkouts(engine) as seen, shared_reads(engine):
         with reader(engine) as first:
             assert first.users.get(user.id).initials == user.initials
@@ -94,10 +93,7 @@ def test_each_read_sees_what_committed_before_it_began(engine, make_user):
 
 
 def test_a_read_inside_a_shared_read_has_its_own_connection(engine, make_user):
-    user = make_user()
-    with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
-        uow.users.add(user)
-        uow.commit()
+    user = stored(engine, make_user())
     with checkouts(engine) as seen, shared_reads(engine), reader(engine) as outer:
         with reader(engine) as inner:
             assert inner.users.get(user.id) == user
@@ -125,10 +121,7 @@ def test_a_unit_of_work_that_writes_is_never_shared(engine, make_user):
 
 
 def test_a_failed_read_is_not_shared_on(engine, make_user):
-    user = make_user()
-    with SqlAlchemyUnitOfWork(engine, RecordingBus()) as uow:
-        uow.users.add(user)
-        uow.commit()
+    user = stored(engine, make_user())
     with checkouts(engine) as seen, shared_reads(engine):
         with pytest.raises(DBAPIError), reader(engine) as failing:
             failing.users.get(user.id)
@@ -171,15 +164,8 @@ def test_a_read_on_postgresql_runs_in_autocommit(postgres_engine):
 
 @pytest.fixture(params=BACKENDS)
 def app(request, tmp_path):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'users.db'}"
-    else:
-        url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
-    app = create_app({**TEST_ENV, "DATABASE_URL": url, "CACHE_URL": "none"})
-    engine = app.extensions["container"].storage.engine()
-    upgrade(engine)
-    yield app
-    engine.dispose()
+    with app_on_sql(request, tmp_path, CACHE_URL="none") as app:
+        yield app
 
 
 def test_an_uncached_read_checks_out_one_connection(app, faker):
