@@ -1,0 +1,129 @@
+"""Profile one read scenario: one sync gunicorn worker under wrk, sampled by py-spy.
+
+    .venv/bin/python bench/profile_read.py SCENARIO [--seconds S] [--top N] [--raw PATH]
+
+SCENARIO is one of bench/http_read.py's service scenarios: `hit`, `304`, `me` (Redis),
+`local-hit`, `local-304`, `local-me` (the embedded default's local store), `sqlite`, `postgres`
+(no cache). The server runs as http_read runs it (production settings, its gunicorn.conf.py
+without the access log) but with one worker, so every sample is of the one process serving;
+wrk -t1 -c4 loads it while py-spy records it at 200 Hz for S seconds (default 9). It prints
+req/s under the profiler, then the functions with the largest share of the worker's samples,
+inclusive (the function and what it calls) and exclusive, each as `function (file:line)`.
+--raw PATH keeps py-spy's collapsed stacks.
+
+py-spy is needed (`.venv/bin/pip install py-spy`; exit 2 without it), and may need
+CAP_SYS_PTRACE in a container.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import http_read as bench  # bench/, this script's directory, is first on sys.path
+
+SCENARIOS = ("hit", "304", "me", "local-hit", "local-304", "local-me", "sqlite", "postgres")
+PLUMBING = 0.99  # frames in nearly every sample (gunicorn's loop, the worker): not shown
+
+
+@contextlib.contextmanager
+def environment(scenario: str, workdir: Path) -> Iterator[dict[str, str]]:
+    if scenario.startswith(bench.LOCAL):
+        with bench.deployment(scenario, workdir, embedded=True) as env:
+            yield env
+    elif scenario == "sqlite":
+        yield bench.service_env(
+            bench.instance(workdir, scenario), bench.sqlite_url(workdir, scenario), "none"
+        )
+    elif scenario == "postgres":
+        with bench.postgres_schema(bench.DEFAULT_POSTGRES_URL) as database:
+            yield bench.service_env(bench.instance(workdir, scenario), database, "none")
+    else:
+        with bench.redis_prefix(bench.DEFAULT_REDIS_URL) as prefix:
+            home, database = bench.instance(workdir, scenario), bench.sqlite_url(workdir, scenario)
+            yield bench.service_env(home, database, bench.DEFAULT_REDIS_URL, cache_prefix=prefix)
+
+
+def worker_pid(base: str) -> int:
+    """The one worker of the gunicorn listening at `base` (the newest of its processes)."""
+    port = base.rsplit(":", 1)[1]
+    found = subprocess.run(["pgrep", "-f", f"gunicorn.*127.0.0.1:{port}"], capture_output=True, text=True)
+    return max(int(pid) for pid in found.stdout.split())
+
+
+def record(scenario: str, seconds: int, raw: Path, workdir: Path) -> str:
+    """Runs the scenario under wrk and py-spy; returns wrk's output."""
+    with environment(scenario, workdir) as env, bench.service(scenario, env, workdir) as base:
+        url, etag, auth = bench.seed(base)
+        headers = dict(auth)
+        if scenario.endswith("me"):
+            url = f"{base}/api/auth/me"
+        elif scenario.endswith("304"):
+            headers["If-None-Match"] = etag
+        argv = ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--latency"]
+        for name, value in headers.items():
+            argv += ["-H", f"{name}: {value}"]
+        load = subprocess.Popen([*argv, url], stdout=subprocess.PIPE, text=True)
+        time.sleep(1)  # past the connections' set-up
+        spy = [str(bench.BIN / "py-spy"), "record", "-r", "200", "-d", str(seconds), "-f", "raw"]
+        done = subprocess.run(
+            [*spy, "-o", str(raw), "-p", str(worker_pid(base))], capture_output=True, text=True
+        )
+        output, _ = load.communicate(timeout=seconds + 60)
+        if done.returncode != 0:
+            raise bench.ScenarioFailed(f"py-spy exited with {done.returncode}: {done.stderr[-2000:]}")
+        return output
+
+
+def shares(raw: Path) -> tuple[int, collections.Counter[str], collections.Counter[str]]:
+    """Samples in all, and per frame the samples it is in (inclusive) and on top of (exclusive)."""
+    total, inclusive, exclusive = 0, collections.Counter[str](), collections.Counter[str]()
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples = int(count)
+        total += samples
+        frames = [frame.replace(str(bench.ROOT) + "/", "") for frame in stack.split(";")]
+        for frame in set(frames):
+            inclusive[frame] += samples
+        exclusive[frames[-1]] += samples
+    return total, inclusive, exclusive
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenario", choices=SCENARIOS)
+    parser.add_argument("--seconds", type=int, default=9)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--raw", type=Path)
+    args = parser.parse_args(argv)
+    if not (bench.BIN / "py-spy").exists() or shutil.which("wrk") is None:
+        print("profile_read needs py-spy (.venv/bin/pip install py-spy) and wrk", file=sys.stderr)
+        return 2
+    bench.WORKERS = 1
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        workdir = Path(tmp)
+        raw = args.raw or workdir / "stacks.txt"
+        output = record(args.scenario, args.seconds, raw, workdir)
+        total, inclusive, exclusive = shares(raw)
+    rps = bench.parse_wrk(output).rps
+    print(f"{args.scenario}: {rps:.0f} req/s under the profiler, {total} samples (one worker, wrk -t1 -c4)")
+    print("\ninclusive")
+    shown = [(frame, n) for frame, n in inclusive.most_common() if n < PLUMBING * total]
+    for frame, samples in shown[: args.top]:
+        print(f"{100 * samples / total:5.1f} %  {frame}")
+    print("\nexclusive")
+    for frame, samples in exclusive.most_common(args.top):
+        print(f"{100 * samples / total:5.1f} %  {frame}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
