@@ -76,14 +76,16 @@ class SqlAlchemyUserRepository:
         at the version this unit of work loaded (changed or deleted by another one)."""
         changes = self.tracker.changes()
         for user, version in changes.deletes:
-            self._write_if_unchanged(delete(users), user, version)
+            self._write_if_unchanged(_DELETE, {}, user, version)
         for user, version in changes.updates:
-            self._write_if_unchanged(update(users).values(_to_row(user)), user, version)
+            self._write_if_unchanged(_UPDATE, _to_row(user), user, version)
         if changes.inserts:
             self._connection.execute(insert(users), [_to_row(user) for user in changes.inserts])
 
-    def _write_if_unchanged(self, statement: Any, user: User, version: int) -> None:
-        result = self._connection.execute(statement.where(users.c.id == user.id, users.c.version == version))
+    def _write_if_unchanged(self, statement: Any, values: dict[str, Any], user: User, version: int) -> None:
+        """`statement` (_UPDATE setting `values`, or _DELETE) on the row only while it is still at
+        `version`."""
+        result = self._connection.execute(statement, {**values, "row_id": user.id, "row_version": version})
         if result.rowcount != 1:
             raise ConcurrentUpdate()
 
@@ -103,6 +105,11 @@ def _reads(condition: Any) -> tuple[Select, Select]:
 
 _BY_ID = _reads(users.c.id == bindparam("id"))
 _BY_EMAIL = _reads(users.c.email == bindparam("email"))
+# A tracked user's write while the row is at the version it was loaded at, built once (an UPDATE
+# sets the columns its parameters name).
+_AT_VERSION = (users.c.id == bindparam("row_id"), users.c.version == bindparam("row_version"))
+_UPDATE = update(users).where(*_AT_VERSION)
+_DELETE = delete(users).where(*_AT_VERSION)
 
 
 def _to_row(user: User) -> dict[str, Any]:
