@@ -49,8 +49,9 @@ class Storage(containers.DeclarativeContainer):
         sql=providers.Factory(SqlAlchemyUnitOfWork, engine=engine, bus=events, read_only=True),
         memory=providers.Factory(InMemoryUnitOfWork, db=memory, bus=events),
     )
-    # A block whose read-only units of work share one connection and transaction (the HTTP hot
-    # path's request: its session check and its user); in memory there is nothing to share.
+    # A block whose read-only units of work share one pooled connection, each with its own
+    # transaction (the HTTP hot path's request: its session check and its user); in memory
+    # there is nothing to share.
     shared_reads = providers.Selector(
         config.storage,
         sql=providers.Singleton(functools.partial, shared_reads, engine),
