@@ -4,9 +4,12 @@
 
 SCENARIO is one of bench/http_read.py's service scenarios: `hit`, `304`, `me` (Redis),
 `local-hit`, `local-304`, `local-me` (the embedded default's local store), `sqlite`, `postgres`
-(no cache). The server runs as http_read runs it (production settings, its gunicorn.conf.py
-without the access log) but with one worker, so every sample is of the one process serving;
-wrk -t1 -c4 loads it while py-spy records it at 200 Hz for S seconds (default 9). It prints
+(no cache); or `miss`: the Redis scenario's server with 300,000 users seeded
+(bench/population.py) and its cache cold, an admin reading a random one per request, so nearly
+every read is a cache miss and its fill (tag versions, lease, load, conditional store). The
+server runs as http_read runs it (production settings, its gunicorn.conf.py without the access
+log) but with one worker, so every sample is of the one process serving; wrk -t1 -c4 loads it
+while py-spy records it at 200 Hz for S seconds (default 9). It prints
 req/s under the profiler, then the functions with the largest share of the worker's samples,
 inclusive (the function and what it calls) and exclusive, each as `function (file:line)`.
 --raw PATH keeps py-spy's collapsed stacks.
@@ -29,8 +32,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import http_read as bench  # bench/, this script's directory, is first on sys.path
+from population import Population
 
-SCENARIOS = ("hit", "304", "me", "local-hit", "local-304", "local-me", "sqlite", "postgres")
+SCENARIOS = ("hit", "304", "me", "local-hit", "local-304", "local-me", "sqlite", "postgres", "miss")
+MISS_USERS = 300_000
 PLUMBING = 0.99  # frames in nearly every sample (gunicorn's loop, the worker): not shown
 
 
@@ -61,26 +66,42 @@ def worker_pid(base: str) -> int:
 
 def record(scenario: str, seconds: int, raw: Path, workdir: Path) -> str:
     """Runs the scenario under wrk and py-spy; returns wrk's output."""
-    with environment(scenario, workdir) as env, bench.service(scenario, env, workdir) as base:
-        url, etag, auth = bench.seed(base)
-        headers = dict(auth)
-        if scenario.endswith("me"):
-            url = f"{base}/api/auth/me"
-        elif scenario.endswith("304"):
-            headers["If-None-Match"] = etag
-        argv = ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--latency"]
-        for name, value in headers.items():
-            argv += ["-H", f"{name}: {value}"]
-        load = subprocess.Popen([*argv, url], stdout=subprocess.PIPE, text=True)
-        time.sleep(1)  # past the connections' set-up
-        spy = [str(bench.BIN / "py-spy"), "record", "-r", "200", "-d", str(seconds), "-f", "raw"]
-        done = subprocess.run(
-            [*spy, "-o", str(raw), "-p", str(worker_pid(base))], capture_output=True, text=True
-        )
-        output, _ = load.communicate(timeout=seconds + 60)
-        if done.returncode != 0:
-            raise bench.ScenarioFailed(f"py-spy exited with {done.returncode}: {done.stderr[-2000:]}")
-        return output
+    with environment(scenario, workdir) as env:
+        population = None
+        if scenario == "miss":  # seeded, not warmed: the cache starts cold
+            population = Population.create(
+                workdir, MISS_USERS, password_hash=bench.password_hash(), progress=bench.progress
+            )
+            bench.migrate(env)
+            population.fill(scenario, env["DATABASE_URL"])
+        with bench.service(scenario, env, workdir) as base:
+            output = load_and_record(scenario, base, seconds, raw, population)
+    return output
+
+
+def load_and_record(scenario: str, base: str, seconds: int, raw: Path, population: Population | None) -> str:
+    url, etag, auth = bench.seed(base, population)
+    headers = dict(auth)
+    if scenario.endswith("me"):
+        url = f"{base}/api/auth/me"
+    elif scenario.endswith("304"):
+        headers["If-None-Match"] = etag
+    argv = ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    script = population.script() if population else ()
+    if script:
+        argv += ["-s", script[0], url, "--", *script[1:]]
+    else:
+        argv.append(url)
+    load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    time.sleep(1)  # past the connections' set-up
+    spy = [str(bench.BIN / "py-spy"), "record", "-r", "200", "-d", str(seconds), "-f", "raw"]
+    done = subprocess.run([*spy, "-o", str(raw), "-p", str(worker_pid(base))], capture_output=True, text=True)
+    output, _ = load.communicate(timeout=seconds + 60)
+    if done.returncode != 0:
+        raise bench.ScenarioFailed(f"py-spy exited with {done.returncode}: {done.stderr[-2000:]}")
+    return output
 
 
 def shares(raw: Path) -> tuple[int, collections.Counter[str], collections.Counter[str]]:
