@@ -72,14 +72,14 @@ def migrated(url: str) -> str:
 
 
 @contextmanager
-def app_on_sql(request: Any, tmp_path: Path, **env: str) -> Iterator[Flask]:
-    """The app on a migrated SQLite file or PostgreSQL schema, as `request.param` ("sqlite",
-    "postgres") says, with `env` over the tests' environment."""
+def app_on_sql(request: Any, tmp_path: Path, database: str | None = None, **env: str) -> Iterator[Flask]:
+    """The app on a migrated SQLite file or PostgreSQL schema, as `database` ("sqlite",
+    "postgres"; by default `request.param`) says, with `env` over the tests' environment."""
     from adapters.sqlalchemy.migrate import upgrade
     from app.factory import create_app
     from tests.settings import TEST_ENV
 
-    if request.param == "sqlite":
+    if (database or request.param) == "sqlite":
         url = f"sqlite:///{tmp_path / 'users.db'}"
     else:
         url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))

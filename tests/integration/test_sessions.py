@@ -15,14 +15,13 @@ from uuid import UUID
 import pytest
 from flask import Flask
 
-from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from application.session_state.states import load_state
 from domain.auth.commands import Login
 from domain.session_state.model import SubscriptionSummary, UserState, Versioned
 from domain.users.commands import ChangeUserRoles
 from tests.api.conftest import make_admin
-from tests.integration.backends import migrated, postgres_url
+from tests.integration.backends import app_on_sql
 from tests.settings import TEST_ENV
 from tests.support.accounts import Account, register
 from tests.support.races import race
@@ -45,16 +44,10 @@ def app(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask]:
         return
     client = redis_client()
     prefix = f"test:sessions:{secrets.token_hex(6)}:"
-    database_url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
-    app = create_app(
-        {**TEST_ENV, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url}
-    )
-    engine = app.extensions["container"].storage.engine()
-    upgrade(engine)
     try:
-        yield app
+        with app_on_sql(request, tmp_path, "postgres", CACHE_URL=REDIS_URL, CACHE_PREFIX=prefix) as app:
+            yield app
     finally:
-        engine.dispose()
         delete_prefixed(client, prefix)
         client.close()
 
