@@ -73,22 +73,44 @@ end
 # KEYS[1] entry; ARGV[1] prefix.
 _GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1])"
 
-# KEYS[1] entry, KEYS[2..] version keys; ARGV[1] blob, ARGV[2] ttl ms, ARGV[3..] snapshot.
+# KEYS[1] entry, KEYS[2] its lease, KEYS[3..] version keys; ARGV[1] blob, ARGV[2] ttl ms,
+# ARGV[3] the lease's token ("" for none), ARGV[4..] snapshot. Stores unless a version moved on,
+# and releases the lease if the token still holds it, in the same step. Returns 1 when stored.
 _SET = """
-if #KEYS > 1 then
-  local current = redis.call('MGET', unpack(KEYS, 2))
-  for i = 1, #KEYS - 1 do
-    if (current[i] or '0') ~= ARGV[i + 2] then return 0 end
+local stored = 1
+if #KEYS > 2 then
+  local current = redis.call('MGET', unpack(KEYS, 3))
+  for i = 1, #KEYS - 2 do
+    if (current[i] or '0') ~= ARGV[i + 3] then stored = 0 break end
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return 1
+if stored == 1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return stored
 """
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# KEYS[1] the epoch's key, KEYS[2..] version keys; ARGV[1] an epoch for a server that has none.
+# Returns the epoch, then each version (nil for one never incremented: 0).
+_SNAPSHOT = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('MGET', unpack(KEYS))
+"""
+
+# KEYS[1] entry, KEYS[2] its lease; ARGV[1] token, ARGV[2] lease ttl ms, ARGV[3] prefix. Takes the
+# lease (SET NX) and, when taken, reads the entry in the same step (the holder's second look):
+# false when another holder has the lease, else {1, the entry or false}.
+_ACQUIRE = (
+    GET_ENTRY
+    + """
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return {1, get_entry(KEYS[1], ARGV[3])}
+"""
+)
 
 
 _forks = 0  # forks of this process so far: a child must not use its parent's sockets
@@ -204,8 +226,10 @@ class RedisTagCache:
         self._clock = clock
         self._ahead = ahead or ReadAhead()
         self._get = ThreadScript(client, _GET)
-        self._set = client.register_script(_SET)
-        self._release = client.register_script(_RELEASE)
+        self._set = ThreadScript(client, _SET)
+        self._release = ThreadScript(client, _RELEASE)
+        self._acquire = ThreadScript(client, _ACQUIRE)
+        self._snapshot = ThreadScript(client, _SNAPSHOT)
         self._tokens: dict[str, str] = {}
         # The read request, pre-encoded but for the key (see `_read`).
         prefix_arg = prefix.encode()
@@ -215,12 +239,8 @@ class RedisTagCache:
     def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
             return {}
-        epoch_key = self._version_key(EPOCH)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.set(epoch_key, secrets.randbelow(2**62) + 1, nx=True)
-        pipe.get(epoch_key)
-        pipe.mget([self._version_key(tag) for tag in tags])
-        _, epoch, found = pipe.execute()
+        keys = [self._version_key(EPOCH).encode(), *(self._version_key(tag).encode() for tag in tags)]
+        epoch, *found = self._snapshot(keys, [b"%d" % (secrets.randbelow(2**62) + 1)])
         versions = {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
         versions[EPOCH] = int(epoch or 0)
         return versions
@@ -238,9 +258,10 @@ class RedisTagCache:
         self._ahead.clear()
         millis = _millis(ttl)
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
-        keys = [self._prefix + key, *(self._version_key(tag) for tag in versions)]
-        args: list[bytes | int | str] = [blob, millis, *(str(int(v)) for v in versions.values())]
-        return bool(self._set(keys=keys, args=args))
+        token = self._tokens.pop(key, "")  # the lease this instance holds goes in the same step
+        keys = [self._prefix + key, self._lease_key(key), *(self._version_key(tag) for tag in versions)]
+        args = [b"%d" % millis, token.encode(), *(b"%d" % int(v) for v in versions.values())]
+        return bool(self._set([k.encode() for k in keys], [blob, *args]))
 
     def invalidate(self, *tags: str) -> None:
         # INCR only the version keys: the cost never depends on how many entries carry a tag.
@@ -258,16 +279,23 @@ class RedisTagCache:
             self._ahead.invalidated()
 
     def acquire(self, key: str, ttl: float) -> bool:
+        """Takes the lease and, in the same step, reads the entry: the read-through's look again
+        once it holds the lease (`get` of this key, next on this thread) takes what was read."""
         token = secrets.token_hex(16)
-        if self._client.set(self._lease_key(key), token, nx=True, px=_millis(ttl)):
-            self._tokens[key] = token
-            return True
-        return False
+        moment = self._ahead.moment()
+        keys = [(self._prefix + key).encode(), self._lease_key(key).encode()]
+        reply = self._acquire(keys, [token.encode(), b"%d" % _millis(ttl), self._prefix.encode()])
+        if not reply:
+            return False
+        self._tokens[key] = token
+        self._ahead.deliver(key, reply[1], moment)
+        return True
 
     def release(self, key: str) -> None:
+        self._ahead.clear()  # an entry read with the lease and not taken is not taken later
         token = self._tokens.pop(key, None)
         if token is not None:  # compare-and-delete: never drop a lease someone else took since
-            self._release(keys=[self._lease_key(key)], args=[token])
+            self._release([self._lease_key(key).encode()], [token.encode()])
 
     @property
     def prefix(self) -> str:

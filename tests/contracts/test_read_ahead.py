@@ -216,3 +216,31 @@ def test_an_entry_the_script_cannot_read_fails_the_entry_alone(stores, faker):
     assert stores.states.read(state.user_id, reader="test") == stores.alone[1].read(state.user_id, reader="x")
     with pytest.raises(redis.ResponseError):
         stores.cache.get(KEY)
+
+
+def test_the_lease_comes_with_the_entry_for_the_look_again(stores):
+    store_entry(stores.cache)
+    with recording(stores.redis.recorder) as sent:
+        assert stores.cache.acquire(KEY, 5.0)
+        taken = stores.cache.get(KEY)  # the read-through's look again, once it holds the lease
+    assert taken is not None and taken.value == b"the user"
+    assert round_trips(sent) == 1
+    stores.cache.release(KEY)
+
+
+def test_an_entry_read_with_the_lease_and_not_taken_is_dropped_with_the_lease(stores):
+    store_entry(stores.cache, b"before")
+    assert stores.cache.acquire(KEY, 5.0)
+    stores.cache.release(KEY)  # a holder that failed before its look again
+    store_entry(stores.alone[0], b"after")  # another worker's store since
+    found = stores.cache.get(KEY)
+    assert found is not None and found.value == b"after"
+
+
+def test_a_store_releases_the_lease_in_the_same_step(stores):
+    assert stores.cache.acquire(KEY, 5.0)
+    with recording(stores.redis.recorder) as sent:
+        assert stores.cache.set(KEY, b"loaded", ttl=60, versions=stores.cache.tag_versions(TAGS))
+        stores.cache.release(KEY)
+    assert round_trips(sent) == 2  # the snapshot, and the store with the release
+    assert stores.alone[0].acquire(KEY, 5.0)  # free for the next holder
