@@ -1,4 +1,4 @@
-"""Profile one read scenario: one sync gunicorn worker under wrk, sampled by py-spy.
+"""Profile one request scenario: one sync gunicorn worker under wrk, sampled by py-spy.
 
     .venv/bin/python bench/profile_read.py SCENARIO [--seconds S] [--top N] [--raw PATH]
 
@@ -6,7 +6,9 @@ SCENARIO is one of bench/http_read.py's service scenarios: `hit`, `304`, `me` (R
 `local-hit`, `local-304`, `local-me` (the embedded default's local store), `sqlite`, `postgres`
 (no cache); or `miss`: the Redis scenario's server with 300,000 users seeded
 (bench/population.py) and its cache cold, an admin reading a random one per request, so nearly
-every read is a cache miss and its fill (tag versions, lease, load, conditional store). The
+every read is a cache miss and its fill (tag versions, lease, load, conditional store); or
+`login`: POST /api/auth/login of one user, over and over, on PostgreSQL + Redis with argon2 at
+the benchmarks' cheap cost, so that what a login does around its verification shows. The
 server runs as http_read runs it (production settings, its gunicorn.conf.py without the access
 log) but with one worker, so every sample is of the one process serving; wrk -t1 -c4 loads it
 while py-spy records it at 200 Hz for S seconds (default 9). It prints
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -34,7 +37,7 @@ from pathlib import Path
 import http_read as bench  # bench/, this script's directory, is first on sys.path
 from population import Population
 
-SCENARIOS = ("hit", "304", "me", "local-hit", "local-304", "local-me", "sqlite", "postgres", "miss")
+SCENARIOS = ("hit", "304", "me", "local-hit", "local-304", "local-me", "sqlite", "postgres", "miss", "login")
 MISS_USERS = 300_000
 PLUMBING = 0.99  # frames in nearly every sample (gunicorn's loop, the worker): not shown
 
@@ -48,6 +51,9 @@ def environment(scenario: str, workdir: Path) -> Iterator[dict[str, str]]:
         yield bench.service_env(
             bench.instance(workdir, scenario), bench.sqlite_url(workdir, scenario), "none"
         )
+    elif scenario == "login":
+        with bench.deployment(scenario, workdir, embedded=False) as env:
+            yield env
     elif scenario == "postgres":
         with bench.postgres_schema(bench.DEFAULT_POSTGRES_URL) as database:
             yield bench.service_env(bench.instance(workdir, scenario), database, "none")
@@ -82,14 +88,22 @@ def record(scenario: str, seconds: int, raw: Path, workdir: Path) -> str:
 def load_and_record(scenario: str, base: str, seconds: int, raw: Path, population: Population | None) -> str:
     url, etag, auth = bench.seed(base, population)
     headers = dict(auth)
+    script = population.script() if population else ()
     if scenario.endswith("me"):
         url = f"{base}/api/auth/me"
     elif scenario.endswith("304"):
         headers["If-None-Match"] = etag
+    elif scenario == "login":
+        url, lua = f"{base}/api/auth/login", raw.with_name("login.lua")
+        credentials = json.dumps({"email": bench.bare_app.EMAIL, "password": bench.PASSWORD})
+        lua.write_text(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(credentials)}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        headers, script = {}, (str(lua),)
     argv = ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    script = population.script() if population else ()
     if script:
         argv += ["-s", script[0], url, "--", *script[1:]]
     else:
