@@ -5,9 +5,7 @@ first, it names the entry it will read (`wanted`); a store that can read both in
 server (the Redis one: one Lua script for the state and the entry) does so when it reads the
 state, and leaves the entry here (`deliver`); the cache's next read of that key, on the same
 thread, takes it (`take`) instead of calling the server again. Stores that cannot, or need not
-(the local store's reads are in-process), ignore it, and their reads go on as before. The Redis
-tag cache also delivers here the entry it reads with a lease it takes (`acquire`), for the
-read-through's look again once it holds the lease.
+(the local store's reads are in-process), ignore it, and their reads go on as before.
 
 A delivered entry is what the cache's own read would have returned at that moment, error
 included: the read that takes it raises it, and its resilient decorator counts the failure as
@@ -43,17 +41,13 @@ class ReadAhead:
         local = self._local
         local.wanted, local.delivered = key, NOTHING
 
-    def moment(self) -> int:
-        """Now, for `deliver`: take it before the read whose entry is delivered."""
-        return self._generation
-
     def take_wanted(self) -> tuple[str, int] | None:
         """The key to read along with the state, once, and the moment to deliver it with (take
         it before the read): None when there is none (any more)."""
         local = self._local
         key = getattr(local, "wanted", None)
         local.wanted = None
-        return None if key is None else (key, self.moment())
+        return None if key is None else (key, self._generation)
 
     def deliver(self, key: str, entry: Any, moment: int) -> None:
         """What the cache's read of `key` returns (a stored form, or None), or the error it

@@ -101,18 +101,6 @@ redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('MGET', unpack(KEYS))
 """
 
-# KEYS[1] entry, KEYS[2] its lease; ARGV[1] token, ARGV[2] lease ttl ms, ARGV[3] prefix. Takes the
-# lease (SET NX) and, when taken, reads the entry in the same step (the holder's second look):
-# false when another holder has the lease, else {1, the entry or false}.
-_ACQUIRE = (
-    GET_ENTRY
-    + """
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-return {1, get_entry(KEYS[1], ARGV[3])}
-"""
-)
-
-
 _forks = 0  # forks of this process so far: a child must not use its parent's sockets
 
 
@@ -228,9 +216,8 @@ class RedisTagCache:
         self._get = ThreadScript(client, _GET)
         self._set = ThreadScript(client, _SET)
         self._release = ThreadScript(client, _RELEASE)
-        self._acquire = ThreadScript(client, _ACQUIRE)
         self._snapshot = ThreadScript(client, _SNAPSHOT)
-        self._tokens: dict[str, str] = {}
+        self._tokens = threading.local()  # see _leases
         # The read request, pre-encoded but for the key (see `_read`).
         prefix_arg = prefix.encode()
         self._read_head = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + self._get.sha + b"\r\n$1\r\n1\r\n"
@@ -258,10 +245,13 @@ class RedisTagCache:
         self._ahead.clear()
         millis = _millis(ttl)
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
-        token = self._tokens.pop(key, "")  # the lease this instance holds goes in the same step
+        leases = self._leases()
+        token = leases.get(key, "")  # the lease this thread holds is released in the same step
         keys = [self._prefix + key, self._lease_key(key), *(self._version_key(tag) for tag in versions)]
         args = [b"%d" % millis, token.encode(), *(b"%d" % int(v) for v in versions.values())]
-        return bool(self._set([k.encode() for k in keys], [blob, *args]))
+        stored = bool(self._set([k.encode() for k in keys], [blob, *args]))
+        leases.pop(key, None)  # only once the script ran: a failed store leaves it to `release`
+        return stored
 
     def invalidate(self, *tags: str) -> None:
         # INCR only the version keys: the cost never depends on how many entries carry a tag.
@@ -279,23 +269,24 @@ class RedisTagCache:
             self._ahead.invalidated()
 
     def acquire(self, key: str, ttl: float) -> bool:
-        """Takes the lease and, in the same step, reads the entry: the read-through's look again
-        once it holds the lease (`get` of this key, next on this thread) takes what was read."""
         token = secrets.token_hex(16)
-        moment = self._ahead.moment()
-        keys = [(self._prefix + key).encode(), self._lease_key(key).encode()]
-        reply = self._acquire(keys, [token.encode(), b"%d" % _millis(ttl), self._prefix.encode()])
-        if not reply:
-            return False
-        self._tokens[key] = token
-        self._ahead.deliver(key, reply[1], moment)
-        return True
+        if self._client.set(self._lease_key(key), token, nx=True, px=_millis(ttl)):
+            self._leases()[key] = token
+            return True
+        return False
 
     def release(self, key: str) -> None:
-        self._ahead.clear()  # an entry read with the lease and not taken is not taken later
-        token = self._tokens.pop(key, None)
+        token = self._leases().pop(key, None)
         if token is not None:  # compare-and-delete: never drop a lease someone else took since
             self._release([self._lease_key(key).encode()], [token.encode()])
+
+    def _leases(self) -> dict[str, str]:
+        """This thread's leases, key to token: a thread releases only what it took (another
+        thread may hold the same key's lease after this thread's expired)."""
+        leases = getattr(self._tokens, "leases", None)
+        if leases is None:
+            leases = self._tokens.leases = {}
+        return leases
 
     @property
     def prefix(self) -> str:
