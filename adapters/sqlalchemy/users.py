@@ -78,13 +78,14 @@ class SqlAlchemyUserRepository:
         for user, version in changes.deletes:
             self._write_if_unchanged(_DELETE, {}, user, version)
         for user, version in changes.updates:
-            self._write_if_unchanged(_UPDATE, _to_row(user), user, version)
+            changed = {f"new_{name}": value for name, value in _to_row(user).items() if name in _CHANGEABLE}
+            self._write_if_unchanged(_UPDATE, changed, user, version)
         if changes.inserts:
             self._connection.execute(insert(users), [_to_row(user) for user in changes.inserts])
 
     def _write_if_unchanged(self, statement: Any, values: dict[str, Any], user: User, version: int) -> None:
-        """`statement` (_UPDATE setting `values`, or _DELETE) on the row only while it is still at
-        `version`."""
+        """`statement` (_UPDATE with its `new_*` values, or _DELETE) on the row only while it is
+        still at `version`."""
         result = self._connection.execute(statement, {**values, "row_id": user.id, "row_version": version})
         if result.rowcount != 1:
             raise ConcurrentUpdate()
@@ -108,7 +109,10 @@ _BY_EMAIL = _reads(users.c.email == bindparam("email"))
 # A tracked user's write while the row is at the version it was loaded at, built once (an UPDATE
 # sets the columns its parameters name).
 _AT_VERSION = (users.c.id == bindparam("row_id"), users.c.version == bindparam("row_version"))
-_UPDATE = update(users).where(*_AT_VERSION)
+# The columns a user's update writes, named: the other contexts' columns on the row (the session
+# and subscription versions, the last login) are theirs to write, by compare-and-set.
+_CHANGEABLE = ("email", "initials", "password_hash", "confirmed", "roles", "status", "version")
+_UPDATE = update(users).where(*_AT_VERSION).values({name: bindparam(f"new_{name}") for name in _CHANGEABLE})
 _DELETE = delete(users).where(*_AT_VERSION)
 
 

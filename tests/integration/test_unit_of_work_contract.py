@@ -672,3 +672,12 @@ def test_a_user_removed_in_a_unit_of_work_is_gone_from_it(backend, make_user):
         uow.users.remove(uow.users.get(user.id))
         assert uow.users.get(user.id) is None
         assert uow.users.get_by_email(user.email) is None
+
+
+def test_a_users_update_writes_each_of_its_fields_and_no_other_contexts_column(make_user):
+    """The SQL update names its columns: a field added to the user's row must be named there
+    too, and the sessions' and subscriptions' columns on the row stay theirs to write."""
+    from adapters.sqlalchemy.users import _CHANGEABLE, _to_row
+
+    assert set(_to_row(make_user())) - {"id", "created_at"} == set(_CHANGEABLE)
+    assert not {"session_version", "subscription_version", "last_login_at"} & set(_CHANGEABLE)
