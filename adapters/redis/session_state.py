@@ -9,8 +9,8 @@ the groups.
 A read may also read one tag cache entry in the same script, for the HTTP hot path (see
 `read_along`): one round trip for a request's session check and its cached answer.
 
-On Redis Cluster the read along touches the tag cache's keys too, so the prefix needs the tag
-cache's hash tag (`{us}:`); every other script touches one key.
+The read along touches the tag cache's keys too; like the tag cache, this store runs on one
+Redis server.
 """
 
 from __future__ import annotations

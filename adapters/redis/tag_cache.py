@@ -20,8 +20,8 @@ could then store its stale value. So every snapshot also records the server's *e
 number set once under `prefix + "~epoch:v"` (SET NX); it is checked like a tag version by both
 scripts, and a restarted server has a new epoch (or none), which matches no earlier snapshot.
 
-On Redis Cluster put a hash tag in the prefix (`{us}:`) so every key a script touches lives in
-one slot.
+One Redis server: the scripts derive keys they do not declare (an entry's tag versions), and
+the per-thread connections are made from the client's pool, which a Cluster client lacks.
 """
 
 from __future__ import annotations
