@@ -352,17 +352,26 @@ def parse_wrk(output: str) -> WrkResult:
     )
 
 
+def wrk_argv(
+    url: str,
+    seconds: int,
+    connections: int,
+    headers: dict[str, str],
+    script: tuple[str, ...] = (),
+    threads: int = WRK_THREADS,
+) -> list[str]:
+    """wrk's command line. `script`: wrk's Lua script and its arguments (Population.script), or
+    nothing: `url` each time."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    return [*argv, "-s", script[0], url, "--", *script[1:]] if script else [*argv, url]
+
+
 def wrk(
     url: str, seconds: int, connections: int, headers: dict[str, str], script: tuple[str, ...] = ()
 ) -> WrkResult:
-    """`script`: wrk's Lua script and its arguments (Population.script), or nothing: `url` each time."""
-    argv = ["wrk", f"-t{WRK_THREADS}", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    if script:
-        argv += ["-s", script[0], url, "--", *script[1:]]
-    else:
-        argv.append(url)
+    argv = wrk_argv(url, seconds, connections, headers, script)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0:
         raise ScenarioFailed(f"wrk exited with {done.returncode}: {done.stderr or done.stdout}")

@@ -60,11 +60,10 @@ def patch(url: str, auth: dict[str, str], initials: str) -> None:
 def wrk_patch(name: str, url: str, auth: dict[str, str], seconds: int, script: Path) -> Outcome:
     try:
         patch(url, auth, "PRE")
-        argv = ["wrk", "-t1", "-c1", f"-d{seconds}s", "--latency", "-s", str(script), url]
+        lua = (str(script), auth.get("Authorization", ""))
+        argv = http_read.wrk_argv(url, seconds, 1, {}, lua, threads=1)
         progress(f"{name}: wrk -t1 -c1 -d{seconds}s PATCH {url}")
-        done = subprocess.run(
-            [*argv, "--", auth.get("Authorization", "")], capture_output=True, text=True, timeout=seconds + 60
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         if done.returncode != 0:
             raise ScenarioFailed(f"wrk exited with {done.returncode}: {done.stderr or done.stdout}")
         result = parse_wrk(done.stdout)

@@ -101,13 +101,7 @@ def load_and_record(scenario: str, base: str, seconds: int, raw: Path, populatio
             'wrk.headers["Content-Type"] = "application/json"\n'
         )
         headers, script = {}, (str(lua),)
-    argv = ["wrk", "-t1", "-c4", f"-d{seconds + 2}s", "--latency"]
-    for name, value in headers.items():
-        argv += ["-H", f"{name}: {value}"]
-    if script:
-        argv += ["-s", script[0], url, "--", *script[1:]]
-    else:
-        argv.append(url)
+    argv = bench.wrk_argv(url, seconds + 2, 4, headers, script, threads=1)
     load = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     time.sleep(1)  # past the connections' set-up
     spy = [str(bench.BIN / "py-spy"), "record", "-r", "200", "-d", str(seconds), "-f", "raw"]

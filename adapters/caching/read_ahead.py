@@ -1,7 +1,7 @@
 """One round trip for a request's two reads: its session state and the cache entry it answers with.
 
 The HTTP hot path authenticates (a UserState read) and then reads one cache entry. Before the
-first, it names the entry it will read (`wanted`); a store that can read both in one call to its
+first, it names the entry it will read (`want`); a store that can read both in one call to its
 server (the Redis one: one Lua script for the state and the entry) does so when it reads the
 state, and leaves the entry here (`deliver`); the cache's next read of that key, on the same
 thread, takes it (`take`) instead of calling the server again. Stores that cannot, or need not

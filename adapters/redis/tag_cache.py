@@ -195,7 +195,8 @@ def _millis(ttl: float) -> int:
 
 class RedisTagCache:
     """Every key is `prefix + key`; a tag's version lives at `prefix + tag + ":v"` and a key's
-    lease at `prefix + key + ":lease"`. Leases belong to this instance (one token per key).
+    lease at `prefix + key + ":lease"`. A lease belongs to the thread that took it (one token
+    per key and thread, see `_leases`).
     A read takes the entry `ahead` holds for its key, if the session-state store read it along
     (see adapters.caching.read_ahead)."""
 
