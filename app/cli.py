@@ -46,6 +46,14 @@ def migrate() -> None:
     _migrate()
 
 
+@main.command("graphql-schema")
+def graphql_schema() -> None:
+    """Print the GraphQL schema in SDL (docs/schema.graphql holds it)."""
+    from app.graphql.schema import sdl  # the schema's modules only for this command
+
+    click.echo(sdl(), nl=False)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)

@@ -134,6 +134,7 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
             "total": _rate(read, "REGISTRATIONS", "120/minute"),
         },
         "api_docs": read.flag("API_DOCS", not production),
+        "graphql": _graphql(read, production),
         "metrics_token": _metrics_token(read),
         "subscriptions": {
             "plans": _plans(read),
@@ -160,6 +161,17 @@ def load(environ: Mapping[str, str] = os.environ) -> dict[str, Any]:
     if read.problems:
         raise ConfigError(read.problems)
     return settings
+
+
+def _graphql(read: _Reader, production: bool) -> dict[str, Any]:
+    return {
+        # Introspection, and the GraphiQL page that needs it.
+        "introspection": read.flag("GRAPHQL_INTROSPECTION", not production),
+        "max_depth": read.integer("GRAPHQL_MAX_DEPTH", 6, 1, 64),
+        "max_aliases": read.integer("GRAPHQL_MAX_ALIASES", 10, 0, 1000),
+        "max_tokens": read.integer("GRAPHQL_MAX_TOKENS", 2000, 100, 100_000),
+        "max_batch": read.integer("GRAPHQL_MAX_BATCH", 0, 0, 100),  # 0: batching off
+    }
 
 
 def _database_url(read: _Reader, production: bool, instance_path: str) -> str:

@@ -15,6 +15,7 @@ from app.api import auth, health, passwords, premium, schemas, subscriptions, us
 from app.api.docs import BEARER_SCHEME
 from app.containers import Container
 from app.deferred import DeferredCommands
+from app.graphql import view as graphql_view
 from app.http import (
     bodiless,
     correlation,
@@ -89,6 +90,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     api.register_blueprint(premium.blp)
     schemas.complete(api.spec, settings["subscriptions"]["plans"])
     app.register_blueprint(health.blp)
+    graphql_view.init_app(app, settings["graphql"])
     if settings["metrics_token"] is not None or settings["env"] != "production":
         metrics.init_app(app, settings["metrics_token"])
     # Middleware wraps app.wsgi_app, as Flask documents; its types declare it a method, hence the ignores.

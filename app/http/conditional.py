@@ -124,17 +124,25 @@ def none_match(condition: str | None, etag: str) -> bool:
 
 
 def write_condition(resource_id: UUID) -> VersionCondition:
-    """The request's If-Match (strong comparison) and If-None-Match (weak) as a condition on
-    the resource's version (RFC 9110 §13.1.1-2): the handler checks it in its transaction.
+    """The request's If-Match and If-None-Match as a condition on the resource's version."""
+    headers = request.headers
+    return version_condition(resource_id, headers.get("If-Match"), headers.get("If-None-Match"))
+
+
+def version_condition(
+    resource_id: UUID, if_match: str | None, if_none_match: str | None = None
+) -> VersionCondition:
+    """If-Match (strong comparison) and If-None-Match (weak) values as a condition on the
+    resource's version (RFC 9110 §13.1.1-2): the handler checks it in its transaction.
     A tag of another resource or representation names no version, so it never matches."""
     match, must_exist = None, False
-    if (raw := request.headers.get("If-Match")) is not None:
+    if (raw := if_match) is not None:
         parsed = parse_condition(raw)
         must_exist = True
         if not parsed.star:
             match = _versions(resource_id, (opaque for weak, opaque in parsed.tags if not weak))
     none, must_not_exist = frozenset[int](), False
-    if (raw := request.headers.get("If-None-Match")) is not None:
+    if (raw := if_none_match) is not None:
         parsed = parse_condition(raw)
         must_not_exist = parsed.star
         none = _versions(resource_id, (opaque for _weak, opaque in parsed.tags))

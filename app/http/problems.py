@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 import sqlalchemy.exc
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from adapters.i18n import N_
@@ -45,6 +45,7 @@ TITLE_OF = {
     409: N_("Conflict"),
     412: N_("Precondition Failed"),
     413: N_("Content Too Large"),
+    414: N_("URI Too Long"),
     415: N_("Unsupported Media Type"),
     422: N_("Unprocessable Content"),
     429: N_("Too Many Requests"),
@@ -87,7 +88,7 @@ def problem(
         "detail": detail or catalogs.gettext(DETAIL_OF.get(status, HTTPStatus(status).description), locale),
     }
     if errors:
-        body["errors"] = _translate(errors, catalogs, locale)
+        body["errors"] = translate(errors, catalogs, locale)
     response = Response(json.dumps(body, ensure_ascii=False), status, mimetype=PROBLEM_JSON, headers=headers)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -127,11 +128,11 @@ def from_domain_error(error: errors.DomainError) -> Response:
     return problem(status, detail, field_errors, headers)
 
 
-def _translate(value: Any, catalogs, locale: str) -> Any:
+def translate(value: Any, catalogs, locale: str) -> Any:
     if isinstance(value, dict):
-        return {str(k): _translate(v, catalogs, locale) for k, v in value.items()}
+        return {str(k): translate(v, catalogs, locale) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_translate(v, catalogs, locale) for v in value]
+        return [translate(v, catalogs, locale) for v in value]
     return catalogs.render(value, locale) if not isinstance(value, (int, float)) else value
 
 
@@ -155,11 +156,17 @@ def unavailable(error: Exception) -> bool:
     return True  # no state at all: the connection could not be made
 
 
+def note_database_outage(error: Exception) -> None:
+    """Log and count a request that found the database out of reach (once per outage)."""
+    g.database_unavailable = True  # whatever the request answers, it did not reach the database
+    _DATABASE.failed("request", error)
+
+
 def database_unavailable(error: Exception) -> Response:
     if not unavailable(error):
         log.error("operation=request.failed", exc_info=error)
         return problem(500)
-    _DATABASE.failed("request", error)
+    note_database_outage(error)
     return problem(503, headers={"Retry-After": str(RETRY_AFTER)})
 
 
@@ -171,6 +178,7 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def database_answers(response: Response) -> Response:
         # A write that succeeded went through the database: the outage log's last line.
-        if _DATABASE.down and response.status_code < 300 and request.method not in ("GET", "HEAD"):
+        reached = response.status_code < 300 and not g.get("database_unavailable")
+        if _DATABASE.down and reached and request.method not in ("GET", "HEAD"):
             _DATABASE.answered()
         return response
