@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 import strawberry
+from flask import current_app
 
 from app.api import bus
 from app.api.schemas import PageArgs, UserListArgs
@@ -12,6 +13,7 @@ from app.api.subscriptions import own
 from app.graphql import types
 from app.graphql.arguments import load
 from app.http.auth import authorize, current_principal, require_admin
+from app.http.hot_path import user_read
 from domain.auth.queries import GetLoginActivity
 from domain.subscriptions.queries import GetSubscription
 from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
@@ -21,8 +23,12 @@ from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
 class Query:
     @strawberry.field(description="A user (the user or an admin), from the read cache")
     def user(self, id: UUID) -> types.User:
-        authorize(id)
-        return types.User.of(bus().handle(GetUser(id)))
+        container = current_app.extensions["container"]
+        key = container.user_entries().key(id)
+        with user_read(container.caching.read_ahead(), key, container.storage.shared_reads()):
+            authorize(id)
+            user = bus().handle(GetUser(id))
+        return types.User.of(user)
 
     @strawberry.field(description="Users, filtered by email and confirmation, a page at a time (admins)")
     def users(

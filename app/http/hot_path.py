@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
@@ -116,18 +116,29 @@ class HotPath:
     def _read(self, environ: dict[str, Any], user_id: UUID) -> tuple[str, bytes] | None:
         # The session check reads the entry along where its store can (one round trip on Redis);
         # where both go to the database, they share one pooled connection.
-        self._ahead.want(self._entries.key(user_id))
-        try:
-            with self._shared_reads():
-                try:  # the same check as the Flask view's, which reuses its outcome
-                    if not check(environ, self._authenticate).may_access(user_id):
-                        return None  # the view answers 403
-                except Unauthenticated:
-                    return None  # the view answers 401
-                value = self._entries.read(user_id)
-        finally:
-            self._ahead.clear()
+        with user_read(self._ahead, self._entries.key(user_id), self._shared_reads):
+            try:  # the same check as the Flask view's, which reuses its outcome
+                if not check(environ, self._authenticate).may_access(user_id):
+                    return None  # the view answers 403
+            except Unauthenticated:
+                return None  # the view answers 401
+            value = self._entries.read(user_id)
         return None if value is None else representation(value)  # None: the view answers 404
+
+
+@contextmanager
+def user_read(
+    ahead: ReadAhead, key: str, shared_reads: Callable[[], AbstractContextManager[None]]
+) -> Iterator[None]:
+    """A request's session check and then its read of one user's cache entry `key`, in one go:
+    on Redis the check reads the entry along (one round trip), on the database the two share
+    one pooled connection. The hot path reads so, and GraphQL's user(id)."""
+    ahead.want(key)
+    try:
+        with shared_reads():
+            yield
+    finally:
+        ahead.clear()
 
 
 def _request_id(environ: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+import redis
 from flask import Flask
 from sqlalchemy import event
 
@@ -105,6 +106,27 @@ def test_a_cache_hit_sends_no_sql_statement(workers, account):
     with statements(app) as seen:
         read(client, user_id)
     assert seen == []  # and refills the entry
+
+
+@pytest.mark.parametrize("cache_env", ["redis"], indirect=True)  # the local store reads in-process
+def test_a_hit_is_one_redis_round_trip_as_on_the_rest_hot_path(workers, account, monkeypatch):
+    """The session check reads the user's entry along (app.http.hot_path.user_read)."""
+    client = client_of(workers[0], account)
+    user_id = account["json"]["id"]
+    read(client, user_id)
+    read(client, user_id)  # the scripts are loaded
+    sent: list[bytes] = []
+    original = redis.connection.Connection.send_packed_command
+
+    def counting(connection, command, *args, **kwargs):
+        sent.append(command)
+        return original(connection, command, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", counting)
+    assert read(client, user_id)["etag"] == account["etag"]
+    packed = [b"".join(c) if isinstance(c, list | tuple) else bytes(c) for c in sent]
+    # Another test's SCRIPT FLUSH makes the server ask for a script again: not a round trip here.
+    assert len(sent) - 2 * sum(b"SCRIPT" in command for command in packed) == 1
 
 
 def test_a_graphql_write_on_one_worker_is_seen_by_the_other_at_once(workers, account):
