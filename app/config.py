@@ -169,7 +169,7 @@ def _graphql(read: _Reader, production: bool) -> dict[str, Any]:
         "introspection": read.flag("GRAPHQL_INTROSPECTION", not production),
         "max_depth": read.integer("GRAPHQL_MAX_DEPTH", 6, 1, 64),
         "max_aliases": read.integer("GRAPHQL_MAX_ALIASES", 10, 0, 1000),
-        "max_tokens": read.integer("GRAPHQL_MAX_TOKENS", 2000, 100, 100_000),
+        "max_tokens": read.integer("GRAPHQL_MAX_TOKENS", 500, 100, 100_000),
         "max_batch": read.integer("GRAPHQL_MAX_BATCH", 0, 0, 100),  # 0: batching off
     }
 

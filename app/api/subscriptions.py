@@ -17,7 +17,7 @@ from app.api.schemas import (
     SubscriptionCreateSchema,
     SubscriptionSchema,
 )
-from app.http.auth import current_principal
+from app.http.auth import current_principal, own
 from app.http.conditional import etag_of, represent, write_condition
 from app.http.exposure import location
 from app.http.locale import current_locale
@@ -50,12 +50,6 @@ ADMIN_OR_PROVIDER: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"paymentSi
 def subscription_response(subscription: Subscription, status: int = 200, **headers: str) -> Response:
     body = json.dumps(SubscriptionSchema().dump(subscription))
     return represent(body, etag_of(subscription.id, subscription.version), CACHE_CONTROL, status, **headers)
-
-
-def own() -> UUID | None:
-    """Whose subscriptions the principal may see and change: their own, or (None) anyone's."""
-    principal = current_principal()
-    return None if principal.is_admin else principal.user_id
 
 
 @blp.route("")

@@ -18,10 +18,9 @@ from app.api.schemas import (
     UserCreateSchema,
     UserUpdateSchema,
 )
-from app.api.subscriptions import own
 from app.graphql import types
 from app.graphql.arguments import load
-from app.http.auth import authorize, current_principal, require_admin
+from app.http.auth import authorize, check_again, current_principal, own, require_admin
 from app.http.conditional import version_condition
 from app.http.locale import current_locale
 from domain.subscriptions.commands import CancelSubscription, RegisterSubscription
@@ -65,6 +64,7 @@ class Mutation:
         input: types.UpdateUserInput,
         if_match: IfMatch = None,
     ) -> types.User:
+        check_again()  # as the caller is now: an earlier mutation may have changed it
         principal = authorize(id)
         body = load(
             UserUpdateSchema(),
@@ -84,6 +84,7 @@ class Mutation:
 
     @strawberry.mutation(description="Delete a user (the user or an admin); every session ends")
     def delete_user(self, id: UUID, if_match: IfMatch = None) -> bool:
+        check_again()  # as the caller is now: an earlier mutation may have changed it
         authorize(id)
         bus().handle(
             DeleteUser(user_id=id, condition=version_condition(id, if_match), locale=current_locale())
@@ -113,6 +114,7 @@ class Mutation:
 
     @strawberry.mutation(description="Replace a user's roles (admins)")
     def change_roles(self, id: UUID, roles: list[str]) -> types.User:
+        check_again()  # as the caller is now: an earlier mutation may have changed it
         require_admin()
         body = load(RolesSchema(), roles=roles)
         command = ChangeUserRoles(user_id=id, roles=frozenset(body["roles"]), locale=current_locale())
@@ -120,6 +122,7 @@ class Mutation:
 
     @strawberry.mutation(description="Subscribe the signed-in user to a plan (pending until paid)")
     def register_subscription(self, plan: str) -> types.Subscription:
+        check_again()  # as the caller is now: an earlier mutation may have changed it
         principal = current_principal()
         body = load(SubscriptionCreateSchema(), plan=plan)
         command = RegisterSubscription(user_id=principal.user_id, plan=body["plan"], locale=current_locale())
@@ -127,6 +130,7 @@ class Mutation:
 
     @strawberry.mutation(description="Cancel a subscription at once (its user or an admin)")
     def cancel_subscription(self, id: UUID, if_match: IfMatch = None) -> types.Subscription:
+        check_again()  # as the caller is now: an earlier mutation may have changed it
         command = CancelSubscription(
             subscription_id=id,
             user_id=own(),

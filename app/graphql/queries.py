@@ -9,10 +9,10 @@ from flask import current_app
 
 from app.api import bus
 from app.api.schemas import PageArgs, UserListArgs
-from app.api.subscriptions import own
 from app.graphql import types
+from app.graphql.answers import never_store
 from app.graphql.arguments import load
-from app.http.auth import authorize, current_principal, require_admin
+from app.http.auth import authorize, current_principal, own, require_admin
 from app.http.hot_path import user_read
 from domain.auth.queries import GetLoginActivity
 from domain.subscriptions.queries import GetSubscription
@@ -46,6 +46,7 @@ class Query:
 
     @strawberry.field(description="The signed-in session, from its session state")
     def me(self) -> types.Me:
+        never_store()
         return types.Me.of(current_principal())
 
     @strawberry.field(description="A subscription (its user or an admin)")

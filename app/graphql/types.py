@@ -44,7 +44,7 @@ class UserPage:
     total: int
 
 
-@strawberry.type
+@strawberry.type(name="PlanSubscription", description="A user's subscription to a plan")
 class Subscription:
     id: UUID
     user_id: UUID

@@ -61,6 +61,18 @@ def authorize(user_id: UUID) -> Principal:
     return principal
 
 
+def own() -> UUID | None:
+    """Whose subscriptions the principal may see and change: their own, or (None) anyone's."""
+    principal = current_principal()
+    return None if principal.is_admin else principal.user_id
+
+
+def check_again() -> None:
+    """Forget the request's remembered check: the next one reads the session state again (after
+    a write that may have changed it, when the same request goes on to another)."""
+    request.environ.pop(ENVIRON_KEY, None)
+
+
 def require_admin() -> Principal:
     principal = current_principal()
     if not principal.is_admin:

@@ -178,7 +178,10 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def database_answers(response: Response) -> Response:
         # A write that succeeded went through the database: the outage log's last line.
-        reached = response.status_code < 300 and not g.get("database_unavailable")
-        if _DATABASE.down and reached and request.method not in ("GET", "HEAD"):
+        # A view may say (GraphQL answers 200 whether or not a mutation ran or failed).
+        reached = g.get("database_answered")
+        if reached is None:
+            reached = response.status_code < 300 and request.method not in ("GET", "HEAD")
+        if _DATABASE.down and reached and not g.get("database_unavailable"):
             _DATABASE.answered()
         return response

@@ -13,9 +13,10 @@ from urllib.parse import quote_plus
 
 import pytest
 from dependency_injector import providers
-from graphql import GraphQLSyntaxError, parse
+from graphql import GraphQLSyntaxError, get_introspection_query, parse
 
 from adapters.caching import keys
+from app import config
 from app.factory import create_app
 from app.graphql import graphiql
 from app.http import problems
@@ -335,6 +336,21 @@ def test_a_batch_over_graphql_max_batch_is_refused_and_nothing_runs(batching):
     unchanged(client, account)
 
 
+def test_in_a_batch_an_operation_that_cannot_run_is_its_own_error_and_the_others_answer(batching):
+    _app, client, account = batching
+    user_id = account["json"]["id"]
+    batch = [
+        {"query": update_initials(user_id, "B2")},
+        {"query": "query Read { __typename }", "operationName": "Nope"},
+    ]
+    response = client.post(PATH, json=batch)
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    written, refused = response.get_json()
+    assert written == {"data": {"updateUser": {"initials": "B2"}}}  # it ran, and the answer says so
+    assert refused["data"] is None and "Nope" in refused["errors"][0]["message"]
+    assert refused["errors"][0]["extensions"]["code"] == VALIDATION_FAILED
+
+
 # --- 5. limits, at and just over -------------------------------------------------------------------
 
 
@@ -391,15 +407,26 @@ def test_a_document_over_the_token_budget_is_refused_before_anything_runs(limite
     assert post(client, mutation).get_json()["data"]["updateUser"]["initials"] == "TB"  # at the budget
 
 
-def test_the_token_budget_with_the_default_limit(faker):
-    # 2000 tokens take more than the tests' 4 KiB body: the service's own default body limit.
-    env = {name: value for name, value in TEST_ENV.items() if name != "MAX_CONTENT_LENGTH"}
-    client, account = signed_in(create_app(env), faker)
-    at_budget = padded("{ __typename }", 2000, COMMENT)
+def test_the_token_budget_with_the_default_limit(client, registered):
+    budget = config.load({})["graphql"]["max_tokens"]
+    at_budget = padded("{ __typename }", budget, COMMENT)
     assert post(client, at_budget).get_json() == {"data": {"__typename": "Query"}}
-    mutation = padded(update_initials(account["json"]["id"], "TD"), 2000, COMMENT)
-    assert_refused(post(client, over(mutation, COMMENT)), "more than 2000 tokens")
-    unchanged(client, account)
+    mutation = padded(update_initials(registered["json"]["id"], "TD"), budget, COMMENT)
+    assert_refused(post(client, over(mutation, COMMENT)), f"more than {budget} tokens")
+    unchanged(client, registered)
+
+
+def test_graphiqls_introspection_fits_the_default_budget(client):
+    """What GraphiQL asks for first, with every option it may use."""
+    options = {
+        "descriptions": True,
+        "specified_by_url": True,
+        "directive_is_repeatable": True,
+        "schema_description": True,
+        "input_value_deprecation": True,
+    }
+    body = post(client, get_introspection_query(**options)).get_json()
+    assert "errors" not in body and body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 @pytest.mark.parametrize("document", ["{ user", "{ user(id: ) { id } }", "query Q"])
@@ -408,7 +435,14 @@ def test_a_syntax_error_is_a_request_error(client, document):
 
 
 @pytest.mark.parametrize(
-    "document", ["{ }", "query { }", '{ user(id: "00000000-0000-0000-0000-000000000000") { } }']
+    "document",
+    [
+        "{ }",
+        "query { }",
+        '{ user(id: "00000000-0000-0000-0000-000000000000") { } }',
+        "{ ...Missing }",  # the depth rule cannot measure these either
+        "{ me { ...Missing } }",
+    ],
 )
 def test_an_empty_selection_is_a_request_error_not_an_internal_one(client, document):
     response = post(client, document)
@@ -516,3 +550,42 @@ def test_a_database_outage_is_service_unavailable(tmp_path, faker, caplog):
         (tmp_path / "away").rename(folder)
     assert post(client, user_query(user_id, "id")).get_json() == {"data": {"user": {"id": user_id}}}
     assert client.patch(account["url"], json={"initials": "OK"}).status_code == 200  # ends the outage
+
+
+# --- the session, and the variables of a GET ---------------------------------------------------
+
+
+def test_an_answer_with_me_is_never_stored_as_rests_me(client, registered):
+    response = get(client, "{ me { id sessionId } }")
+    assert response.status_code == 200 and "errors" not in response.get_json()
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "ETag" not in response.headers
+    user = get(client, user_query(registered["json"]["id"]))
+    assert user.headers["Cache-Control"] == REVALIDATE and "ETag" in user.headers  # the rest is
+
+
+@pytest.mark.parametrize(
+    "variables", ['{"a": ' + "[" * 40 + "]" * 40 + "}", '{"page": ' + "9" * 5000 + "}"], ids=["deep", "long"]
+)
+def test_a_gets_variables_are_bounded_as_a_body_is(client, variables):
+    query = "query Q($page: Int) { users(page: $page) { total } }"
+    response = client.get(PATH, query_string={"query": query, "variables": variables})
+    assert_problem(response, 400)
+
+
+def test_each_mutation_checks_the_caller_as_it_is_after_the_ones_before(app, client, faker):
+    """An admin who gives up the role in a mutation is no admin in the next one."""
+    first, second = make_admin(app, faker), make_admin(app, faker)
+    act_as(client, first)
+    me = post(client, "{ me { id } }").get_json()["data"]["me"]["id"]
+    other = post(client, "{ me { id } }", headers=second).get_json()["data"]["me"]["id"]
+    document = f"""mutation {{
+        own: changeRoles(id: "{me}", roles: ["user"]) {{ roles }}
+        other: changeRoles(id: "{other}", roles: ["user"]) {{ roles }}
+    }}"""
+    body = post(client, document).get_json()
+    assert body["data"] is None or body["data"].get("other") is None, body
+    assert body["errors"][0]["path"] == ["other"]
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    still = post(client, "{ me { roles } }", headers=second).get_json()["data"]["me"]["roles"]
+    assert "admin" in still
