@@ -80,6 +80,9 @@ class ServiceGraphQLView(GraphQLView):
     def is_request_allowed(self, request_adapter: Any) -> bool:
         return request_adapter.method in ("GET", "POST")
 
+    def encode_json(self, data: object) -> str:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))  # as REST's bodies
+
     def render_graphql_ide(self, request: Request) -> Response:
         return graphiql.page(PATH)
 
