@@ -90,3 +90,34 @@ def app_on_sql(request: Any, tmp_path: Path, database: str | None = None, **env:
         yield app
     finally:
         engine.dispose()
+
+
+@contextmanager
+def fuzzed_app(request: Any, tmp_path_factory: Any, name: str) -> Iterator[Flask]:
+    """The app a schemathesis run calls, as `request.param` says: "embedded" (a SQLite file and
+    the host's local store, in a folder of its own) or "postgres+redis" (a migrated schema of its
+    own; Redis under a key prefix of its own, emptied afterwards). Its body limit is far above
+    what the generator produces: schemathesis counts no 413 among the ways to refuse input (the
+    limit itself is tested elsewhere)."""
+    import secrets
+
+    from adapters.sqlalchemy.migrate import upgrade
+    from app.factory import create_app
+    from tests.settings import TEST_ENV
+    from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
+
+    env = {**TEST_ENV, "MAX_CONTENT_LENGTH": str(1 << 20)}
+    if request.param == "embedded":
+        del env["DATABASE_URL"], env["CACHE_URL"]
+        yield create_app({**env, "INSTANCE_PATH": str(tmp_path_factory.mktemp(name))})
+        return
+    client, prefix = redis_client(), f"test:{name}:{secrets.token_hex(6)}:"
+    database_url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
+    app = create_app({**env, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url})
+    upgrade(app.extensions["container"].storage.engine())
+    try:
+        yield app
+    finally:
+        app.extensions["container"].storage.engine().dispose()
+        delete_prefixed(client, prefix)
+        client.close()

@@ -65,7 +65,6 @@ from schemathesis.graphql import nodes
 from schemathesis.graphql.checks import GraphQLClientError, GraphQLServerError
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
-from adapters.sqlalchemy.migrate import upgrade
 from app.factory import create_app
 from app.graphql import types as graphql_types
 from app.graphql.errors import BAD_REQUEST, CODE_OF
@@ -73,10 +72,9 @@ from app.http.conditional import etag_of
 from domain.subscriptions.queries import GetSubscription
 from domain.users.commands import RequestPasswordReset
 from domain.users.queries import GetUser
-from tests.integration.backends import migrated, postgres_url
+from tests.integration.backends import fuzzed_app
 from tests.integration.test_openapi_fuzz import IDENTITIES, PLAN, Actor, Harness
 from tests.settings import TEST_ENV
-from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))  # per operation
 PHASES = ("fuzzing",)  # each must run, none skipped
@@ -417,24 +415,8 @@ def _is_uuid(value: str) -> bool:
     scope="module", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)]
 )
 def harness(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[GraphQLHarness]:
-    # A body limit far above what the generator produces: a 413 is no GraphQL answer, and a
-    # negative case answered with one would count as accepted.
-    env = {**TEST_ENV, "MAX_CONTENT_LENGTH": str(1 << 20)}
-    if request.param == "embedded":
-        directory = tmp_path_factory.mktemp("graphql-fuzz")
-        del env["DATABASE_URL"], env["CACHE_URL"]
-        yield GraphQLHarness(create_app({**env, "INSTANCE_PATH": str(directory)}))
-        return
-    client, prefix = redis_client(), f"test:graphql-fuzz:{secrets.token_hex(6)}:"
-    database_url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
-    app = create_app({**env, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url})
-    upgrade(app.extensions["container"].storage.engine())
-    try:
+    with fuzzed_app(request, tmp_path_factory, "graphql-fuzz") as app:
         yield GraphQLHarness(app)
-    finally:
-        app.extensions["container"].storage.engine().dispose()
-        delete_prefixed(client, prefix)
-        client.close()
 
 
 @pytest.mark.slow

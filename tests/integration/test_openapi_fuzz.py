@@ -36,16 +36,12 @@ from schemathesis.engine import events as engine_events
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from werkzeug.serving import make_server
 
-from adapters.sqlalchemy.migrate import upgrade
-from app.factory import create_app
 from domain.errors import NotFound
 from domain.subscriptions.commands import RegisterSubscription
 from domain.users.commands import ChangeUserRoles, ChangeUserStatus, RegisterUser, RequestPasswordReset
 from domain.users.model import UserStatus
 from domain.users.queries import GetUser
-from tests.integration.backends import migrated, postgres_url
-from tests.settings import TEST_ENV
-from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
+from tests.integration.backends import fuzzed_app
 
 # Per operation and phase; docs/security.md records a run with FUZZ_EXAMPLES=100.
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
@@ -287,24 +283,8 @@ def _is_uuid(value: object) -> bool:
     scope="module", params=["embedded", pytest.param("postgres+redis", marks=pytest.mark.postgres)]
 )
 def harness(request: pytest.FixtureRequest, tmp_path_factory) -> Iterator[Harness]:
-    # A body limit far above what the generator produces: schemathesis does not count 413 among
-    # the ways to refuse a schema-violating body (the limit itself is tested in test_bad_input).
-    env = {**TEST_ENV, "MAX_CONTENT_LENGTH": str(1 << 20)}
-    if request.param == "embedded":
-        directory = tmp_path_factory.mktemp("fuzz")
-        del env["DATABASE_URL"], env["CACHE_URL"]
-        yield Harness(create_app({**env, "INSTANCE_PATH": str(directory)}))
-        return
-    client, prefix = redis_client(), f"test:fuzz:{secrets.token_hex(6)}:"
-    database_url = migrated(postgres_url(request.getfixturevalue("postgres_schema")()))
-    app = create_app({**env, "CACHE_URL": REDIS_URL, "CACHE_PREFIX": prefix, "DATABASE_URL": database_url})
-    upgrade(app.extensions["container"].storage.engine())
-    try:
+    with fuzzed_app(request, tmp_path_factory, "fuzz") as app:
         yield Harness(app)
-    finally:
-        app.extensions["container"].storage.engine().dispose()
-        delete_prefixed(client, prefix)
-        client.close()
 
 
 @pytest.mark.slow
