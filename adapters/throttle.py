@@ -33,12 +33,11 @@ from urllib.parse import urlparse
 import redis
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
-from limits.storage import MemoryStorage, RedisStorage, Storage
+from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from adapters.outage import OutageLog
+from adapters.redis.connection import SENTINEL_SCHEMES, limits_storage
 
 log = logging.getLogger("user_service.auth")
 T = TypeVar("T")
@@ -178,22 +177,15 @@ class LimitsLoginThrottle:
 def login_throttle(
     url: str, prefix: str, *, socket_timeout: float = 0.25, **policy: Any
 ) -> LimitsLoginThrottle:
-    """A throttle on "memory" (this process only) or on the Redis at a redis:// URL, its keys
-    under `prefix`. Redis gets short timeouts and at most one immediate retry, on a dropped
-    connection only (redis-py's default backs off for seconds), since every login waits on it.
+    """A throttle on "memory" (this process only) or on the Redis at a redis:// URL (or a
+    Sentinel group's master: redis+sentinel://), its keys under `prefix`. Redis gets short
+    timeouts and at most one immediate retry, on a dropped connection only (redis-py's default
+    backs off for seconds), since every login waits on it.
     `policy`: the throttle's keyword parameters (rates, retry interval, outage log, clocks)."""
     scheme = urlparse(url).scheme
     if url == "memory" or scheme == "memory":
         return LimitsLoginThrottle(MemoryStorage(), **policy)
-    if scheme not in ("redis", "rediss", "redis+unix"):
+    if scheme not in ("redis", "rediss", "redis+unix", *SENTINEL_SCHEMES):
         raise ValueError(f"login throttle storage must be 'memory' or a redis:// URL, not {scheme!r}")
-    storage = RedisStorage(
-        url,
-        key_prefix=prefix,
-        wrap_exceptions=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        # limits types its pass-through redis options as float | str | bool; redis takes a Retry.
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),  # type: ignore[arg-type]
-    )
+    storage = limits_storage(url, prefix, socket_timeout=socket_timeout)
     return LimitsLoginThrottle(storage, **policy)

@@ -21,6 +21,8 @@ from limits import parse as parse_rate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from adapters.redis.connection import is_sentinel, sentinel_group
+
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DATABASES = ("sqlite", "postgresql")
@@ -199,8 +201,9 @@ def _database_url(read: _Reader, production: bool, instance_path: str) -> str:
 
 def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any]:
     allowed = (
-        "redis://host:port/db, rediss://..., unix://..., local (a file shared by the processes "
-        "of one host), local:///path/to/cache.db, memory (one process) or none"
+        "redis://host:port/db, rediss://..., unix://..., redis+sentinel://host:port,.../service_name/db "
+        "(rediss+sentinel:// with TLS), local (a file shared by the processes of one host), "
+        "local:///path/to/cache.db, memory (one process) or none"
     )
     url = read.get("CACHE_URL")
     path = None
@@ -212,6 +215,14 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         backend = url
     elif url.startswith(("redis://", "rediss://", "unix://")):
         backend = "redis"
+    elif is_sentinel(url):
+        backend = "redis"
+        try:
+            sentinel_group(url)
+        except ValueError as error:
+            read.wrong(
+                "CACHE_URL", url, f"{error}: redis+sentinel://host:port[,host:port...]/service_name[/db]"
+            )
     elif url == "local" or url.startswith("local:///"):
         backend = "local"
         path = url[len("local://") :] if url != "local" else f"{instance_path}/cache.db"

@@ -1,5 +1,6 @@
 """Adapters on Redis: the tag cache and the session-state store (Lua scripts on per-thread
-connections). The login throttle's Redis storage comes from `limits` (adapters/throttle.py)."""
+connections), and the clients of the server or Sentinel group CACHE_URL names (connection.py).
+The login throttle's Redis storage comes from `limits` (adapters/throttle.py)."""
 
 import redis
 

@@ -10,7 +10,7 @@ A read may also read one tag cache entry in the same script, for the HTTP hot pa
 `read_along`): one round trip for a request's session check and its cached answer.
 
 The read along touches the tag cache's keys too; like the tag cache, this store runs on one
-Redis server.
+Redis server, or a Sentinel group's master (adapters.redis.connection).
 """
 
 from __future__ import annotations

@@ -20,8 +20,9 @@ could then store its stale value. So every snapshot also records the server's *e
 number set once under `prefix + "~epoch:v"` (SET NX); it is checked like a tag version by both
 scripts, and a restarted server has a new epoch (or none), which matches no earlier snapshot.
 
-One Redis server: the scripts derive keys they do not declare (an entry's tag versions), and
-the per-thread connections are made from the client's pool, which a Cluster client lacks.
+One Redis server, or a Sentinel group's master (adapters.redis.connection): the scripts derive
+keys they do not declare (an entry's tag versions), and the per-thread connections are made
+from the client's pool, which a Cluster client lacks.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from adapters.caching.read_ahead import NOTHING, ReadAhead
 from ports.tag_cache import CacheEntry, TagVersions
@@ -172,19 +171,6 @@ def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVe
         parts += (_TAG_NAME.pack(len(name)), name, bytes((len(digits),)), digits)
     tags = b"".join(parts)
     return _HEAD.pack(_HEAD.size + len(tags), expires_at, delta, len(versions)) + tags + value
-
-
-def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
-    """A client for a cache that must never hold a request up: short connect and read timeouts
-    and at most one immediate retry, on a dropped connection only (redis-py's default retries
-    ten times with backoff, which would turn one outage into seconds per request)."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        decode_responses=False,
-    )
 
 
 def _millis(ttl: float) -> int:

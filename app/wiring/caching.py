@@ -17,8 +17,9 @@ from adapters.local import store as local_store_module
 from adapters.local.throttle import SqliteLimitsStorage
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.connection import make_client
 from adapters.redis.session_state import RedisUserStateStore
-from adapters.redis.tag_cache import RedisTagCache, make_client
+from adapters.redis.tag_cache import RedisTagCache
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 
 

@@ -18,8 +18,9 @@ from adapters import redis as redis_store
 from adapters.caching.read_ahead import NOTHING, ReadAhead
 from adapters.caching.resilient import CacheUnavailable, CircuitBreaker, ResilientCache
 from adapters.caching.resilient_state import ResilientUserStateStore
+from adapters.redis.connection import make_client
 from adapters.redis.session_state import RedisUserStateStore
-from adapters.redis.tag_cache import RedisTagCache, make_client
+from adapters.redis.tag_cache import RedisTagCache
 from domain.session_state.model import StateUnavailable
 from tests.contracts.session_state.conftest import full_state
 from tests.support.backends import OnRedis, on_redis

@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY
 from adapters.caching import keys
 from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.redis.connection import make_client
 from adapters.redis.session_state import RedisUserStateStore
-from adapters.redis.tag_cache import make_client
 from domain.session_state.model import (
     TOMBSTONE,
     AccountStatus,

@@ -1,0 +1,147 @@
+"""Clients for the Redis that CACHE_URL names: one server (redis://, rediss://, unix://) or the
+master of a Sentinel group (redis+sentinel://, rediss+sentinel:// for TLS):
+
+    redis+sentinel://[[username]:password@]host:port[,host:port...]/service_name[/db][?sentinel_password=...]
+
+The credentials are the master's (and its replicas'); `sentinel_password` (and
+`sentinel_username`) the sentinels' own, when they ask for one. A Sentinel client asks the
+sentinels for the master's address when it connects, and again after a dropped connection or a
+READONLY reply (the server it knew was demoted): redis-py's SentinelManagedConnection, which the
+per-thread connections of the scripts are made of too (adapters.redis.tag_cache)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import redis
+from limits.storage import RedisSentinelStorage, RedisStorage, Storage
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from redis.sentinel import Sentinel
+
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SERVER_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class SentinelGroup:
+    """Where a Sentinel URL points: the sentinels, the service (master) name, the database."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+
+
+def is_sentinel(url: str) -> bool:
+    return url.partition("://")[0] in SENTINEL_SCHEMES
+
+
+def sentinel_group(url: str) -> SentinelGroup:
+    """The parts of a redis+sentinel:// URL; ValueError saying what is wrong otherwise."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in SENTINEL_SCHEMES:
+        raise ValueError(f"not a Sentinel URL (redis+sentinel:// or rediss+sentinel://): {scheme!r}")
+    rest, _, query = rest.partition("?")
+    userinfo, _, hosts = rest.rpartition("@")
+    hosts, _, path = hosts.partition("/")
+    username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
+    parts = [part for part in path.split("/") if part]
+    if not 1 <= len(parts) <= 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise ValueError("the path must be /service_name or /service_name/db (a number)")
+    options = {name: values[-1] for name, values in parse_qs(query).items()}
+    unknown = set(options) - {"sentinel_username", "sentinel_password"}
+    if unknown:
+        raise ValueError(f"unknown options {sorted(unknown)}: sentinel_username, sentinel_password")
+    return SentinelGroup(
+        sentinels=tuple(_address(host) for host in hosts.split(",")),
+        service=unquote(parts[0]),
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        sentinel_username=options.get("sentinel_username"),
+        sentinel_password=options.get("sentinel_password"),
+        tls=scheme == "rediss+sentinel",
+    )
+
+
+def _address(host: str) -> tuple[str, int]:
+    name, _, port = host.rpartition(":")
+    name = name.strip("[]")  # an IPv6 address in brackets
+    if not name or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"each sentinel is host:port, not {host!r}")
+    return name, int(port)
+
+
+def _quick(socket_timeout: float) -> dict[str, Any]:
+    """What a cache that must never hold a request up asks of every connection: short connect
+    and read timeouts and at most one immediate retry, on a dropped connection only (redis-py's
+    default retries ten times with backoff, which would turn one outage into seconds per
+    request)."""
+    return {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+    }
+
+
+def _sentinels(group: SentinelGroup, socket_timeout: float) -> dict[str, Any]:
+    """The sentinels' own connection settings (redis.sentinel.Sentinel's sentinel_kwargs)."""
+    settings: dict[str, Any] = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "ssl": group.tls,
+    }
+    if group.sentinel_username:
+        settings["username"] = group.sentinel_username
+    if group.sentinel_password:
+        settings["password"] = group.sentinel_password
+    return settings
+
+
+def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
+    """A client of the server, or of the Sentinel group's master, that `url` names."""
+    if not is_sentinel(url):
+        return redis.Redis.from_url(url, decode_responses=False, **_quick(socket_timeout))
+    group = sentinel_group(url)
+    sentinel = Sentinel(list(group.sentinels), sentinel_kwargs=_sentinels(group, socket_timeout))
+    return sentinel.master_for(
+        group.service,
+        db=group.db,
+        username=group.username,
+        password=group.password,
+        ssl=group.tls,
+        decode_responses=False,
+        **_quick(socket_timeout),
+    )
+
+
+def limits_storage(url: str, prefix: str, *, socket_timeout: float) -> Storage:
+    """The `limits` library's storage on the same Redis (the login throttle's windows), its keys
+    under `prefix`; on a Sentinel group always the master (a replica's counts may lag)."""
+    # limits types its pass-through redis options as float | str | bool; redis takes a Retry.
+    quick: dict[str, Any] = _quick(socket_timeout)
+    if not is_sentinel(url):
+        return RedisStorage(url, key_prefix=prefix, wrap_exceptions=True, **quick)
+    group = sentinel_group(url)
+    hosts = ",".join(
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in group.sentinels
+    )
+    credentials = {name: value for name in ("username", "password") if (value := getattr(group, name))}
+    return RedisSentinelStorage(
+        f"redis+sentinel://{hosts}/{group.service}",
+        use_replicas=False,
+        sentinel_kwargs=_sentinels(group, socket_timeout),
+        key_prefix=prefix,
+        wrap_exceptions=True,
+        db=group.db,
+        ssl=group.tls,
+        **credentials,
+        **quick,
+    )
