@@ -1,9 +1,12 @@
 """LoginThrottle on `limits` (adapters.throttle): one behavioural suite, run on in-process memory,
-on the real Redis (TEST_REDIS_URL, default db 11: fails, never skips, when Redis is down) and on
-a Redis that cannot be reached (a closed port), where the throttle must count in-process and
-never raise. Then the fallback itself: its warnings, and the way back to Redis.
+on the real Redis (TEST_REDIS_URL, default db 11: fails, never skips, when Redis is down), on the
+master of the tests' Sentinel group (redis+sentinel://, tests/support/sentinel.py) and on a Redis
+that cannot be reached (a closed port), where the throttle must count in-process and never raise.
+Then the fallback itself: its warnings, and the way back to Redis.
 
-Each Redis test has a random key prefix, and its keys are deleted afterwards.
+Each Redis test has a random key prefix, and its keys are deleted afterwards. On Redis and on
+Sentinel the fallback would hide a storage that never worked, so there a storage error fails the
+test.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 MakeThrottle = Callable[..., LimitsLoginThrottle]
 FIFTEEN_MINUTES, FIVE_MINUTES = 15 * 60, 5 * 60
 CLOSED = "redis://127.0.0.1:1/11"  # nothing listens on port 1
+SENTINEL_DB = 14  # the throttle's database in the tests' Sentinel group
 
 
 @pytest.fixture
@@ -47,13 +51,37 @@ def redis(prefix: str) -> Iterator[Redis]:
         client.close()
 
 
-@pytest.fixture(params=["memory", "redis", "redis-down"])
+class StorageMustAnswer:
+    """The outage log of a throttle whose storage is up: a storage error fails the test instead
+    of being counted in-process unnoticed."""
+
+    def failed(self, call: str, error: object) -> None:
+        raise AssertionError(f"the throttle's storage failed ({call}): {error!r}")
+
+    def answered(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "redis-down"])
 def make_throttle(request: pytest.FixtureRequest, prefix: str) -> MakeThrottle:
     """Builds throttles with the given policy keywords on one backend."""
+    policy: dict = {}
     if request.param == "redis":
         request.getfixturevalue("redis")
-    url = {"memory": "memory", "redis": REDIS_URL, "redis-down": CLOSED}[request.param]
-    return lambda **policy: login_throttle(url, prefix, **policy)
+    if request.param == "sentinel":
+        url = request.getfixturevalue("sentinel").url(SENTINEL_DB)
+        keys = redis_client(url)  # the master's, as the sentinels say
+
+        def clean_up() -> None:
+            delete_prefixed(keys, f"{prefix}:")
+            keys.close()
+
+        request.addfinalizer(clean_up)
+    else:
+        url = {"memory": "memory", "redis": REDIS_URL, "redis-down": CLOSED}[request.param]
+    if request.param in ("redis", "sentinel"):
+        policy["outage"] = StorageMustAnswer()
+    return lambda **more: login_throttle(url, prefix, **{**policy, **more})
 
 
 @pytest.fixture
@@ -248,6 +276,26 @@ def test_the_throttle_goes_back_to_redis_and_keeps_blocks_from_the_outage(
         assert throttle.retry_after(user, address) == 0
     finally:
         forwarder.close()
+
+
+def test_on_sentinel_the_throttle_counts_on_the_master_in_the_urls_database(
+    sentinel, prefix, account, client
+):
+    url = sentinel.url(SENTINEL_DB)
+    throttle = login_throttle(url, prefix, outage=StorageMustAnswer())
+    master = sentinel.server(sentinel.master(), db=SENTINEL_DB)
+    replica_port = ({sentinel.master_port, sentinel.replica_port} - {sentinel.master()}).pop()
+    replica = sentinel.server(replica_port, db=SENTINEL_DB)
+    try:
+        fail(throttle, account(), client(), 5)
+        assert list(master.scan_iter(match=f"{prefix}:*"))
+        assert not list(sentinel.server(sentinel.master()).scan_iter(match=f"{prefix}:*"))  # not db 0
+        master.wait(1, 2000)  # replicated to the replica: what a failover keeps
+        assert set(replica.scan_iter(match=f"{prefix}:*")) == set(master.scan_iter(match=f"{prefix}:*"))
+    finally:
+        delete_prefixed(master, f"{prefix}:")
+        master.close()
+        replica.close()
 
 
 def test_registrations_are_admitted_per_client_and_in_all(make_throttle, client):

@@ -1,10 +1,12 @@
 """What the contract suites of the stores (tag_cache, session_state) share: a backend on a
-settable clock or on the test Redis, the Redis side with its recorder and clean-up, and the
+settable clock, on the test Redis or on the master of the tests' Sentinel group (the session's
+`sentinel` fixture: tests/conftest.py), the Redis side with its recorder and clean-up, and the
 fixtures that put a backend behind the resilient wrapper and run every test on each backend.
 
 A suite's conftest subclasses StoreBackend with the handles its tests drive, says how to wrap
-them (`resilient`), defines `memory_backend`, `local_backend` and `redis_backend`, and imports
-the fixtures below with `*`.
+them (`resilient`), defines `memory_backend`, `local_backend`, `redis_backend` and
+`sentinel_backend` (on `on_redis(..., url=sentinel.url(SENTINEL_DB))`), and imports the fixtures
+below with `*`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,39 @@ import redis
 from adapters import redis as redis_store
 from adapters.local import store as local_store
 from tests.support.clock import SettableClock
-from tests.support.redis import Recorder, Sent, counting_connection, delete_prefixed, recording, redis_client
+from tests.support.redis import (
+    REDIS_URL,
+    Recorder,
+    Sent,
+    connection_class,
+    counting_connection,
+    delete_prefixed,
+    recording,
+    redis_client,
+)
 
 # What `from tests.support.backends import *` gives a conftest: the fixtures.
-__all__ = ["any_redis_backend", "backend", "resilient_local_backend", "resilient_redis_backend"]
+__all__ = [
+    "any_redis_backend",
+    "backend",
+    "resilient_local_backend",
+    "resilient_redis_backend",
+    "resilient_sentinel_backend",
+]
 
-BACKENDS = ["memory", "local", "redis", "resilient-local", "resilient-redis"]
-REDIS_BACKENDS = ["redis", "resilient-redis"]
+BACKENDS = [
+    "memory",
+    "local",
+    "redis",
+    "sentinel",
+    "resilient-local",
+    "resilient-redis",
+    "resilient-sentinel",
+]
+REDIS_BACKENDS = ["redis", "resilient-redis", "sentinel"]
+# The Sentinel group's database the contract suites use (the group is the tests' own; the key
+# prefixes keep the tests apart all the same).
+SENTINEL_DB = 12
 
 
 @dataclass
@@ -43,12 +71,14 @@ class OnRedis:
 
 
 @contextmanager
-def on_redis(namespace: str) -> Iterator[OnRedis]:
-    """Two clients and a random key prefix under `test:{namespace}:`, whose keys are deleted on
-    the way out. Fails the test (never skips) when Redis is missing."""
+def on_redis(namespace: str, url: str | None = None) -> Iterator[OnRedis]:
+    """Two clients on `url` (None: the test Redis; or a redis+sentinel:// URL: the group's
+    master) and a random key prefix under `test:{namespace}:`, whose keys are deleted on the way
+    out. Fails the test (never skips) when Redis is missing."""
+    url = url or REDIS_URL
     recorder = Recorder()
-    client = redis_client(connection_class=counting_connection(recorder))
-    other = redis_client()
+    client = redis_client(url, connection_class=counting_connection(recorder, connection_class(url)))
+    other = redis_client(url)
     prefix = f"test:{namespace}:{secrets.token_hex(8)}:"
     try:
         yield OnRedis(client, other, prefix, recorder)
@@ -107,9 +137,15 @@ def resilient_redis_backend(redis_backend: StoreBackend) -> StoreBackend:
     return redis_backend.resilient(redis_store.ERRORS)
 
 
+@pytest.fixture
+def resilient_sentinel_backend(sentinel_backend: StoreBackend) -> StoreBackend:
+    return sentinel_backend.resilient(redis_store.ERRORS)
+
+
 @pytest.fixture(params=REDIS_BACKENDS)
 def any_redis_backend(request: pytest.FixtureRequest) -> StoreBackend:
-    """For what only Redis does (commands sent, the stored layout): the wrapper must add nothing."""
+    """For what only Redis does (commands sent, the stored layout): the wrapper must add nothing,
+    and neither must a Sentinel group's master."""
     return _named(request)
 
 

@@ -1,6 +1,7 @@
 """The Redis server of the tests: TEST_REDIS_URL (default redis://127.0.0.1:6379/11), a client
 that fails the test (never skips) when it is missing, clean-up by key prefix, and a connection
-that records what a client sends."""
+that records what a client sends. The same on a Sentinel group's master (a redis+sentinel:// URL,
+tests/support/sentinel.py): the client then asks the sentinels where the master is."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
+from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+
+from adapters.redis.connection import is_sentinel, sentinel_group
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
@@ -34,8 +38,13 @@ class Recorder:
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 
 
-def counting_connection(recorder: Recorder) -> type[redis.Connection]:
-    class CountingConnection(redis.Connection):
+def counting_connection(
+    recorder: Recorder, base: type[redis.Connection] = redis.Connection
+) -> type[redis.Connection]:
+    """A connection class that records on `recorder`; `base` is the class it extends (a Sentinel
+    client's pool needs a SentinelManagedConnection: see `connection_class`)."""
+
+    class CountingConnection(base):  # type: ignore[valid-type, misc]
         def send_packed_command(self, command, check_health=True):
             if (sent := recorder.current) is not None:
                 chunks = [command] if isinstance(command, bytes | str) else command
@@ -47,17 +56,40 @@ def counting_connection(recorder: Recorder) -> type[redis.Connection]:
     return CountingConnection
 
 
+def connection_class(url: str) -> type[redis.Connection]:
+    """The connection class a client on `url` is made of, to extend (counting_connection)."""
+    return SentinelManagedConnection if is_sentinel(url) else redis.Connection
+
+
+def sentinel_client(url: str, **kwargs) -> redis.Redis:
+    """A client of the master of the Sentinel group at a redis+sentinel:// URL (credentials and
+    TLS are not used by the tests' groups), made like redis_client's."""
+    group = sentinel_group(url)
+    sentinels = Sentinel(
+        list(group.sentinels), sentinel_kwargs={"socket_timeout": 5, "socket_connect_timeout": 1}
+    )
+    return sentinels.master_for(
+        group.service, db=group.db, socket_timeout=5, socket_connect_timeout=1, **kwargs
+    )
+
+
 def redis_client(url: str = REDIS_URL, **kwargs) -> redis.Redis:
     """A client that has answered a PING; fails the test (never skips) when Redis is down.
     Replies may take up to 5 s: with the tests on every core and threads switching every
-    microsecond (the concurrency contracts), a 1 s reply is load, not an outage."""
-    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=1, **kwargs)
+    microsecond (the concurrency contracts), a 1 s reply is load, not an outage. On a
+    redis+sentinel:// URL, a client of the group's master."""
+    if is_sentinel(url):
+        client = sentinel_client(url, **kwargs)
+    else:
+        client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=1, **kwargs)
     try:
         client.ping()
         return client
     except redis.RedisError as error:
         problem = str(error)
     client.close()
+    if is_sentinel(url):
+        pytest.fail(f"the Sentinel group at {url} has no reachable master ({problem})", pytrace=False)
     pytest.fail(
         f"Redis is not reachable at {url} ({problem}). Start it, or point "
         "TEST_REDIS_URL at one: the cache tests need it and never skip.",
@@ -88,13 +120,21 @@ def recording(recorder: Recorder | None) -> Iterator[Sent]:
         recorder.current = None
 
 
+def server_port(client: redis.Redis) -> int:
+    """The port of the server `client` talks to: its URL's, or on Sentinel the master's now."""
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        _host, port = pool.get_master_address()
+        return int(port)
+    return int(pool.connection_kwargs.get("port", 6379))
+
+
 def kill_own_connections(client: redis.Redis) -> int:
     """Drop every connection this process holds to `client`'s server (as a server restart or a
     network blip would), but no other process's: the test runs share one Redis, and killing
     every normal client would break the other workers' tests. Linux: the process's sockets are
     found in /proc. How many were killed."""
-    kwargs = client.connection_pool.connection_kwargs
-    port = int(kwargs.get("port", 6379))
+    port = server_port(client)
     inodes = set()
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):

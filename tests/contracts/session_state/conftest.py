@@ -1,7 +1,7 @@
 """Backends for the UserStateStore contract suite: in-memory and the host's shared SQLite file
-(both on a settable clock), and Redis; and the last two behind ResilientUserStateStore, as the
-composition root builds them (app/wiring/caching.py), so that every contract test also runs
-through the wrapper.
+(both on a settable clock), Redis, and the master of a Sentinel group (redis+sentinel://); and
+the last three behind ResilientUserStateStore, as the composition root builds them
+(app/wiring/caching.py), so that every contract test also runs through the wrapper.
 
 The Redis side and the fixtures that pick a backend are tests/support/backends.py's: a random key
 prefix per test, its keys deleted afterwards; Redis tests fail, never skip, without the server.
@@ -36,8 +36,9 @@ from domain.session_state.model import (
 )
 from ports.session_state import UserStateStore
 from tests.support.backends import *  # noqa: F403  (its fixtures, imported, are this suite's)
-from tests.support.backends import StoreBackend, on_redis
+from tests.support.backends import SENTINEL_DB, StoreBackend, on_redis
 from tests.support.clock import SettableClock
+from tests.support.sentinel import Group
 
 
 @dataclass
@@ -94,11 +95,21 @@ def local_backend(tmp_path) -> Backend:
     return Backend("local", make(), make, clock=clock)
 
 
-@pytest.fixture
-def redis_backend() -> Iterator[Backend]:
-    with on_redis("state") as keys:
+def _on_redis(name: str, url: str | None) -> Iterator[Backend]:
+    with on_redis("state", url) as keys:
 
         def make(**ttls: float) -> RedisUserStateStore:
             return RedisUserStateStore(keys.other, keys.prefix, **ttls)
 
-        yield Backend("redis", RedisUserStateStore(keys.client, keys.prefix), make, on_redis=keys)
+        yield Backend(name, RedisUserStateStore(keys.client, keys.prefix), make, on_redis=keys)
+
+
+@pytest.fixture
+def redis_backend() -> Iterator[Backend]:
+    yield from _on_redis("redis", None)
+
+
+@pytest.fixture
+def sentinel_backend(sentinel: Group) -> Iterator[Backend]:
+    """On the master of the tests' Sentinel group: its clients ask the sentinels where it is."""
+    yield from _on_redis("sentinel", sentinel.url(SENTINEL_DB))

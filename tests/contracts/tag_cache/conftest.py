@@ -1,6 +1,7 @@
 """Backends for the TagCache contract suite: in-memory and the host's shared SQLite file (both on
-a settable clock), and Redis; and the last two behind ResilientCache, as the composition root
-builds them (app/wiring/caching.py), so that every contract test also runs through the wrapper.
+a settable clock), Redis, and the master of a Sentinel group (redis+sentinel://); and the last
+three behind ResilientCache, as the composition root builds them (app/wiring/caching.py), so that
+every contract test also runs through the wrapper.
 
 The Redis side and the fixtures that pick a backend are tests/support/backends.py's: a random key
 prefix per test, its keys deleted afterwards; Redis tests fail, never skip, without the server.
@@ -20,8 +21,9 @@ from adapters.memory.tag_cache import InMemoryTagCache
 from adapters.redis.tag_cache import RedisTagCache
 from ports.tag_cache import TagCache
 from tests.support.backends import *  # noqa: F403  (its fixtures, imported, are this suite's)
-from tests.support.backends import StoreBackend, on_redis
+from tests.support.backends import SENTINEL_DB, StoreBackend, on_redis
 from tests.support.clock import SettableClock
+from tests.support.sentinel import Group
 
 
 @dataclass
@@ -57,8 +59,18 @@ def local_backend(tmp_path) -> Backend:
     return Backend("local", cache, SqliteTagCache(LocalStore(path), clock=clock), clock=clock)
 
 
+def _on_redis(name: str, url: str | None) -> Iterator[Backend]:
+    with on_redis("cache", url) as keys:
+        cache, peer = RedisTagCache(keys.client, keys.prefix), RedisTagCache(keys.other, keys.prefix)
+        yield Backend(name, cache, peer, on_redis=keys)
+
+
 @pytest.fixture
 def redis_backend() -> Iterator[Backend]:
-    with on_redis("cache") as keys:
-        cache, peer = RedisTagCache(keys.client, keys.prefix), RedisTagCache(keys.other, keys.prefix)
-        yield Backend("redis", cache, peer, on_redis=keys)
+    yield from _on_redis("redis", None)
+
+
+@pytest.fixture
+def sentinel_backend(sentinel: Group) -> Iterator[Backend]:
+    """On the master of the tests' Sentinel group: its clients ask the sentinels where it is."""
+    yield from _on_redis("sentinel", sentinel.url(SENTINEL_DB))
