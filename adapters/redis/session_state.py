@@ -1,10 +1,16 @@
+# Over 200 lines: its Lua scripts and the store that runs them belong together (one script per operation).
 """A UserStateStore on Redis: one hash per user, one round trip per read and per write.
 
 The hash at `prefix + keys.user_state(user_id)` holds, per group `g`, the encoded value in field
-`g` and its version in `g:v` (decimal), and the entry's creation time in `~created` (ms; no
-group name starts with "~"). Each operation is one Lua script, so a write's compare-and-set of
+`g` and its version in `g:v` (decimal), the entry's creation time in `~created` (ms; no group
+name starts with "~"), and the server's epoch it was written under in `~epoch` (the tag cache's,
+at `prefix + "~epoch:v"`). Each operation is one Lua script, so a write's compare-and-set of
 every group it carries is atomic, and a read slides the expiry in the same step that fetches
 the groups.
+
+An entry of another epoch is absent, to a read and to a write: the fence (adapters.redis.fence)
+renews the epoch when the server may have lost acknowledged writes (a promoted replica), and a
+session removed there must not be found live again.
 
 A read may also read one tag cache entry in the same script, for the HTTP hot path (see
 `read_along`): one round trip for a request's session check and its cached answer.
@@ -25,11 +31,13 @@ import redis
 
 from adapters.caching import keys, metrics
 from adapters.caching import state_codec as codec
+from adapters.redis.fence import EPOCH_KEY, install_fence
 from adapters.redis.tag_cache import GET_ENTRY, RedisTagCache, ThreadScript
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
-# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per group: name,
-# version, value. Returns the names of the groups written.
+# KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per
+# group: name, version, value. Returns the names of the groups written. An entry of another
+# epoch is dropped first: what it holds may be older than what the database wrote since.
 _WRITE = """
 -- Is a older than b? Both are decimals without leading zeros below 2**63. Lua's numbers are
 -- doubles, which cannot tell 2**62 - 1 from 2**62, so equal lengths compare their high and
@@ -40,6 +48,8 @@ local function older(a, b)
   if high_a ~= high_b then return high_a < high_b end
   return tonumber(string.sub(a, -9)) < tonumber(string.sub(b, -9))
 end
+local epoch = redis.call('GET', KEYS[2]) or ''
+if redis.call('HGET', KEYS[1], '~epoch') ~= epoch then redis.call('DEL', KEYS[1]) end
 local fields = {}
 for i = 3, #ARGV, 3 do fields[#fields + 1] = ARGV[i] .. ':v' end
 local stored = redis.call('HMGET', KEYS[1], unpack(fields))
@@ -53,26 +63,28 @@ for j = 1, #fields do
   end
 end
 if new then
-  redis.call('HSET', KEYS[1], '~created', ARGV[1])
+  redis.call('HSET', KEYS[1], '~created', ARGV[1], '~epoch', epoch)
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return written
 """
 
-# read_state(key, now (ms), sliding TTL (ms), absolute TTL (ms)): HGETALL's flat list, or false
-# when there is no entry (or it is past its absolute TTL); slides the expiry.
+# read_state(key, epoch key, now (ms), sliding TTL (ms), absolute TTL (ms)): HGETALL's flat
+# list, or false when there is no entry (or it is past its absolute TTL, or of another epoch:
+# then it is dropped); slides the expiry.
 _READ_STATE = """
-local function read_state(key, now, sliding, absolute)
+local function read_state(key, epoch_key, now, sliding, absolute)
   local fields = redis.call('HGETALL', key)
   if #fields == 0 then return false end
-  local ttl = tonumber(sliding)
+  local ttl, epoch = tonumber(sliding), false
   for i = 1, #fields, 2 do
     if fields[i] == '~created' then
       ttl = math.min(ttl, tonumber(fields[i + 1]) + tonumber(absolute) - tonumber(now))
-      break
+    elseif fields[i] == '~epoch' then
+      epoch = fields[i + 1]
     end
   end
-  if ttl <= 0 then
+  if ttl <= 0 or epoch ~= (redis.call('GET', epoch_key) or '') then
     redis.call('DEL', key)
     return false
   end
@@ -80,17 +92,18 @@ local function read_state(key, now, sliding, absolute)
   return fields
 end
 """
-# KEYS[1] entry; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute TTL (ms).
-_READ = _READ_STATE + "return read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"
-# The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] a tag cache entry;
-# ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry}; an entry the
-# cache's script cannot read (another layout) is an error reply for the entry alone.
+# KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute
+# TTL (ms).
+_READ = _READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
+# The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] the epoch, KEYS[3] a
+# tag cache entry; ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry};
+# an entry the cache's script cannot read (another layout) is an error reply for the entry alone.
 _READ_ALONG = (
     _READ_STATE
     + GET_ENTRY
     + """
-local state = read_state(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
-local ok, entry = pcall(get_entry, KEYS[2], ARGV[4])
+local state = read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
+local ok, entry = pcall(get_entry, KEYS[3], ARGV[4])
 if not ok then entry = redis.error_reply(tostring(entry)) end
 return {state, entry}
 """
@@ -131,6 +144,8 @@ class RedisUserStateStore:
         self._client = client
         self._prefix = prefix
         self._clock = clock
+        self._epoch = (prefix + EPOCH_KEY).encode()
+        install_fence(client, prefix)
         self._sliding = _millis(sliding_ttl)
         self._absolute = _millis(absolute_ttl)
         self._read = ThreadScript(client, _READ)
@@ -144,7 +159,7 @@ class RedisUserStateStore:
         key = self._key(user_id).encode()
         wanted = self._along.ahead.take_wanted() if self._along is not None else None
         if wanted is None:
-            reply = self._read([key], [now, *self._lengths])
+            reply = self._read([key, self._epoch], [now, *self._lengths])
         else:
             reply = self._read_with(wanted, key, now)
         metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
@@ -165,7 +180,7 @@ class RedisUserStateStore:
         entry_key, moment = wanted
         try:
             reply, entry = self._read_along(
-                [key, (prefix + entry_key).encode()], [now, *self._lengths, prefix.encode()]
+                [key, self._epoch, (prefix + entry_key).encode()], [now, *self._lengths, prefix.encode()]
             )
         except Exception as error:
             ahead.deliver(entry_key, error, moment)  # the cache's read raises it, as its own would
@@ -181,7 +196,7 @@ class RedisUserStateStore:
         for group, versioned in given.items():
             version = codec.check_version(versioned.version)
             args += (group.value, str(version), codec.encode(group, versioned.value))
-        reply = self._write(keys=[self._key(state.user_id)], args=args)
+        reply = self._write(keys=[self._key(state.user_id), self._epoch], args=args)
         written = frozenset(Group(name.decode()) for name in reply)
         for group in given:
             metrics.USER_STATE_WRITES.labels(group.value, "written" if group in written else "refused").inc()

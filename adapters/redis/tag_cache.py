@@ -17,8 +17,10 @@ all carry a TTL, are evicted.
 A server that restarts empty resets every version to 0 all the same, and a reader that took its
 snapshot before the restart, and loaded before a write whose invalidation the old server took,
 could then store its stale value. So every snapshot also records the server's *epoch*, a random
-number set once under `prefix + "~epoch:v"` (SET NX); it is checked like a tag version by both
-scripts, and a restarted server has a new epoch (or none), which matches no earlier snapshot.
+number under `prefix + "~epoch:v"`; it is checked like a tag version by both scripts. The fence
+(adapters.redis.fence) sets a new epoch whenever the server has another replication history (a
+restart without data, a promoted replica that may have missed invalidations), so no entry
+recorded before is served after.
 
 One Redis server, or a Sentinel group's master (adapters.redis.connection): the scripts derive
 keys they do not declare (an entry's tag versions), and the per-thread connections are made
@@ -35,18 +37,19 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.sentinel import SentinelConnectionPool
 
 from adapters.caching.read_ahead import NOTHING, ReadAhead
+from adapters.redis.fence import EPOCH, install_fence, new_epoch
 from ports.tag_cache import CacheEntry, TagVersions
 
 _HEAD = struct.Struct(">HddB")
 _TAG_NAME = struct.Struct(">H")
 _VERSION_SUFFIX = ":v"
 _LEASE_SUFFIX = ":lease"
-EPOCH = "~epoch"  # the pseudo-tag of the server's epoch; real tags never start with "~"
 
 # get_entry(key, prefix): the stored blob only while every recorded tag version is still
 # current; the version keys are derived here so a hit stays one round trip. (Also run by the
@@ -93,7 +96,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1] the epoch's key, KEYS[2..] version keys; ARGV[1] an epoch for a server that has none.
+# KEYS[1] the epoch's key, KEYS[2..] version keys; ARGV[1] an epoch for a server that has none
+# (one flushed since the fence ran).
 # Returns the epoch, then each version (nil for one never incremented: 0).
 _SNAPSHOT = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
@@ -121,10 +125,18 @@ def thread_connection(client: redis.Redis) -> redis.Connection:
     local = _threads.get(client)
     if local is None:  # setdefault is one step of the underlying dict: threads agree on one
         local = _threads.setdefault(client, threading.local())
+    pool = client.connection_pool
     if getattr(local, "forks", None) != _forks:  # a new thread, or a forked worker
-        pool = client.connection_pool
         local.connection = pool.connection_class(**pool.connection_kwargs)
         local.forks = _forks
+        local.follows = isinstance(pool, SentinelConnectionPool)
+    elif local.follows and cast(SentinelConnectionPool, pool).master_address not in (
+        None,
+        (local.connection.host, local.connection.port),
+    ):
+        # The pool learnt of a new master (a connection of its asked the sentinels) and dropped
+        # its own connections to the old one: so does this thread's (see adapters.redis.fence).
+        local.connection.disconnect()
     return local.connection
 
 
@@ -206,6 +218,7 @@ class RedisTagCache:
         self._prefix = prefix
         self._clock = clock
         self._ahead = ahead or ReadAhead()
+        install_fence(client, prefix)
         self._get = ThreadScript(client, _GET)
         self._set = ThreadScript(client, _SET)
         self._release = ThreadScript(client, _RELEASE)
@@ -220,7 +233,7 @@ class RedisTagCache:
         if not tags:
             return {}
         keys = [self._version_key(EPOCH).encode(), *(self._version_key(tag).encode() for tag in tags)]
-        epoch, *found = self._snapshot(keys, [b"%d" % (secrets.randbelow(2**62) + 1)])
+        epoch, *found = self._snapshot(keys, [new_epoch()])
         versions = {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
         versions[EPOCH] = int(epoch or 0)
         return versions

@@ -291,8 +291,9 @@ def test_the_entry_is_one_hash_with_a_ttl(any_redis_backend: Backend):
 
     fields = client.hgetall(key)
 
-    assert set(fields) == {b"roles", b"roles:v", b"identity", b"identity:v", b"~created"}
+    assert set(fields) == {b"roles", b"roles:v", b"identity", b"identity:v", b"~created", b"~epoch"}
     assert (fields[b"roles:v"], fields[b"identity:v"]) == (str(TOMBSTONE).encode(), b"3")
+    assert fields[b"~epoch"] == client.get(any_redis_backend.prefix + "~epoch:v")  # the fence's
     assert 0 < client.pttl(key) <= 30 * 60 * 1000
 
 

@@ -1,0 +1,106 @@
+"""The fence: nothing recorded on a server before it was promoted is served after.
+
+Redis replicates asynchronously. A replica that lags behind its master (a slow link, a pause)
+and is then promoted by Sentinel, or by an operator, comes up without the last writes its old
+master acknowledged: a tag version's INCR that hid an entry, a session's removal. Served as they
+are, its keys would bring back an entry the service had invalidated and a token it had logged
+out. So every entry and every session state carries the server's *epoch* (the tag cache's
+pseudo-tag `~epoch`, the state's `~epoch` field), and the epoch changes whenever the server the
+service talks to has another replication history than the one the epoch was set under:
+
+* each connection, when it connects, runs FENCE once per key prefix in use. FENCE reads the
+  server's replication id (INFO replication: `master_replid`, which a server draws anew when it
+  is promoted, or restarts without its data) and compares it with the one stored beside the
+  epoch (`prefix~epoch:replid`). Another id means another history: FENCE sets a new random
+  epoch and the id, in one step (a script), so every entry and state recorded before is refused
+  by the scripts that read them, and filled again from the database.
+* a connection can only reach a promoted server by connecting to it, so it runs FENCE before
+  its first command there. Sentinel ends the connections of every server it reconfigures
+  (CLIENT KILL), and redis-py asks the sentinels for the master again on each connect and after
+  a READONLY reply; the per-thread connections of the scripts are made of the same fenced class
+  (adapters.redis.tag_cache.thread_connection), and follow the pool when it learns of a new
+  master.
+* FENCE refuses a replica (READONLY), which redis-py turns into a reconnect to the master.
+
+Cost: one script per new connection and prefix (INFO replication, one GET), nothing per
+request beyond the epoch the scripts already compared (the tag cache) or one GET inside the
+script (the session state's read and write). After a failover every entry and state is a miss
+once: the cache is cold, never wrong. Measured in docs/decisions/0007.
+
+Not covered, and said in docs/scaling.md: a master cut off from the sentinels but still reached
+by some workers keeps taking their writes until it is reconfigured (Redis's own
+`min-replicas-to-write` bounds that window), and a server restarted from a snapshot keeps its
+replication id with older data (run the cache without persistence, as it is meant to be run).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import redis
+
+EPOCH = "~epoch"  # the pseudo-tag of the server's epoch; real tags never start with "~"
+EPOCH_KEY = EPOCH + ":v"  # after the prefix: where the epoch lives (a tag version's place)
+REPLID_KEY = EPOCH + ":replid"  # after the prefix: the replication id the epoch was set under
+
+# KEYS[1] the epoch, KEYS[2] the replication id it was set under; ARGV[1] a new epoch. Returns
+# 1 when the epoch was renewed, 0 when it still holds; refuses a replica.
+FENCE = """
+local info = redis.call('INFO', 'replication')
+if not string.find(info, 'role:master', 1, true) then
+  return redis.error_reply('READONLY the cache must run on a master, not on a replica')
+end
+local id = string.match(info, 'master_replid:(%w+)')
+if redis.call('GET', KEYS[2]) == id and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], id)
+return 1
+"""
+
+_PREFIXES = "fence_prefixes"  # in the pool's connection_kwargs: a list every connection shares
+
+
+def new_epoch() -> bytes:
+    return b"%d" % (secrets.randbelow(2**62) + 1)
+
+
+def fence(connection: redis.Connection, prefix: str) -> int:
+    """Run FENCE for `prefix` on a connected connection (see the module docstring)."""
+    connection.send_command(
+        "EVAL", FENCE, 2, prefix + EPOCH_KEY, prefix + REPLID_KEY, new_epoch(), check_health=False
+    )
+    return int(connection.read_response())
+
+
+def _fenced(base: type[redis.Connection]) -> type[redis.Connection]:
+    class Fenced(base):  # type: ignore[valid-type, misc]
+        """`base` (a Connection, or Sentinel's SentinelManagedConnection) that runs FENCE for
+        each prefix in use once connected, before any command of its user."""
+
+        def __init__(self, *args: Any, fence_prefixes: list[str], **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._fence_prefixes = fence_prefixes
+
+        def on_connect_check_health(self, check_health: bool = True) -> None:
+            super().on_connect_check_health(check_health=check_health)
+            for prefix in self._fence_prefixes:
+                fence(self, prefix)
+
+    Fenced.__name__ = Fenced.__qualname__ = f"Fenced{base.__name__}"
+    return Fenced
+
+
+def install_fence(client: redis.Redis, prefix: str) -> None:
+    """Make every connection of `client` run FENCE for `prefix` when it connects. Called by the
+    stores on their client before its first use by them; a connection made earlier is dropped
+    from the pool, so that the next one is fenced."""
+    pool = client.connection_pool
+    prefixes = pool.connection_kwargs.get(_PREFIXES)
+    if prefixes is None:
+        prefixes = pool.connection_kwargs[_PREFIXES] = []
+        pool.connection_class = _fenced(pool.connection_class)
+    if prefix not in prefixes:
+        prefixes.append(prefix)  # the list is shared: connections made since fence it too
+        pool.disconnect(inuse_connections=False)
+        pool.reset()
