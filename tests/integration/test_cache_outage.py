@@ -38,6 +38,7 @@ from app.factory import create_app
 from tests import factories
 from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
+from tests.support.sentinel import stop_process
 
 SOCKET_TIMEOUT = 0.2
 BREAKER_FAILURES = 3
@@ -107,7 +108,7 @@ class RedisServer:
         finally:
             probe.close()
         status = "exited with " + str(process.returncode) if process.poll() is not None else "is silent"
-        self._end(process)
+        stop_process(process)
         pytest.fail(
             f"redis-server on port {self.port} did not answer PING within 10 s ({status}); "
             f"its log:\n{log_path.read_text(errors='replace')[-2000:]}",
@@ -136,19 +137,7 @@ class RedisServer:
         if self._paused:
             self.resume()
         for process in self._processes:
-            self._end(process)
-
-    @staticmethod
-    def _end(process: subprocess.Popen) -> None:
-        if process.poll() is not None:
-            return
-        process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+            stop_process(process)
 
 
 class _Relay:

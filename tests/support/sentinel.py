@@ -68,7 +68,7 @@ class Group:
             sentinel.close()
 
     def stop(self, port: int) -> None:
-        _end(self.processes.pop(port))
+        stop_process(self.processes.pop(port))
 
     def pause(self, port: int) -> None:
         self.processes[port].send_signal(signal.SIGSTOP)
@@ -145,10 +145,11 @@ def sentinel_group(directory: Path) -> Iterator[Group]:
         yield group
     finally:
         for process in group.processes.values():
-            _end(process)
+            stop_process(process)
 
 
-def _end(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGTERM (after SIGCONT: a stopped process would not act on it), then SIGKILL after 5 s."""
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
