@@ -7,6 +7,8 @@ Scenarios:
 
     bare           bench/bare_app.py: a constant body of the same size, with the same headers
     hit            the service on a SQLite file, the Redis read cache (CACHE_URL=redis://…), warm
+    hit@<scheme>   hit again, alone, with CACHE_URL=each --cache-url (and --sentinel's group), named
+                   after its scheme (hit@redis+sentinel; hit@redis-1, hit@redis-2 when two share one)
     304            the same server, every request with If-None-Match: <the user's ETag>
     me             the same server, GET /api/auth/me (the session checked against UserState only)
     local-hit      hit, 304 and me again with the embedded default: the read cache, session state
@@ -27,12 +29,24 @@ requests, its Authorization header ignored like the bare app's. Flask-Caching co
 extra.
 
 It prints req/s, p50 and p99 latency per scenario with their ratios to `bare` and, for each
-local-X, to the Redis scenario X (local-hit / hit, ...), and checks the targets: hit ≥ 0.80 ×
-bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99, local-hit ≥ 0.90 × hit req/s,
-local-304 ≥ 0.90 × 304 req/s. The peers have no target: they are context.
+local-X, to the Redis scenario X (local-hit / hit, ...), for each hit@<scheme> to hit, and checks
+the targets: hit ≥ 0.80 × bare req/s, 304 ≥ 0.85 × bare req/s, hit p99 ≤ 1.5 × bare p99,
+local-hit ≥ 0.90 × hit req/s, local-304 ≥ 0.90 × 304 req/s. The peers and hit@<scheme> have no
+target: they are context.
 
     .venv/bin/python bench/http_read.py [--duration S] [--connections C] [--strict] [--smoke]
-                                        [--json PATH] [--users N]
+                                        [--json PATH] [--users N] [--cache-url URL ...] [--sentinel]
+
+--cache-url URL (repeatable) measures hit on another Redis topology too, as hit@<scheme>: any
+Redis CACHE_URL the service takes (redis://, rediss://, unix://, redis+sentinel://h:p[,h:p]/
+service/db, rediss+sentinel://). Its server is hit's with that CACHE_URL, on a SQLite file of its
+own, started once hit's is stopped: the same seeding (and warming with --users), the same wrk load,
+its cached reads counted the same way. The bench's own clients of a Sentinel URL's Redis (the key
+prefix's clean-up) are adapters/redis/connection.py's make_client, of the master the sentinels
+name. --sentinel starts a throwaway Sentinel group for the run (tests/support/sentinel.py: a master,
+a replica and 3 sentinels on free loopback ports, in the temporary directory; needs redis-server,
+exit 2 without it, and pytest, of the `test` extra), stopped at its end, on Ctrl-C and SIGTERM too,
+and adds its URL (database 0) as a --cache-url: hit@redis+sentinel.
 
 --users N (growth): before each service scenario's server starts, N users are inserted straight
 into its freshly migrated database (SQLAlchemy Core executemany of adapters/sqlalchemy/tables.py's
@@ -40,28 +54,31 @@ into its freshly migrated database (SQLAlchemy Core executemany of adapters/sqla
 confirmation tokens, one precomputed password hash for all), the same N ids in every database.
 The first is the reader, bench@example.com with the roles admin and user (only an admin may
 read another account), which logs in through the API; the others are u0000001@bench.io, … (as
-long as the reader's email, so a body is as long as bare's). The read cache of hit and of
-local-hit (the server of 304 and me too) is then warmed with every user's entry by id, as the
-service's first read of it would store it (bench/population.py's Population.warm), so that
-every read of hit and 304 is a hit; the entries live 600 s (the user_by_id TTL) from then, within
-which those scenarios must be done (each takes --duration and the warm-up). Every `GET
-/api/users/{id}` of bare, hit, 304, the uncached scenarios and the peers then asks for a random
-one of the N per request (wrk -s with population.py's RANDOM_IDS_LUA, reading the ids from a
-file; 304 with that user's ETag), and wrk reports how many distinct ids it asked for. memoize's
-cache is not warmed: its first read of an id is a miss. `me` stays the reader's. Without --users
-every scenario reads the one registered user, as before.
+long as the reader's email, so a body is as long as bare's). The read cache of hit, of each
+hit@<scheme> and of local-hit (the server of 304 and me too) is then warmed with every user's
+entry by id, as the service's first read of it would store it (bench/population.py's
+Population.warm, on the master the sentinels name for a Sentinel URL),
+so that every read of hit and 304 is a hit; the entries live 600 s (the user_by_id TTL) from
+then, within which those scenarios must be done (each takes --duration and the warm-up). Every
+`GET /api/users/{id}` of bare, hit (and hit@<scheme>), 304, the uncached scenarios and the peers
+then asks for a random one of the N per request (wrk -s with population.py's RANDOM_IDS_LUA,
+reading the ids from a file; 304 with that user's ETag), and wrk reports how many distinct ids it
+asked for. memoize's cache is not warmed: its first read of an id is a miss. `me` stays the
+reader's. Without --users every scenario reads the one registered user, as before.
 
-hit, 304, local-hit and local-304 also report the service's cache hits and misses of users by id
-during the measured run (cache_hits_total and cache_misses_total with policy="user_by_id" at its
-/metrics, before and after, with METRICS_TOKEN set for every service scenario); the table shows
-the misses with --users.
+hit, 304, each hit@<scheme>, local-hit and local-304 also report the service's cache hits and
+misses of users by id during the measured run (cache_hits_total and cache_misses_total with
+policy="user_by_id" at its /metrics, before and after, with METRICS_TOKEN set for every service
+scenario); the table shows the misses with --users.
 
 --json PATH also writes the results as JSON: {"context": {cpus, load_average, python, wrk,
-workers, wrk_threads, connections, duration_s, warmup, users}, "scenarios": [{name, rps,
-p50_ms, p99_ms, rps_to_bare, p99_to_bare, requests, distinct_ids, cache_hits, cache_misses,
-error}, ...]}, in the table's order; a number is null when the scenario has no measurement (or,
-for a ratio, bare has none; users and distinct_ids without --users; cache_hits and cache_misses
-but for hit, 304, local-hit and local-304), error is null or its text.
+workers, wrk_threads, connections, duration_s, warmup, users, cache_urls}, "scenarios": [{name,
+rps, p50_ms, p99_ms, rps_to_bare, p99_to_bare, requests, distinct_ids, cache_hits, cache_misses,
+error}, ...]}, in the table's order; cache_urls maps each hit@<scheme> to its CACHE_URL (its
+passwords ***; {} without --cache-url and --sentinel); a number is null when the scenario has no
+measurement (or, for a ratio, bare has none; users and distinct_ids without --users; cache_hits
+and cache_misses but for hit, 304, hit@<scheme>, local-hit and local-304), error is null or its
+text.
 
 A scenario fails (exit 1) when its pre-check with urllib answers another status than expected
 (200, or 304 for `304` and `local-304`), a peer's body is not the service's representation of
@@ -73,7 +90,8 @@ exit 2 without it).
 The Redis scenarios and the uncached ones run as in production (APP_ENV=production, with
 SECRET_KEY, DATABASE_URL, CACHE_URL and MAIL_BACKEND=log, so no SMTP_HOST). Redis is
 --redis-url (default BENCH_REDIS_URL, else redis://127.0.0.1:6379/12); the service's keys, and
-memoize's, are under a `bench:<random>:` of their own and deleted at the end. PostgreSQL is
+memoize's, are under a `bench:<random>:` of their own and deleted at the end, as hit@<scheme>'s
+on its --cache-url. PostgreSQL is
 --postgres-url (default TEST_POSTGRES_URL, else postgresql+psycopg://root@127.0.0.1:5432/test);
 the schema `bench_<random>` is created and dropped again. SQLite files, the local store and every
 server's INSTANCE_PATH live in a temporary directory.
@@ -117,6 +135,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from adapters.caching.users import BY_ID
+from adapters.redis.connection import (
+    SENTINEL_SCHEMES,
+    SERVER_SCHEMES,
+    is_sentinel,
+    make_client,
+    sentinel_group,
+)
 from adapters.security import Argon2PasswordHasher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +167,10 @@ PRODUCTION_ENV = {"APP_ENV": "production", "SECRET_KEY": secrets.token_urlsafe(3
 EMBEDDED_ENV = {"APP_ENV": "development"}
 CACHED = ("hit", "304", "me")  # measured once per cache: with Redis, and local-* with the local store
 LOCAL = "local-"
+LOCAL_CACHED = tuple(f"{LOCAL}{name}" for name in CACHED)
+HIT_AT = "hit@"  # hit@<scheme>: hit again on a --cache-url, after hit in the table
+REDIS_SCHEMES = (*SERVER_SCHEMES, *SENTINEL_SCHEMES)  # the CACHE_URLs --cache-url takes
+SENTINEL_DB = 0  # --sentinel's group is the run's own: any database will do
 SQLITE, POSTGRES = ("sqlite", "sqla-sqlite"), ("postgres", "sqla-postgres", "memoize")  # service, its peers
 SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), *SQLITE, *POSTGRES)
 # Sent to bare_app and the peers, which ignore it, in place of the service's access token: a
@@ -524,10 +553,19 @@ def register(base: str) -> str:
     return str(json.loads(body)["id"])
 
 
+def redis_client(url: str) -> redis.Redis:
+    """A client of the Redis at `url`: on a Sentinel URL, of the master the sentinels name
+    (adapters/redis/connection.py's make_client, as the service's)."""
+    if is_sentinel(url):
+        return make_client(url, socket_timeout=5)
+    return redis.Redis.from_url(url, socket_timeout=5)
+
+
 @contextlib.contextmanager
 def redis_prefix(url: str) -> Iterator[str]:
-    """A random key prefix on the Redis at `url`; its keys are deleted (SCAN + DEL) afterwards."""
-    client = redis.Redis.from_url(url, socket_timeout=5)
+    """A random key prefix on the Redis at `url` (a Sentinel URL's master); its keys are deleted
+    (SCAN + DEL) afterwards."""
+    client = redis_client(url)
     try:
         client.ping()
     except redis.RedisError as error:
@@ -588,6 +626,7 @@ class Settings:
     postgres_url: str
     workdir: Path
     population: Population | None = None  # --users
+    cache_urls: tuple[tuple[str, str], ...] = ()  # --cache-url and --sentinel: (hit@<scheme>, URL)
 
     def script(self, etag: bool = False) -> tuple[str, ...]:
         """wrk's script for reading random users with --users; without, nothing (one URL)."""
@@ -602,13 +641,14 @@ def bare(settings: Settings) -> Iterator[Outcome]:
 
 
 @contextlib.contextmanager
-def redis_cache(settings: Settings) -> Iterator[dict[str, str]]:
-    """The service's environment with the Redis read cache, under a key prefix of its own."""
-    with redis_prefix(settings.redis_url) as prefix:
+def redis_cache(settings: Settings, name: str = "hit", url: str | None = None) -> Iterator[dict[str, str]]:
+    """The service's environment with the Redis read cache at `url` (default --redis-url), under a
+    key prefix of its own; its SQLite file and INSTANCE_PATH named after the scenario `name`."""
+    url = url or settings.redis_url
+    files = re.sub(r"[^\w-]", "_", name)  # hit@redis+sentinel: hit_redis_sentinel.db
+    with redis_prefix(url) as prefix:
         workdir = settings.workdir
-        yield service_env(
-            instance(workdir, "hit"), sqlite_url(workdir, "hit"), settings.redis_url, cache_prefix=prefix
-        )
+        yield service_env(instance(workdir, files), sqlite_url(workdir, files), url, cache_prefix=prefix)
 
 
 def local_cache(settings: Settings) -> AbstractContextManager[dict[str, str]]:
@@ -643,15 +683,21 @@ def deployment(
 
 
 def cached(
-    prefix: str, cache: Callable[[Settings], AbstractContextManager[dict[str, str]]], settings: Settings
+    names: tuple[str, ...],
+    cache: Callable[[Settings], AbstractContextManager[dict[str, str]]],
+    settings: Settings,
 ) -> Iterator[Outcome]:
-    """`hit`, `304` and `me`, their names prefixed with `prefix`, on a server with `cache`."""
-    hit, not_modified, me = (f"{prefix}{name}" for name in CACHED)
+    """`hit`, `304` and `me` under `names` (CACHED, LOCAL_CACHED) on a server with `cache`; with
+    one name (hit@<scheme>), `hit` alone."""
+    hit, *others = names
     population = settings.population
     with cache(settings) as env, service(hit, env, settings.workdir, population) as base:
         url, etag, auth = seed(base, population)
         counted = functools.partial(cache_reads, base)
         yield measure(hit, url, settings.load, 200, auth, settings.script(), counted)
+        if not others:
+            return
+        not_modified, me = others
         not_modified_headers = {**auth, "If-None-Match": etag}
         script = settings.script(etag=True)
         yield measure(not_modified, url, settings.load, 304, not_modified_headers, script, counted)
@@ -723,8 +769,8 @@ def instance(workdir: Path, name: str) -> Path:
 
 GROUPS: tuple[tuple[tuple[str, ...], Callable[[Settings], Iterator[Outcome]]], ...] = (
     (("bare",), bare),
-    (CACHED, functools.partial(cached, "", redis_cache)),
-    (tuple(f"{LOCAL}{name}" for name in CACHED), functools.partial(cached, LOCAL, local_cache)),
+    (CACHED, functools.partial(cached, CACHED, redis_cache)),
+    (LOCAL_CACHED, functools.partial(cached, LOCAL_CACHED, local_cache)),
     (SQLITE, uncached_sqlite),
     (POSTGRES, uncached_postgres),
 )
@@ -755,14 +801,24 @@ def run_group(names: tuple[str, ...], group: Iterator[Outcome]) -> list[Outcome]
     return outcomes
 
 
+def groups(settings: Settings) -> Iterator[tuple[tuple[str, ...], Iterator[Outcome]]]:
+    """GROUPS, and after the Redis one, hit@<scheme>'s for each --cache-url, a server each."""
+    for names, group in GROUPS:
+        yield names, group(settings)
+        if names == CACHED:
+            for name, url in settings.cache_urls:
+                cache = functools.partial(redis_cache, name=name, url=url)
+                yield (name,), cached((name,), cache, settings)
+
+
 def run_all(settings: Settings) -> list[Outcome]:
-    return [outcome for names, group in GROUPS for outcome in run_group(names, group(settings))]
+    return [outcome for names, group in groups(settings) for outcome in run_group(names, group)]
 
 
 # --- report -----------------------------------------------------------------------------------
 
 
-NAME_WIDTH = max(len(name) for name in SCENARIOS) + 1
+NAME_WIDTH = max(len(name) for name in SCENARIOS) + 1  # at least: hit@<scheme> may be longer
 
 
 def quotient(value: float | None, baseline: float | None) -> float | None:
@@ -780,29 +836,37 @@ def ratios(result: WrkResult, baseline: WrkResult | None) -> str:
     return f"{ratio(result.rps, rps):>12}{ratio(result.p99_ms, p99):>10}"
 
 
+def redis_baseline(name: str) -> str | None:
+    """The Redis scenario `name` is compared with: X for local-X, hit for hit@<scheme>."""
+    if name.startswith(LOCAL):
+        return name.removeprefix(LOCAL)
+    return "hit" if name.startswith(HIT_AT) else None
+
+
 def in_order(outcomes: list[Outcome]) -> list[Outcome]:
-    return sorted(outcomes, key=lambda o: SCENARIOS.index(o.scenario))
+    """SCENARIOS' order, each hit@<scheme> after hit (in the order of the --cache-url options)."""
+    return sorted(outcomes, key=lambda o: (SCENARIOS.index(o.scenario.partition("@")[0]), "@" in o.scenario))
 
 
 def table(outcomes: list[Outcome], spread: bool = False) -> list[str]:
-    """One row per scenario, each local-X under its Redis X, with its ratios to bare and to X;
-    `spread` (--users): also the requests, the distinct ids wrk asked for and the cache misses."""
+    """One row per scenario, each local-X under its Redis X and each hit@<scheme> under hit, with
+    its ratios to bare and to X (hit); `spread` (--users): also the requests, the distinct ids wrk
+    asked for and the cache misses."""
     by_name = {outcome.scenario: outcome.result for outcome in outcomes}
     base = by_name.get("bare")
-    header = (
-        f"{'scenario':<{NAME_WIDTH}}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
-    )
+    width = max(NAME_WIDTH, *(len(outcome.scenario) + 1 for outcome in outcomes))
+    header = f"{'scenario':<{width}}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'req/s/bare':>12}{'p99/bare':>10}"
     header += f"{'req/s/redis':>12}{'p99/redis':>10}"
     lines = [header + (f"{'requests':>10}{'ids':>10}{'misses':>8}" if spread else "")]
     for outcome in in_order(outcomes):
         result, name = outcome.result, outcome.scenario
         if result is None:
-            lines.append(f"{name:<{NAME_WIDTH}}{'FAILED':>9}  {outcome.error.splitlines()[0]}")
+            lines.append(f"{name:<{width}}{'FAILED':>9}  {outcome.error.splitlines()[0]}")
             continue
-        row = f"{name:<{NAME_WIDTH}}{result.rps:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
+        row = f"{name:<{width}}{result.rps:>9.0f}{result.p50_ms:>9.2f}{result.p99_ms:>9.2f}"
         row += ratios(result, base)
-        if name.startswith(LOCAL):
-            row += ratios(result, by_name.get(name.removeprefix(LOCAL)))
+        if (baseline := redis_baseline(name)) is not None:
+            row += ratios(result, by_name.get(baseline))
         if spread:
             ids = "-" if result.distinct_ids is None else str(result.distinct_ids)
             misses = "-" if outcome.reads is None else str(outcome.reads.misses)
@@ -822,8 +886,9 @@ def judge(target: Target, outcomes: list[Outcome]) -> str:
     return "PASS" if result.p99_ms <= target.factor * base.p99_ms else "MISS"
 
 
-def context(load: Load, users: int | None) -> dict[str, Any]:
-    """The machine and the load, taken once after the run for both the text and the JSON."""
+def context(load: Load, users: int | None, cache_urls: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+    """The machine and the load, taken once after the run for both the text and the JSON; with
+    --cache-url or --sentinel, each hit@<scheme>'s CACHE_URL, its passwords hidden."""
     return {
         "cpus": os.cpu_count(),
         "load_average": [round(n, 2) for n in os.getloadavg()],
@@ -835,7 +900,14 @@ def context(load: Load, users: int | None) -> dict[str, Any]:
         "duration_s": load.duration,
         "warmup": load.warmup,
         "users": users,
+        "cache_urls": {name: hidden(url) for name, url in cache_urls},
     }
+
+
+def hidden(url: str) -> str:
+    """`url` with *** for its passwords (the server's and a Sentinel URL's sentinel_password)."""
+    url = re.sub(r"^([^:/]+://[^:/@]*):[^/]*@", r"\1:***@", url)  # [user]:password@, up to the last @
+    return re.sub(r"([?&]sentinel_password=)[^&]*", r"\1***", url)
 
 
 def context_line(machine: dict[str, Any]) -> str:
@@ -855,6 +927,8 @@ def report(outcomes: list[Outcome], machine: dict[str, Any], smoke: bool) -> lis
     print()
     print("\n".join(table(outcomes, spread=bool(machine["users"]))))
     print(f"(req/s/redis, p99/redis: each {LOCAL}X against X, the same requests with the Redis cache)")
+    for name, url in machine["cache_urls"].items():
+        print(f"({name}: hit with CACHE_URL={url}; its req/s/redis, p99/redis against hit)")
     if machine["users"]:
         print(
             "(requests, ids: the measured run's requests and the distinct users they asked for; misses: "
@@ -934,6 +1008,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seed N users (2 or more) straight into each service scenario's database and read a random "
         "one per request (the reader, an admin, is one of them); default: one user, registered",
     )
+    parser.add_argument(
+        "--cache-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also measure hit with CACHE_URL=URL, another Redis topology (redis://, rediss://, unix://, "
+        "redis+sentinel://h:p[,h:p]/service/db, rediss+sentinel://): the scenario hit@<URL's scheme>, "
+        "numbered when two share one; repeatable",
+    )
+    parser.add_argument(
+        "--sentinel",
+        action="store_true",
+        help="start a throwaway Sentinel group for the run (a master, a replica, 3 sentinels; needs "
+        "redis-server) and add its redis+sentinel:// URL as a --cache-url: hit@redis+sentinel",
+    )
     args = parser.parse_args(argv)
     # Checked now, not after minutes of measuring.
     if args.json and not args.json.parent.is_dir():
@@ -944,7 +1033,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--duration must be >= 1 and --connections >= {WRK_THREADS}")
     if args.users is not None and args.users < 2:
         parser.error("--users must be >= 2: the reader and at least one other user")
+    for url in args.cache_url:
+        if url.partition("://")[0] not in REDIS_SCHEMES:
+            parser.error(
+                f"--cache-url {url}: not a Redis URL ({', '.join(f'{s}://' for s in REDIS_SCHEMES)})"
+            )
+        if is_sentinel(url):
+            try:
+                sentinel_group(url)
+            except ValueError as error:
+                parser.error(f"--cache-url {url}: {error}")
     return args
+
+
+def cache_scenarios(urls: list[str]) -> tuple[tuple[str, str], ...]:
+    """(hit@<scheme>, URL) for each URL, numbered -1, -2, ... when their scheme is shared."""
+    schemes = [url.partition("://")[0] for url in urls]
+    numbers: dict[str, int] = {}
+    named = []
+    for scheme, url in zip(schemes, urls, strict=True):
+        if schemes.count(scheme) > 1:
+            numbers[scheme] = numbers.get(scheme, 0) + 1
+            scheme = f"{scheme}-{numbers[scheme]}"
+        named.append((f"{HIT_AT}{scheme}", url))
+    return tuple(named)
+
+
+def start_sentinel(stack: contextlib.ExitStack, workdir: Path) -> str:
+    """--sentinel: tests/support/sentinel.py's group in `workdir`/sentinel, stopped (every
+    process) when `stack` closes; its URL. ScenarioFailed when it does not come up."""
+    sys.path.append(str(ROOT))  # tests/ is not installed: the checkout's
+    import pytest  # the group reports its failures as a test's (pytest.fail)
+
+    from tests.support import sentinel
+
+    directory = workdir / "sentinel"
+    directory.mkdir()
+    progress("starting a Sentinel group: a master, a replica and 3 sentinels")
+    try:
+        group = stack.enter_context(sentinel.sentinel_group(directory))
+    except pytest.fail.Exception as error:
+        raise ScenarioFailed(f"the Sentinel group did not start: {error}")
+    sentinels = ", ".join(f":{port}" for port in group.sentinel_ports)
+    ports = f"master :{group.master_port}, replica :{group.replica_port}, sentinels {sentinels}"
+    progress(f"Sentinel group up: {ports}")
+    return group.url(SENTINEL_DB)
 
 
 def terminate(signum: int, frame: FrameType | None) -> None:
@@ -957,21 +1090,32 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
+    if args.sentinel and shutil.which("redis-server") is None:
+        print("--sentinel needs redis-server: apt-get install -y redis-server", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, terminate)
     load = Load(args.duration, args.connections, warmup=not args.smoke)
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-http-read-") as workdir:
+        # Closed in reverse: the Sentinel group stops before its directory goes.
+        with contextlib.ExitStack() as stack:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-http-read-")))
+            cache_urls = [*args.cache_url, *([start_sentinel(stack, workdir)] if args.sentinel else [])]
             population = None
             if args.users:
                 population = Population.create(
-                    Path(workdir), args.users, password_hash=password_hash(), progress=progress
+                    workdir, args.users, password_hash=password_hash(), progress=progress
                 )
-            settings = Settings(load, args.redis_url, args.postgres_url, Path(workdir), population)
+            settings = Settings(
+                load, args.redis_url, args.postgres_url, workdir, population, cache_scenarios(cache_urls)
+            )
             outcomes = run_all(settings)
     except KeyboardInterrupt:
         progress("interrupted; servers stopped")
         return 130
-    machine = context(load, args.users)
+    except ScenarioFailed as error:  # only --sentinel's group, before any scenario
+        print(f"FAILED: {error}", file=sys.stderr)
+        return 1
+    machine = context(load, args.users, settings.cache_urls)
     missed = report(outcomes, machine, smoke=args.smoke)
     if args.json:
         write_json(args.json, outcomes, machine)

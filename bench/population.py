@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import bare_app  # bench/, this script's directory, is first on sys.path
-import redis
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.pool import NullPool
 
 from adapters.caching import keys
 from adapters.caching.users import BY_ID
 from adapters.local import LocalStore, SqliteTagCache
+from adapters.redis.connection import make_client
 from adapters.redis.tag_cache import RedisTagCache, pack_entry, thread_connection
 from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.users import user_of
@@ -255,7 +255,7 @@ class RedisEntries:
     server running there is none."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=60)
+        self.client = make_client(url, socket_timeout=60)  # a server's, or a Sentinel group master's
         self.cache = RedisTagCache(self.client, prefix)
 
     def put(self, batch: list[Entry], ttl: float) -> None:
