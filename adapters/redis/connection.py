@@ -5,9 +5,11 @@ master of a Sentinel group (redis+sentinel://, rediss+sentinel:// for TLS):
 
 The credentials are the master's (and its replicas'); `sentinel_password` (and
 `sentinel_username`) the sentinels' own, when they ask for one. A Sentinel client asks the
-sentinels for the master's address when it connects, and again after a dropped connection or a
-READONLY reply (the server it knew was demoted): redis-py's SentinelManagedConnection, which the
-per-thread connections of the scripts are made of too (adapters.redis.tag_cache)."""
+sentinels for the master's address on each new connection, and a READONLY reply (the server it
+knew was demoted) closes the connection, so the next one asks again (a retry within one command
+goes back to the address it had): redis-py's SentinelManagedConnection, as `SentinelConnection`
+below, which the per-thread connections of the scripts are made of too
+(adapters.redis.tag_cache)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,9 @@ from urllib.parse import parse_qs, unquote
 import redis
 from limits.storage import RedisSentinelStorage, RedisStorage, Storage
 from redis.backoff import NoBackoff
+from redis.connection import SSLConnection
 from redis.retry import Retry
-from redis.sentinel import Sentinel
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SERVER_SCHEMES = ("redis", "rediss", "unix")
@@ -79,6 +82,33 @@ def _address(host: str) -> tuple[str, int]:
     return name, int(port)
 
 
+class SentinelConnection(SentinelManagedConnection):
+    """A Sentinel-managed connection that closes itself when a read fails, as a plain Connection
+    does: redis-py's keeps it open (`disconnect_on_error=False`), and a command that timed out
+    would leave its reply to be read as the answer to the next command on that connection."""
+
+    def read_response(
+        self,
+        disable_decoding: bool = False,
+        *,
+        disconnect_on_error: bool | None = True,
+        push_request: bool | None = False,
+    ) -> Any:
+        return super().read_response(
+            disable_decoding=disable_decoding,
+            disconnect_on_error=disconnect_on_error,
+            push_request=push_request,
+        )
+
+
+class SentinelSSLConnection(SentinelConnection, SSLConnection):
+    pass
+
+
+def _connection_class(group: SentinelGroup) -> type[redis.Connection]:
+    return SentinelSSLConnection if group.tls else SentinelConnection
+
+
 def _quick(socket_timeout: float) -> dict[str, Any]:
     """What a cache that must never hold a request up asks of every connection: short connect
     and read timeouts and at most one immediate retry, on a dropped connection only (redis-py's
@@ -116,7 +146,7 @@ def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
         db=group.db,
         username=group.username,
         password=group.password,
-        ssl=group.tls,
+        connection_class=_connection_class(group),
         decode_responses=False,
         **_quick(socket_timeout),
     )
@@ -134,6 +164,7 @@ def limits_storage(url: str, prefix: str, *, socket_timeout: float) -> Storage:
         f"[{host}]:{port}" if ":" in host else f"{host}:{port}" for host, port in group.sentinels
     )
     credentials = {name: value for name in ("username", "password") if (value := getattr(group, name))}
+    quick["connection_class"] = _connection_class(group)
     return RedisSentinelStorage(
         f"redis+sentinel://{hosts}/{group.service}",
         use_replicas=False,
@@ -141,7 +172,6 @@ def limits_storage(url: str, prefix: str, *, socket_timeout: float) -> Storage:
         key_prefix=prefix,
         wrap_exceptions=True,
         db=group.db,
-        ssl=group.tls,
         **credentials,
         **quick,
     )

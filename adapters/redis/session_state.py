@@ -8,9 +8,10 @@ at `prefix + "~epoch:v"`). Each operation is one Lua script, so a write's compar
 every group it carries is atomic, and a read slides the expiry in the same step that fetches
 the groups.
 
-An entry of another epoch is absent, to a read and to a write: the fence (adapters.redis.fence)
-renews the epoch when the server may have lost acknowledged writes (a promoted replica), and a
-session removed there must not be found live again.
+An entry of another epoch is absent to a read, and a write finds only its versions: the fence
+(adapters.redis.fence) renews the epoch when the server may have lost acknowledged writes (a
+promoted replica), and a session removed there must not be found live again; the versions it
+keeps still refuse a writer slower than what the promoted server did receive.
 
 A read may also read one tag cache entry in the same script, for the HTTP hot path (see
 `read_along`): one round trip for a request's session check and its cached answer.
@@ -35,10 +36,25 @@ from adapters.redis.fence import EPOCH_KEY, install_fence
 from adapters.redis.tag_cache import GET_ENTRY, RedisTagCache, ThreadScript
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
+# keep_versions(key, epoch): what to do with an entry of another epoch, whose values may be
+# older than what the database wrote since (a promoted replica missed the writes): drop every
+# group's value, keep its version, which still bounds what a slow writer may store (every
+# version came from a committed state), and stamp the entry with the current epoch.
+_KEEP_VERSIONS = """
+local function keep_versions(key, epoch)
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, 1) ~= '~' and string.sub(name, -2) ~= ':v' then redis.call('HDEL', key, name) end
+  end
+  redis.call('HSET', key, '~epoch', epoch)
+end
+"""
+
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per
 # group: name, version, value. Returns the names of the groups written. An entry of another
-# epoch is dropped first: what it holds may be older than what the database wrote since.
-_WRITE = """
+# epoch keeps only its versions first (keep_versions).
+_WRITE = (
+    _KEEP_VERSIONS
+    + """
 -- Is a older than b? Both are decimals without leading zeros below 2**63. Lua's numbers are
 -- doubles, which cannot tell 2**62 - 1 from 2**62, so equal lengths compare their high and
 -- low digits apart, each exact as a double.
@@ -49,7 +65,9 @@ local function older(a, b)
   return tonumber(string.sub(a, -9)) < tonumber(string.sub(b, -9))
 end
 local epoch = redis.call('GET', KEYS[2]) or ''
-if redis.call('HGET', KEYS[1], '~epoch') ~= epoch then redis.call('DEL', KEYS[1]) end
+if redis.call('HGET', KEYS[1], '~epoch') ~= epoch and redis.call('EXISTS', KEYS[1]) == 1 then
+  keep_versions(KEYS[1], epoch)
+end
 local fields = {}
 for i = 3, #ARGV, 3 do fields[#fields + 1] = ARGV[i] .. ':v' end
 local stored = redis.call('HMGET', KEYS[1], unpack(fields))
@@ -68,11 +86,14 @@ if new then
 end
 return written
 """
+)
 
 # read_state(key, epoch key, now (ms), sliding TTL (ms), absolute TTL (ms)): HGETALL's flat
-# list, or false when there is no entry (or it is past its absolute TTL, or of another epoch:
-# then it is dropped); slides the expiry.
-_READ_STATE = """
+# list, or false when there is no entry (or it is past its absolute TTL: then it is dropped; or
+# of another epoch: then it keeps only its versions, keep_versions); slides the expiry.
+_READ_STATE = (
+    _KEEP_VERSIONS
+    + """
 local function read_state(key, epoch_key, now, sliding, absolute)
   local fields = redis.call('HGETALL', key)
   if #fields == 0 then return false end
@@ -84,14 +105,20 @@ local function read_state(key, epoch_key, now, sliding, absolute)
       epoch = fields[i + 1]
     end
   end
-  if ttl <= 0 or epoch ~= (redis.call('GET', epoch_key) or '') then
+  if ttl <= 0 then
     redis.call('DEL', key)
+    return false
+  end
+  local current = redis.call('GET', epoch_key) or ''
+  if epoch ~= current then
+    keep_versions(key, current)
     return false
   end
   redis.call('PEXPIRE', key, ttl)
   return fields
 end
 """
+)
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute
 # TTL (ms).
 _READ = _READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"

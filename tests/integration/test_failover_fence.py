@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import ExitStack, closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -58,12 +59,12 @@ def sessions(version: int, *tokens: str) -> UserState:
 
 def test_a_promoted_replica_that_missed_writes_serves_nothing_they_hid(tmp_path: Path):
     prefix = f"test:fence:{secrets.token_hex(4)}:"
-    with sentinel_group(tmp_path) as group:
-        client = make_client(group.url(DB), socket_timeout=1.0)
+    with sentinel_group(tmp_path) as group, ExitStack() as stack:
+        client = stack.enter_context(closing(make_client(group.url(DB), socket_timeout=1.0)))
         cache, states = RedisTagCache(client, prefix), RedisUserStateStore(client, prefix)
         old_master = group.master()
         replica = ({group.master_port, group.replica_port} - {old_master}).pop()
-        master = group.server(old_master, db=DB)
+        master = stack.enter_context(closing(group.server(old_master, db=DB)))
 
         # What the replica will keep: an entry tagged "user", a live session.
         cache.set("user.1", b"before", ttl=60, versions=cache.tag_versions(["user"]))
@@ -93,11 +94,10 @@ def test_a_promoted_replica_that_missed_writes_serves_nothing_they_hid(tmp_path:
         # The master dies; the sentinels promote the replica as it is.
         group.processes[old_master].kill()
         group.stop(old_master)
-        master.close()
         group.resume(replica)
         eventually("the replica promoted", group.master, lambda port: port == replica)
 
-        promoted = group.server(replica, db=DB)
+        promoted = stack.enter_context(closing(group.server(replica, db=DB)))
         # It does hold what the lost writes hid, and the entry's tag version is the one the
         # entry recorded: the tag check alone would serve it.
         assert promoted.get(prefix + "user.1") is not None
@@ -118,5 +118,3 @@ def test_a_promoted_replica_that_missed_writes_serves_nothing_they_hid(tmp_path:
         again = UserState(user_id, sessions=Versioned(3, Sessions({}, datetime(2026, 12, 3, tzinfo=UTC))))
         assert states.write(again)
         assert states.read(user_id, reader="test").sessions.version == 3  # type: ignore[union-attr]
-        promoted.close()
-        client.close()

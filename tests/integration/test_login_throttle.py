@@ -290,7 +290,7 @@ def test_on_sentinel_the_throttle_counts_on_the_master_in_the_urls_database(
         fail(throttle, account(), client(), 5)
         assert list(master.scan_iter(match=f"{prefix}:*"))
         assert not list(sentinel.server(sentinel.master()).scan_iter(match=f"{prefix}:*"))  # not db 0
-        master.wait(1, 2000)  # replicated to the replica: what a failover keeps
+        assert master.wait(1, 2000) == 1  # replicated to the replica: what a failover keeps
         assert set(replica.scan_iter(match=f"{prefix}:*")) == set(master.scan_iter(match=f"{prefix}:*"))
     finally:
         delete_prefixed(master, f"{prefix}:")

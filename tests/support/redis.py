@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
-from redis.sentinel import Sentinel, SentinelConnectionPool, SentinelManagedConnection
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from adapters.redis.connection import is_sentinel, sentinel_group
+from adapters.redis.connection import SentinelConnection, is_sentinel, sentinel_group
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
@@ -58,7 +58,7 @@ def counting_connection(
 
 def connection_class(url: str) -> type[redis.Connection]:
     """The connection class a client on `url` is made of, to extend (counting_connection)."""
-    return SentinelManagedConnection if is_sentinel(url) else redis.Connection
+    return SentinelConnection if is_sentinel(url) else redis.Connection
 
 
 def sentinel_client(url: str, **kwargs) -> redis.Redis:
@@ -68,6 +68,7 @@ def sentinel_client(url: str, **kwargs) -> redis.Redis:
     sentinels = Sentinel(
         list(group.sentinels), sentinel_kwargs={"socket_timeout": 5, "socket_connect_timeout": 1}
     )
+    kwargs.setdefault("connection_class", SentinelConnection)  # as the service's (make_client)
     return sentinels.master_for(
         group.service, db=group.db, socket_timeout=5, socket_connect_timeout=1, **kwargs
     )

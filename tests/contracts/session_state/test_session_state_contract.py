@@ -297,6 +297,35 @@ def test_the_entry_is_one_hash_with_a_ttl(any_redis_backend: Backend):
     assert 0 < client.pttl(key) <= 30 * 60 * 1000
 
 
+@pytest.mark.parametrize("found_by", ["read", "write"])
+def test_an_entry_of_another_epoch_is_absent_and_keeps_only_its_versions(
+    any_redis_backend: Backend, found_by: str
+):
+    """What the fence leaves behind a promotion (adapters.redis.fence): the values recorded under
+    the old epoch are gone, their versions still refuse an older write."""
+    user_id, client, store = uuid4(), any_redis_backend.client, any_redis_backend.store
+    key = any_redis_backend.prefix + keys.user_state(user_id)
+    store.write(state(user_id, roles=5, identity=3))
+    client.set(any_redis_backend.prefix + "~epoch:v", secrets.randbelow(2**62) + 1)  # as FENCE renews it
+
+    if found_by == "read":
+        assert store.read(user_id, reader=READER) is None
+    else:
+        assert store.write(state(user_id, subscription=1)) == {Group.SUBSCRIPTION}
+    fields = client.hgetall(key)
+    assert b"roles" not in fields and b"identity" not in fields  # the old epoch's values
+    assert (fields[b"roles:v"], fields[b"identity:v"]) == (b"5", b"3")  # their versions stay
+    assert fields[b"~epoch"] == client.get(any_redis_backend.prefix + "~epoch:v")
+
+    assert store.write(state(user_id, roles=4)) == frozenset()  # older than what was seen: refused
+    assert store.write(state(user_id, roles=5, identity=3)) == {Group.ROLES, Group.IDENTITY}
+    assert versions(store.read(user_id, reader=READER)) == {
+        "roles": 5,
+        "identity": 3,
+        **({"subscription": 1} if found_by == "write" else {}),
+    }
+
+
 def test_a_client_that_decodes_responses_is_refused():
     with pytest.raises(ValueError):
         RedisUserStateStore(redis.Redis(decode_responses=True))
