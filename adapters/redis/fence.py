@@ -10,27 +10,36 @@ service talks to has another replication history than the one the epoch was set 
 
 * each connection, when it connects, runs FENCE once per key prefix in use. FENCE reads the
   server's replication id (INFO replication: `master_replid`, which a server draws anew when it
-  is promoted, or restarts without its data) and compares it with the one stored beside the
+  is promoted, or restarts) and compares it with the one stored beside the
   epoch (`prefix~epoch:replid`). Another id means another history: FENCE sets a new random
   epoch and the id, in one step (a script), so every entry and state recorded before is refused
   by the scripts that read them, and filled again from the database.
 * a connection can only reach a promoted server by connecting to it, so it runs FENCE before
   its first command there. Sentinel ends the connections of every server it reconfigures
-  (CLIENT KILL), and redis-py asks the sentinels for the master again on each connect and after
-  a READONLY reply; the per-thread connections of the scripts are made of the same fenced class
-  (adapters.redis.tag_cache.thread_connection), and follow the pool when it learns of a new
-  master.
-* FENCE refuses a replica (READONLY), which redis-py turns into a reconnect to the master.
+  (CLIENT KILL), and redis-py asks the sentinels for the master again on each new connection
+  and after a READONLY reply; the per-thread connections of the scripts are made of the same
+  fenced class (adapters.redis.tag_cache.thread_connection), and follow the pool when it learns
+  of a new master.
+* FENCE refuses a replica (READONLY): on Sentinel, redis-py turns that into a reconnect to the
+  master; on one server's URL it is an error, and the cache is skipped.
 
-Cost: one script per new connection and prefix (INFO replication, one GET), nothing per
+A restart also draws a new replication id (from a snapshot or an append-only file too), so a
+server that comes back with older data is fenced the same way.
+
+Cost: one script per new connection and prefix (INFO replication, one or two GETs), nothing per
 request beyond the epoch the scripts already compared (the tag cache) or one GET inside the
 script (the session state's read and write). After a failover every entry and state is a miss
-once: the cache is cold, never wrong. Measured in docs/decisions/0007.
+once: the cache is cold, never wrong. Measured in docs/benchmarks.md ("Failover fence").
 
-Not covered, and said in docs/scaling.md: a master cut off from the sentinels but still reached
-by some workers keeps taking their writes until it is reconfigured (Redis's own
-`min-replicas-to-write` bounds that window), and a server restarted from a snapshot keeps its
-replication id with older data (run the cache without persistence, as it is meant to be run).
+Not covered, and said in docs/scaling.md: a master that stays up through a promotion (a manual
+failover, a pause, a partition) keeps its clients until Sentinel demotes it, seconds later. The
+service's threads ask the sentinels every 0.25 s and leave it then (tag_cache._follow), but a
+write in flight at that moment, or from a worker that cannot reach the sentinels, is lost at
+its demotion; if another worker has fenced the new master by then, an invalidation or a logout
+among those writes is undone there. Redis's `min-replicas-to-write` closes that window.
+
+The cache's Redis user needs INFO (`+info`, which ACL puts in `@dangerous`): without it FENCE
+fails and the cache is skipped.
 """
 
 from __future__ import annotations
