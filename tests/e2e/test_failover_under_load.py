@@ -4,10 +4,12 @@ PATCH's invalidation, a logout), the master is killed and Sentinel promotes the 
 it all: 0 stale reads, 0 logged-out tokens accepted, no 5xx, and both workers serve cache hits
 from the promoted replica afterwards.
 
-Each round writes new initials on one server (A and B in turn) and reads them on the other,
-twice, then checks the logged-out token on both. The database is a SQLite file both servers
-share; the cache is a Sentinel group of the test's own (tests/support/sentinel.py). Every wait
-has a deadline; fails, never skips, without redis-server.
+Each round writes the loop user's initials on one server (A and B in turn) and reads them on
+the other, twice; once the replica lags, it also reads the victim, a user written only then (a
+PATCH, and a logout of one of its two sessions), on both servers: its initials must be the
+PATCH's and the logged-out token refused. The database is a SQLite file both servers share; the
+cache is a Sentinel group of the test's own (tests/support/sentinel.py). Every wait has a
+deadline; fails, never skips, without redis-server.
 """
 
 from __future__ import annotations
@@ -16,16 +18,14 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests import factories
 from tests.e2e.conftest import Server, _start, _wait_live, stop
-from tests.support.sentinel import Group, sentinel_group
+from tests.support.sentinel import Group, sentinel_group, wait_until
 
 pytestmark = pytest.mark.slow
 DB = 4
@@ -39,18 +39,6 @@ def hits(server: Server) -> float:
     assert response.status == 200, f"GET /metrics on {server.name}: {response.status}"
     match = _HITS.search(response.body.decode())
     return float(match[1]) if match else 0.0
-
-
-def wait_until(what: str, condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while True:
-        try:
-            if condition():
-                return
-        except redis.RedisError:
-            pass
-        assert time.monotonic() < deadline, f"not within {DEADLINE} s: {what}"
-        time.sleep(0.05)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -178,10 +166,8 @@ def run(group: Group, a: Server, b: Server, faker) -> None:
     try:
         master.config_set("repl-timeout", 1)
         group.pause(replica)
-        wait_until(
-            "the master dropping the paused replica",
-            lambda: master.info("replication")["connected_slaves"] == 0,
-        )
+        dropped = lambda: master.info("replication")["connected_slaves"] == 0  # noqa: E731
+        wait_until(dropped, DEADLINE, "the master dropping the paused replica")
         # Acknowledged by the master alone: the victim's PATCH and logout, the rounds' PATCHes.
         patched = b.request(
             "PATCH",

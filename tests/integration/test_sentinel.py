@@ -18,7 +18,7 @@ import json
 import secrets
 import struct
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from tests import factories
 from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
 from tests.support.redis import delete_prefixed, redis_client
-from tests.support.sentinel import SERVICE, Group, sentinel_group
+from tests.support.sentinel import SERVICE, Group, sentinel_group, wait_until
 
 DB = 15  # the service's database in the Sentinel groups
 SOCKET_TIMEOUT = 0.25
@@ -107,18 +107,6 @@ def initials_of(client: FlaskClient, url: str) -> str:
     response = client.get(url)
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()["initials"]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except redis.RedisError:
-            pass
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 def read_hit(client: FlaskClient, url: str, initials: str, timeout: float = SETTLE) -> int:

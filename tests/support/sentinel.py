@@ -148,6 +148,20 @@ def sentinel_group(directory: Path) -> Iterator[Group]:
             stop_process(process)
 
 
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Until `condition()` holds, through the Redis errors of a switch; fails the test after
+    `timeout` seconds, saying `what` it waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except redis.RedisError:
+            pass
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
 def stop_process(process: subprocess.Popen) -> None:
     """SIGTERM (after SIGCONT: a stopped process would not act on it), then SIGKILL after 5 s."""
     if process.poll() is not None:
