@@ -37,7 +37,7 @@ from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
 from adapters.outage import OutageLog
-from adapters.redis.connection import SENTINEL_SCHEMES, limits_storage
+from adapters.redis.connection import CLUSTER_SCHEMES, SENTINEL_SCHEMES, limits_storage
 
 log = logging.getLogger("user_service.auth")
 T = TypeVar("T")
@@ -178,14 +178,15 @@ def login_throttle(
     url: str, prefix: str, *, socket_timeout: float = 0.25, **policy: Any
 ) -> LimitsLoginThrottle:
     """A throttle on "memory" (this process only) or on the Redis at a redis:// URL (or a
-    Sentinel group's master: redis+sentinel://), its keys under `prefix`. Redis gets short
+    Sentinel group's master: redis+sentinel://; or a Cluster: redis+cluster://), its keys under
+    `prefix`. Redis gets short
     timeouts and at most one immediate retry, on a dropped connection only (redis-py's default
     backs off for seconds), since every login waits on it.
     `policy`: the throttle's keyword parameters (rates, retry interval, outage log, clocks)."""
     scheme = urlparse(url).scheme
     if url == "memory" or scheme == "memory":
         return LimitsLoginThrottle(MemoryStorage(), **policy)
-    if scheme not in ("redis", "rediss", "redis+unix", *SENTINEL_SCHEMES):
+    if scheme not in ("redis", "rediss", "redis+unix", *SENTINEL_SCHEMES, *CLUSTER_SCHEMES):
         raise ValueError(f"login throttle storage must be 'memory' or a redis:// URL, not {scheme!r}")
     storage = limits_storage(url, prefix, socket_timeout=socket_timeout)
     return LimitsLoginThrottle(storage, **policy)

@@ -21,7 +21,7 @@ from limits import parse as parse_rate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from adapters.redis.connection import is_sentinel, sentinel_group
+from adapters.redis.connection import is_cluster, is_sentinel, sentinel_group
 
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -223,6 +223,14 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
             read.wrong(
                 "CACHE_URL", url, f"{error}: redis+sentinel://host:port[,host:port...]/service_name[/db]"
             )
+    elif is_cluster(url):
+        backend = "none"
+        read.wrong(
+            "CACHE_URL",
+            url,
+            "Redis Cluster is not supported yet for the read cache and the session state: use one Redis "
+            "server (redis://) or a Sentinel group (redis+sentinel://)",
+        )
     elif url == "local" or url.startswith("local:///"):
         backend = "local"
         path = url[len("local://") :] if url != "local" else f"{instance_path}/cache.db"

@@ -2,6 +2,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.cluster import Cluster, redis_cluster
 from tests.support.sentinel import Group, sentinel_group
 
 
@@ -19,3 +20,12 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Group]:
     nor stop a server; those take a group of their own (`sentinel_group(tmp_path)`)."""
     with sentinel_group(tmp_path_factory.mktemp("sentinel")) as group:
         yield group
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The tests' Redis Cluster (tests/support/cluster.py: three masters), started when a test
+    first asks for it: one per test process, stopped at its end. Shared: a test may fill its own
+    keys (under a prefix of its own), not move slots; that takes a cluster of its own."""
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as started:
+        yield started

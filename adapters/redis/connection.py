@@ -1,3 +1,4 @@
+# Over 200 lines: three kinds of Redis URL (one server, Sentinel, Cluster) and their clients.
 """Clients for the Redis that CACHE_URL names: one server (redis://, rediss://, unix://) or the
 master of a Sentinel group (redis+sentinel://, rediss+sentinel:// for TLS):
 
@@ -9,7 +10,11 @@ sentinels for the master's address on each new connection, and a READONLY reply 
 knew was demoted) closes the connection, so the next one asks again (a retry within one command
 goes back to the address it had): redis-py's SentinelManagedConnection, as `SentinelConnection`
 below, which the per-thread connections of the scripts are made of too
-(adapters.redis.tag_cache)."""
+(adapters.redis.tag_cache).
+
+A Redis Cluster (redis+cluster://host:port[,host:port...], rediss+cluster:// for TLS) holds the
+login throttle's windows (limits' RedisClusterStorage); the read cache and the session state do
+not run on one yet, and the configuration refuses it for CACHE_URL."""
 
 from __future__ import annotations
 
@@ -18,13 +23,14 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import redis
-from limits.storage import RedisSentinelStorage, RedisStorage, Storage
+from limits.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage, Storage
 from redis.backoff import NoBackoff
 from redis.connection import SSLConnection
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 SERVER_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -44,6 +50,23 @@ class SentinelGroup:
 
 def is_sentinel(url: str) -> bool:
     return url.partition("://")[0] in SENTINEL_SCHEMES
+
+
+def is_cluster(url: str) -> bool:
+    return url.partition("://")[0] in CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> tuple[tuple[str, int], ...]:
+    """The startup nodes of a redis+cluster://[[username]:password@]host:port[,host:port...] URL
+    (rediss+cluster:// for TLS; no database: a Cluster has only 0); ValueError saying what is
+    wrong otherwise."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in CLUSTER_SCHEMES:
+        raise ValueError(f"not a Cluster URL (redis+cluster:// or rediss+cluster://): {scheme!r}")
+    hosts = rest.rpartition("@")[2]
+    if "/" in hosts.rstrip("/") or "?" in hosts:
+        raise ValueError("a Cluster URL names its nodes only: no database, no options")
+    return tuple(_address(host) for host in hosts.rstrip("/").split(","))
 
 
 def sentinel_group(url: str) -> SentinelGroup:
@@ -137,6 +160,8 @@ def _sentinels(group: SentinelGroup, socket_timeout: float) -> dict[str, Any]:
 
 def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
     """A client of the server, or of the Sentinel group's master, that `url` names."""
+    if is_cluster(url):  # the configuration refuses it for CACHE_URL (app/config.py)
+        raise ValueError("the read cache and the session state do not run on Redis Cluster yet")
     if not is_sentinel(url):
         return redis.Redis.from_url(url, decode_responses=False, **_quick(socket_timeout))
     group = sentinel_group(url)
@@ -154,9 +179,14 @@ def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
 
 def limits_storage(url: str, prefix: str, *, socket_timeout: float) -> Storage:
     """The `limits` library's storage on the same Redis (the login throttle's windows), its keys
-    under `prefix`; on a Sentinel group always the master (a replica's counts may lag)."""
+    under `prefix`; on a Sentinel group always the master (a replica's counts may lag); on a
+    Cluster, each window on the master of its key's slot (limits' RedisClusterStorage, whose
+    client follows MOVED and ASK)."""
     # limits types its pass-through redis options as float | str | bool; redis takes a Retry.
     quick: dict[str, Any] = _quick(socket_timeout)
+    if is_cluster(url):
+        cluster_nodes(url)  # a clear error for a malformed URL before limits parses it
+        return RedisClusterStorage(url, key_prefix=prefix, wrap_exceptions=True, **quick)
     if not is_sentinel(url):
         return RedisStorage(url, key_prefix=prefix, wrap_exceptions=True, **quick)
     group = sentinel_group(url)

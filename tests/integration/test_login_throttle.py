@@ -1,6 +1,7 @@
 """LoginThrottle on `limits` (adapters.throttle): one behavioural suite, run on in-process memory,
 on the real Redis (TEST_REDIS_URL, default db 11: fails, never skips, when Redis is down), on the
-master of the tests' Sentinel group (redis+sentinel://, tests/support/sentinel.py) and on a Redis
+master of the tests' Sentinel group (redis+sentinel://, tests/support/sentinel.py), on the tests'
+three-master Cluster (redis+cluster://, tests/support/cluster.py) and on a Redis
 that cannot be reached (a closed port), where the throttle must count in-process and never raise.
 Then the fallback itself: its warnings, and the way back to Redis.
 
@@ -26,6 +27,7 @@ from redis import Redis
 
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 from tests.support.clock import SettableClock
+from tests.support.cluster import redis_cluster
 from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 MakeThrottle = Callable[..., LimitsLoginThrottle]
@@ -62,15 +64,16 @@ class StorageMustAnswer:
         pass
 
 
-@pytest.fixture(params=["memory", "redis", "sentinel", "redis-down"])
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster", "redis-down"])
 def make_throttle(request: pytest.FixtureRequest, prefix: str) -> MakeThrottle:
     """Builds throttles with the given policy keywords on one backend."""
     policy: dict = {}
     if request.param == "redis":
         request.getfixturevalue("redis")
-    if request.param == "sentinel":
-        url = request.getfixturevalue("sentinel").url(SENTINEL_DB)
-        keys = redis_client(url)  # the master's, as the sentinels say
+    if request.param in ("sentinel", "cluster"):
+        servers = request.getfixturevalue(request.param)
+        url = servers.url(SENTINEL_DB) if request.param == "sentinel" else servers.url()
+        keys = redis_client(url)  # the master's (as the sentinels say), or the Cluster's nodes
 
         def clean_up() -> None:
             delete_prefixed(keys, f"{prefix}:")
@@ -79,7 +82,7 @@ def make_throttle(request: pytest.FixtureRequest, prefix: str) -> MakeThrottle:
         request.addfinalizer(clean_up)
     else:
         url = {"memory": "memory", "redis": REDIS_URL, "redis-down": CLOSED}[request.param]
-    if request.param in ("redis", "sentinel"):
+    if request.param in ("redis", "sentinel", "cluster"):
         policy["outage"] = StorageMustAnswer()
     return lambda **more: login_throttle(url, prefix, **{**policy, **more})
 
@@ -296,6 +299,35 @@ def test_on_sentinel_the_throttle_counts_on_the_master_in_the_urls_database(
         delete_prefixed(master, f"{prefix}:")
         master.close()
         replica.close()
+
+
+@pytest.mark.slow
+def test_on_a_cluster_counts_and_blocks_move_with_their_slots(tmp_path, prefix, account, client):
+    """Each of the throttle's keys moved to another master, one at a time, while the throttle
+    reads and counts: nothing is lost, and it never falls back to counting in-process."""
+    with redis_cluster(tmp_path) as cluster:
+        throttle = login_throttle(cluster.url(), prefix, outage=StorageMustAnswer())
+        victim, attacker = account(), client()
+        fail(throttle, victim, attacker, 5)
+        assert 0 < throttle.retry_after(victim, attacker) <= FIFTEEN_MINUTES
+        keys = redis_client(cluster.url())
+        try:
+            stored = list(keys.scan_iter(match=f"{prefix}:*"))
+            assert stored
+            moved = 0
+            for slot in sorted({keys.keyslot(key) for key in stored}):
+                target = next(port for port in cluster.ports if port != cluster.owner(slot))
+                checks = []
+                moved += cluster.migrate(
+                    slot, target, between=lambda: checks.append(throttle.retry_after(victim, attacker))
+                )
+                assert cluster.owner(slot) == target and all(checks), checks
+            assert moved >= len(stored)
+            assert 0 < throttle.retry_after(victim, attacker) <= FIFTEEN_MINUTES
+            fail(throttle, account(), attacker, 2)  # and it goes on counting
+        finally:
+            delete_prefixed(keys, f"{prefix}:")
+            keys.close()
 
 
 def test_registrations_are_admitted_per_client_and_in_all(make_throttle, client):

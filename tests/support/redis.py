@@ -14,9 +14,16 @@ from dataclasses import dataclass, field
 
 import pytest
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from adapters.redis.connection import SentinelConnection, is_sentinel, sentinel_group
+from adapters.redis.connection import (
+    SentinelConnection,
+    cluster_nodes,
+    is_cluster,
+    is_sentinel,
+    sentinel_group,
+)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
@@ -78,9 +85,12 @@ def redis_client(url: str = REDIS_URL, **kwargs) -> redis.Redis:
     """A client that has answered a PING; fails the test (never skips) when Redis is down.
     Replies may take up to 5 s: with the tests on every core and threads switching every
     microsecond (the concurrency contracts), a 1 s reply is load, not an outage. On a
-    redis+sentinel:// URL, a client of the group's master."""
+    redis+sentinel:// URL, a client of the group's master; on redis+cluster://, of the Cluster."""
     if is_sentinel(url):
         client = sentinel_client(url, **kwargs)
+    elif is_cluster(url):
+        nodes = [ClusterNode(host, port) for host, port in cluster_nodes(url)]
+        client = RedisCluster(startup_nodes=nodes, socket_timeout=5, socket_connect_timeout=1, **kwargs)
     else:
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=1, **kwargs)
     try:
@@ -89,8 +99,8 @@ def redis_client(url: str = REDIS_URL, **kwargs) -> redis.Redis:
     except redis.RedisError as error:
         problem = str(error)
     client.close()
-    if is_sentinel(url):
-        pytest.fail(f"the Sentinel group at {url} has no reachable master ({problem})", pytrace=False)
+    if is_sentinel(url) or is_cluster(url):
+        pytest.fail(f"the tests' Redis at {url} does not answer ({problem})", pytrace=False)
     pytest.fail(
         f"Redis is not reachable at {url} ({problem}). Start it, or point "
         "TEST_REDIS_URL at one: the cache tests need it and never skip.",

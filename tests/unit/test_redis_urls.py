@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.redis.connection import SentinelGroup, is_sentinel, sentinel_group
+from adapters.redis.connection import SentinelGroup, cluster_nodes, is_sentinel, sentinel_group
 from app import config
 
 
@@ -42,3 +42,33 @@ def test_a_malformed_sentinel_url_is_refused_with_what_is_wrong(url, says):
 def test_a_sentinel_url_selects_the_redis_adapters():
     settings = config.load({"CACHE_URL": "redis+sentinel://h:26379,g:26379/users/2"})
     assert settings["cache"]["backend"] == "redis"
+
+
+def test_a_cluster_url_names_its_startup_nodes():
+    assert cluster_nodes("redis+cluster://:pw@a:7000,[::1]:7001,c:7002") == (
+        ("a", 7000),
+        ("::1", 7001),
+        ("c", 7002),
+    )
+    assert cluster_nodes("rediss+cluster://a:7000/") == (("a", 7000),)
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis+cluster://a:7000/2", "no database"),
+        ("redis+cluster://a:7000?x=1", "no database"),
+        ("redis+cluster://a", "host:port"),
+        ("redis://a:7000", "not a Cluster URL"),
+    ],
+)
+def test_a_malformed_cluster_url_says_what_is_wrong(url, says):
+    with pytest.raises(ValueError, match=says):
+        cluster_nodes(url)
+
+
+def test_cluster_is_refused_for_the_cache_with_what_to_use_instead():
+    with pytest.raises(config.ConfigError) as refused:
+        config.load({"CACHE_URL": "redis+cluster://a:7000,b:7001"})
+    assert "Redis Cluster is not supported yet" in str(refused.value)
+    assert "redis+sentinel://" in str(refused.value)

@@ -1,0 +1,177 @@
+"""A Redis Cluster the tests start on free loopback ports: three masters, no replicas, no
+persistence, in a folder of the test's, created with `redis-cli --cluster create`; stopped,
+every process, on the way out. A slot can be moved between masters one step at a time
+(`migrate`), so a test can run requests while it moves. Fails the test (never skips) when
+redis-server or redis-cli is missing."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.sentinel import stop_process
+
+STARTUP = 30.0  # seconds for the cluster to be ready
+NODE_TIMEOUT_MS = 2000
+
+
+def cluster_port() -> int:
+    """A free loopback port whose cluster bus port (10,000 higher) is free too: Redis refuses a
+    cluster port over 55,535."""
+    for _ in range(100):
+        port = random.randrange(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    pytest.fail("no free pair of ports for a cluster node (port and port + 10000)", pytrace=False)
+
+
+def _executable(name: str) -> str:
+    executable = shutil.which(name) or f"/usr/bin/{name}"
+    if not os.access(executable, os.X_OK):
+        pytest.fail(
+            f"{name} was not found (not on PATH, nor /usr/bin/{name}): the Cluster tests start "
+            "their own servers and never skip. Install it (apt-get install redis-server).",
+            pytrace=False,
+        )
+    return executable
+
+
+@dataclass
+class Cluster:
+    """The running cluster: its masters' ports, and the URL the service is given."""
+
+    directory: Path
+    ports: list[int]
+    processes: dict[int, subprocess.Popen] = field(default_factory=dict)
+
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def server(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=5, socket_connect_timeout=1)
+
+    def node_id(self, port: int) -> str:
+        server = self.server(port)
+        try:
+            return server.execute_command("CLUSTER", "MYID").decode()
+        finally:
+            server.close()
+
+    def owner(self, slot: int) -> int:
+        """The port of the master that serves `slot` now."""
+        server = self.server(self.ports[0])
+        try:
+            for start, end, master, *_ in server.execute_command("CLUSTER", "SLOTS"):
+                if start <= slot <= end:
+                    return int(master[1])
+        finally:
+            server.close()
+        raise LookupError(f"no master serves slot {slot}")
+
+    def migrate(self, slot: int, target: int, between: Callable[[], None] = lambda: None) -> int:
+        """Move `slot` to the master on `target`, as `redis-cli --cluster reshard` does: mark it
+        importing and migrating, MIGRATE its keys a few at a time (calling `between` after each
+        batch, for a test's requests), then give it to the target on every master. How many keys
+        moved."""
+        source = self.owner(slot)
+        if source == target:
+            raise ValueError(f"slot {slot} is already on {target}")
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        source_server, target_server = self.server(source), self.server(target)
+        moved = 0
+        try:
+            target_server.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            source_server.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            while keys := source_server.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 3):
+                source_server.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+                between()
+            for port in self.ports:
+                server = self.server(port)
+                try:
+                    server.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+                finally:
+                    server.close()
+        finally:
+            source_server.close()
+            target_server.close()
+        return moved
+
+
+def _wait(what: str, ready: Callable[[], bool], cluster: Cluster) -> None:
+    deadline = time.monotonic() + STARTUP
+    while time.monotonic() < deadline:
+        try:
+            if ready():
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.05)
+    logs = "\n".join(f"{path.name}: {path.read_text()[-400:]}" for path in cluster.directory.glob("*.log"))
+    pytest.fail(f"the Redis Cluster did not come up: {what}\n{logs}", pytrace=False)
+
+
+@contextmanager
+def redis_cluster(directory: Path) -> Iterator[Cluster]:
+    """Start three masters in `directory`, join them into one cluster (the 16384 slots split
+    between them); yield it once every master says the cluster is ok."""
+    server, cli = _executable("redis-server"), _executable("redis-cli")
+    cluster = Cluster(directory, [cluster_port() for _ in range(3)])
+    try:
+        for port in cluster.ports:
+            log = (directory / f"node-{port}.log").open("wb")
+            arguments = [
+                "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            ]  # fmt: skip
+            cluster.processes[port] = subprocess.Popen(
+                [server, *arguments],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=directory,
+            )
+            log.close()
+        for port in cluster.ports:
+            client = cluster.server(port)
+            _wait(f"the master on {port}", client.ping, cluster)
+            client.close()
+        created = subprocess.run(
+            [cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in cluster.ports), "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=STARTUP,
+        )
+        if created.returncode != 0:
+            pytest.fail(
+                f"redis-cli --cluster create failed:\n{created.stdout}\n{created.stderr}", pytrace=False
+            )
+        for port in cluster.ports:
+            client = cluster.server(port)
+            _wait(
+                f"the cluster ok on {port}",
+                lambda c=client: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"),
+                cluster,
+            )
+            client.close()
+        yield cluster
+    finally:
+        for process in cluster.processes.values():
+            stop_process(process)
