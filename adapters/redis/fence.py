@@ -32,11 +32,10 @@ script (the session state's read and write). After a failover every entry and st
 once: the cache is cold, never wrong. Measured in docs/benchmarks.md ("Failover fence").
 
 Not covered, and said in docs/scaling.md: a master that stays up through a promotion (a manual
-failover, a pause, a partition) keeps its clients until Sentinel demotes it, seconds later. The
-service's threads ask the sentinels every 0.25 s and leave it then (tag_cache._follow), but a
-write in flight at that moment, or from a worker that cannot reach the sentinels, is lost at
-its demotion; if another worker has fenced the new master by then, an invalidation or a logout
-among those writes is undone there. Redis's `min-replicas-to-write` closes that window.
+failover, a pause, a partition) keeps the connections it has until Sentinel demotes it, seconds
+later, and the writes they carry meanwhile are lost at its demotion; if another connection has
+fenced the new master by then, an invalidation or a logout among those writes is undone there.
+Redis's `min-replicas-to-write` closes that window.
 
 The cache's Redis user needs INFO (`+info`, which ACL puts in `@dangerous`): without it FENCE
 fails and the cache is skipped.

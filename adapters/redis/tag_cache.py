@@ -29,7 +29,6 @@ from the client's pool, which a Cluster client lacks.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import secrets
@@ -131,31 +130,14 @@ def thread_connection(client: redis.Redis) -> redis.Connection:
         local.connection = pool.connection_class(**pool.connection_kwargs)
         local.forks = _forks
         local.follows = isinstance(pool, SentinelConnectionPool)
-        local.asked = time.monotonic()
-    elif local.follows:
-        _follow(cast(SentinelConnectionPool, pool), local)
+    elif local.follows and cast(SentinelConnectionPool, pool).master_address not in (
+        None,
+        (local.connection.host, local.connection.port),
+    ):
+        # The pool learnt of a new master (a connection of its asked the sentinels) and dropped
+        # its own connections to the old one: so does this thread's (see adapters.redis.fence).
+        local.connection.disconnect()
     return local.connection
-
-
-# How often a thread on a Sentinel group asks the sentinels where the master is, seconds.
-FOLLOW_INTERVAL = 0.25
-
-
-def _follow(pool: SentinelConnectionPool, local: threading.local) -> None:
-    """Keep this thread's connection, and the pool's, on the master the sentinels name. A master
-    that stays up through a failover keeps the connections it has until Sentinel demotes it,
-    seconds later, and the writes it takes meanwhile are lost (adapters.redis.fence): so every
-    FOLLOW_INTERVAL the thread asks the sentinels (one round trip to one of them); a new address
-    makes the pool drop its idle connections (redis-py's get_master_address), and this thread's
-    connection follows."""
-    now = time.monotonic()
-    if now - local.asked >= FOLLOW_INTERVAL:
-        local.asked = now
-        with contextlib.suppress(redis.RedisError):  # no answer: keep the master known
-            pool.get_master_address()
-    connection = local.connection
-    if pool.master_address not in (None, (connection.host, connection.port)):
-        connection.disconnect()  # its next use asks the sentinels, and is fenced
 
 
 class ThreadScript:
