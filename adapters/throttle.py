@@ -47,7 +47,13 @@ REGISTRATIONS = "registration"
 # What a Redis storage raises: with wrap_exceptions=True limits wraps every redis.RedisError
 # (ConnectionError, TimeoutError, ResponseError, ...) in StorageError; the others are listed in
 # case a storage is built without wrapping or a socket error escapes redis-py unconverted.
-STORAGE_ERRORS: tuple[type[Exception], ...] = (StorageError, redis.RedisError, OSError)
+# RedisClusterException (a Cluster with no node answering) is not a RedisError.
+STORAGE_ERRORS: tuple[type[Exception], ...] = (
+    StorageError,
+    redis.RedisError,
+    redis.exceptions.RedisClusterException,
+    OSError,
+)
 
 Rate = str | RateLimitItem
 Limit = tuple[RateLimitItem, tuple[str, ...]]  # an item and the identifiers of its key

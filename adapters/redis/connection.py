@@ -12,9 +12,9 @@ goes back to the address it had): redis-py's SentinelManagedConnection, as `Sent
 below, which the per-thread connections of the scripts are made of too
 (adapters.redis.tag_cache).
 
-A Redis Cluster (redis+cluster://host:port[,host:port...], rediss+cluster:// for TLS) holds the
-login throttle's windows (limits' RedisClusterStorage); the read cache and the session state do
-not run on one yet, and the configuration refuses it for CACHE_URL."""
+The login throttle's storage also runs on a Redis Cluster (redis+cluster://host:port[,...],
+rediss+cluster:// for TLS: limits' RedisClusterStorage); the read cache and the session state
+do not yet, so the configuration refuses a Cluster for CACHE_URL, which all three share."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def cluster_nodes(url: str) -> tuple[tuple[str, int], ...]:
     hosts = rest.rpartition("@")[2]
     if "/" in hosts.rstrip("/") or "?" in hosts:
         raise ValueError("a Cluster URL names its nodes only: no database, no options")
-    return tuple(_address(host) for host in hosts.rstrip("/").split(","))
+    return tuple(_address(host, "node") for host in hosts.rstrip("/").split(","))
 
 
 def sentinel_group(url: str) -> SentinelGroup:
@@ -97,11 +97,11 @@ def sentinel_group(url: str) -> SentinelGroup:
     )
 
 
-def _address(host: str) -> tuple[str, int]:
+def _address(host: str, what: str = "sentinel") -> tuple[str, int]:
     name, _, port = host.rpartition(":")
     name = name.strip("[]")  # an IPv6 address in brackets
     if not name or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"each sentinel is host:port, not {host!r}")
+        raise ValueError(f"each {what} is host:port, not {host!r}")
     return name, int(port)
 
 
@@ -151,10 +151,10 @@ def _sentinels(group: SentinelGroup, socket_timeout: float) -> dict[str, Any]:
         "socket_connect_timeout": socket_timeout,
         "ssl": group.tls,
     }
-    if group.sentinel_username:
-        settings["username"] = group.sentinel_username
-    if group.sentinel_password:
-        settings["password"] = group.sentinel_password
+    # Always set, None included: limits gives the sentinels the master's credentials otherwise,
+    # which a sentinel without a password refuses.
+    settings["username"] = group.sentinel_username
+    settings["password"] = group.sentinel_password
     return settings
 
 
@@ -186,6 +186,8 @@ def limits_storage(url: str, prefix: str, *, socket_timeout: float) -> Storage:
     quick: dict[str, Any] = _quick(socket_timeout)
     if is_cluster(url):
         cluster_nodes(url)  # a clear error for a malformed URL before limits parses it
+        if url.startswith("rediss+"):
+            quick["ssl"] = True  # limits reads no TLS from the scheme
         return RedisClusterStorage(url, key_prefix=prefix, wrap_exceptions=True, **quick)
     if not is_sentinel(url):
         return RedisStorage(url, key_prefix=prefix, wrap_exceptions=True, **quick)

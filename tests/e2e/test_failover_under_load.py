@@ -115,8 +115,10 @@ def test_no_stale_read_and_no_logged_out_token_across_a_failover(server_env, tmp
             "CACHE_SOCKET_TIMEOUT": "0.25",
             "CACHE_BREAKER_RESET": "0.5",
         }
-        started = [_start(name, env, tmp_path) for name in ("A", "B")]
+        started: list[Server] = []
         try:
+            for name in ("A", "B"):
+                started.append(_start(name, env, tmp_path))
             for server in started:
                 _wait_live(server, time.monotonic() + DEADLINE)
             run(group, started[0], started[1], faker)

@@ -7,9 +7,7 @@ redis-server or redis-cli is missing."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -20,25 +18,20 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.sentinel import stop_process
+from tests.support.sentinel import free_port, stop_process
 
 STARTUP = 30.0  # seconds for the cluster to be ready
 NODE_TIMEOUT_MS = 2000
 
 
-def cluster_port() -> int:
-    """A free loopback port whose cluster bus port (10,000 higher) is free too: Redis refuses a
-    cluster port over 55,535."""
-    for _ in range(100):
-        port = random.randrange(20000, 45000)
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    pytest.fail("no free pair of ports for a cluster node (port and port + 10000)", pytrace=False)
+def node_ports() -> list[tuple[int, int]]:
+    """Three (port, bus port) pairs of free loopback ports, all six distinct; the bus port is
+    set with --cluster-port, so neither needs to be 10,000 above the other."""
+    ports: set[int] = set()
+    while len(ports) < 6:
+        ports.add(free_port())
+    port_list = sorted(ports)
+    return [(port_list[i], port_list[i + 3]) for i in range(3)]
 
 
 def _executable(name: str) -> str:
@@ -98,11 +91,17 @@ class Cluster:
         try:
             target_server.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
             source_server.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
-            while keys := source_server.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 3):
-                source_server.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
-                moved += len(keys)
-                between()
-            for port in self.ports:
+            try:
+                while keys := source_server.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 3):
+                    source_server.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *keys)
+                    moved += len(keys)
+                    between()
+            except BaseException:
+                for server in (target_server, source_server):  # the slot stays where it was
+                    server.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+                raise
+            # The target first, then the source, then the others, as redis-cli does.
+            for port in [target, source, *(p for p in self.ports if p not in (target, source))]:
                 server = self.server(port)
                 try:
                     server.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
@@ -132,14 +131,15 @@ def redis_cluster(directory: Path) -> Iterator[Cluster]:
     """Start three masters in `directory`, join them into one cluster (the 16384 slots split
     between them); yield it once every master says the cluster is ok."""
     server, cli = _executable("redis-server"), _executable("redis-cli")
-    cluster = Cluster(directory, [cluster_port() for _ in range(3)])
+    pairs = node_ports()
+    cluster = Cluster(directory, [port for port, _bus in pairs])
     try:
-        for port in cluster.ports:
+        for port, bus in pairs:
             log = (directory / f"node-{port}.log").open("wb")
             arguments = [
                 "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--cluster-port", str(bus),
             ]  # fmt: skip
             cluster.processes[port] = subprocess.Popen(
                 [server, *arguments],
