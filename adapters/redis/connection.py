@@ -106,9 +106,17 @@ def _address(host: str, what: str = "sentinel") -> tuple[str, int]:
 
 
 class SentinelConnection(SentinelManagedConnection):
-    """A Sentinel-managed connection that closes itself when a read fails, as a plain Connection
-    does: redis-py's keeps it open (`disconnect_on_error=False`), and a command that timed out
-    would leave its reply to be read as the answer to the next command on that connection."""
+    """A Sentinel-managed connection that behaves as a plain Connection where redis-py's does
+    not: it closes itself when a read fails (redis-py's keeps it open, `disconnect_on_error=
+    False`, and a command that timed out would leave its reply to be read as the answer to the
+    next command), and a command sent while it is not connected connects through the sentinels
+    (redis-py's would connect to its own default host and port: the per-thread connections of
+    adapters.redis.tag_cache send without a pool's checkout)."""
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if self._sock is None:
+            self.connect()
+        super().send_packed_command(command, check_health=check_health)
 
     def read_response(
         self,

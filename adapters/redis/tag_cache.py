@@ -162,14 +162,8 @@ class ThreadScript:
         for attempt in range(3):
             try:
                 connection = thread_connection(self._client)
-                # Connected here, not by send_packed_command: that would connect to the
-                # connection's own host and port, where a Sentinel-managed connection must ask
-                # the sentinels for the master's (its connect() does). Once connected, a no-op.
-                connection.connect()
                 connection.send_packed_command([request], check_health=False)
-                # A failed read closes the connection (a Sentinel-managed one would keep it
-                # open): a reply left unread would answer the next request.
-                return connection.read_response(disconnect_on_error=True)
+                return connection.read_response()
             except redis.exceptions.NoScriptError:
                 self._client.script_load(self._source)  # a restarted or flushed server
             except redis.ConnectionError:
