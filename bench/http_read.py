@@ -553,19 +553,11 @@ def register(base: str) -> str:
     return str(json.loads(body)["id"])
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client of the Redis at `url`: on a Sentinel URL, of the master the sentinels name
-    (adapters/redis/connection.py's make_client, as the service's)."""
-    if is_sentinel(url):
-        return make_client(url, socket_timeout=5)
-    return redis.Redis.from_url(url, socket_timeout=5)
-
-
 @contextlib.contextmanager
 def redis_prefix(url: str) -> Iterator[str]:
     """A random key prefix on the Redis at `url` (a Sentinel URL's master); its keys are deleted
     (SCAN + DEL) afterwards."""
-    client = redis_client(url)
+    client = make_client(url, socket_timeout=5)  # a server's, or a Sentinel group master's
     try:
         client.ping()
     except redis.RedisError as error:
