@@ -25,7 +25,8 @@ import pytest
 
 from tests import factories
 from tests.e2e.conftest import Server, _start, _wait_live, stop
-from tests.support.sentinel import Group, sentinel_group, wait_until
+from tests.support.sentinel import Group, sentinel_group
+from tests.support.servers import wait_until
 
 pytestmark = pytest.mark.slow
 DB = 4

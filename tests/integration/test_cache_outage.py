@@ -38,7 +38,7 @@ from app.factory import create_app
 from tests import factories
 from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
-from tests.support.sentinel import stop_process
+from tests.support.servers import stop_process
 
 SOCKET_TIMEOUT = 0.2
 BREAKER_FAILURES = 3

@@ -39,7 +39,8 @@ from tests import factories
 from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
 from tests.support.redis import delete_prefixed, redis_client
-from tests.support.sentinel import SERVICE, Group, sentinel_group, wait_until
+from tests.support.sentinel import SERVICE, Group, sentinel_group
+from tests.support.servers import wait_until
 
 DB = 15  # the service's database in the Sentinel groups
 SOCKET_TIMEOUT = 0.25

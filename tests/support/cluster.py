@@ -6,10 +6,7 @@ redis-server or redis-cli is missing."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.sentinel import free_port, stop_process
+from tests.support.servers import executable, free_port, stop_process, wait_started
 
 STARTUP = 30.0  # seconds for the cluster to be ready
 NODE_TIMEOUT_MS = 2000
@@ -32,17 +29,6 @@ def node_ports() -> list[tuple[int, int]]:
         ports.add(free_port())
     port_list = sorted(ports)
     return [(port_list[i], port_list[i + 3]) for i in range(3)]
-
-
-def _executable(name: str) -> str:
-    executable = shutil.which(name) or f"/usr/bin/{name}"
-    if not os.access(executable, os.X_OK):
-        pytest.fail(
-            f"{name} was not found (not on PATH, nor /usr/bin/{name}): the Cluster tests start "
-            "their own servers and never skip. Install it (apt-get install redis-server).",
-            pytrace=False,
-        )
-    return executable
 
 
 @dataclass
@@ -113,24 +99,11 @@ class Cluster:
         return moved
 
 
-def _wait(what: str, ready: Callable[[], bool], cluster: Cluster) -> None:
-    deadline = time.monotonic() + STARTUP
-    while time.monotonic() < deadline:
-        try:
-            if ready():
-                return
-        except redis.RedisError:
-            pass
-        time.sleep(0.05)
-    logs = "\n".join(f"{path.name}: {path.read_text()[-400:]}" for path in cluster.directory.glob("*.log"))
-    pytest.fail(f"the Redis Cluster did not come up: {what}\n{logs}", pytrace=False)
-
-
 @contextmanager
 def redis_cluster(directory: Path) -> Iterator[Cluster]:
     """Start three masters in `directory`, join them into one cluster (the 16384 slots split
     between them); yield it once every master says the cluster is ok."""
-    server, cli = _executable("redis-server"), _executable("redis-cli")
+    server, cli = executable("redis-server", "Cluster"), executable("redis-cli", "Cluster")
     pairs = node_ports()
     cluster = Cluster(directory, [port for port, _bus in pairs])
     try:
@@ -151,7 +124,7 @@ def redis_cluster(directory: Path) -> Iterator[Cluster]:
             log.close()
         for port in cluster.ports:
             client = cluster.server(port)
-            _wait(f"the master on {port}", client.ping, cluster)
+            wait_started("the Redis Cluster", f"the master on {port}", client.ping, STARTUP, directory)
             client.close()
         created = subprocess.run(
             [cli, "--cluster", "create", *(f"127.0.0.1:{port}" for port in cluster.ports), "--cluster-yes"],
@@ -165,10 +138,12 @@ def redis_cluster(directory: Path) -> Iterator[Cluster]:
             )
         for port in cluster.ports:
             client = cluster.server(port)
-            _wait(
+            wait_started(
+                "the Redis Cluster",
                 f"the cluster ok on {port}",
                 lambda c=client: b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO"),
-                cluster,
+                STARTUP,
+                directory,
             )
             client.close()
         yield cluster

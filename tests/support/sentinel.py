@@ -4,41 +4,21 @@ way out. Fails the test (never skips) when redis-server is missing."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
 import redis
+
+from tests.support.servers import executable, free_port, stop_process, wait_started
 
 SERVICE = "tests"
 STARTUP = 20.0  # seconds for the group to be ready
 DOWN_AFTER_MS = 1000  # how soon the sentinels call a silent master down
 FAILOVER_TIMEOUT_MS = 5000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _executable() -> str:
-    executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not os.access(executable, os.X_OK):
-        pytest.fail(
-            "redis-server was not found (not on PATH, nor /usr/bin/redis-server): the Sentinel tests "
-            "start their own servers and never skip. Install it (apt-get install redis-server).",
-            pytrace=False,
-        )
-    return executable
 
 
 @dataclass
@@ -80,7 +60,7 @@ class Group:
 def _start(group: Group, port: int, arguments: list[str], name: str) -> None:
     log = (group.directory / f"{name}.log").open("wb")
     group.processes[port] = subprocess.Popen(
-        [_executable(), *arguments],
+        [executable("redis-server", "Sentinel"), *arguments],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -93,19 +73,6 @@ def _server(port: int, *extra: str) -> list[str]:
     return ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", *extra]
 
 
-def _wait(what: str, ready: Callable[[], bool], group: Group) -> None:
-    deadline = time.monotonic() + STARTUP
-    while time.monotonic() < deadline:
-        try:
-            if ready():
-                return
-        except redis.RedisError:
-            pass
-        time.sleep(0.05)
-    logs = "\n".join(f"{path.name}: {path.read_text()[-400:]}" for path in group.directory.glob("*.log"))
-    pytest.fail(f"the Sentinel group did not come up: {what}\n{logs}", pytrace=False)
-
-
 @contextmanager
 def sentinel_group(directory: Path) -> Iterator[Group]:
     """Start the group in `directory`; yield it once the sentinels know the master, the replica
@@ -116,10 +83,12 @@ def sentinel_group(directory: Path) -> Iterator[Group]:
         replica = _server(group.replica_port, "--replicaof", "127.0.0.1", str(group.master_port))
         _start(group, group.replica_port, replica, "replica")
         replica_client = group.server(group.replica_port)
-        _wait(
+        wait_started(
+            "the Sentinel group",
             "the replica's link to the master",
             lambda: replica_client.info("replication").get("master_link_status") == "up",
-            group,
+            STARTUP,
+            group.directory,
         )
         replica_client.close()
         for number, port in enumerate(group.sentinel_ports):
@@ -134,42 +103,17 @@ def sentinel_group(directory: Path) -> Iterator[Group]:
             _start(group, port, [str(config), "--sentinel"], f"sentinel-{number}")
         for port in group.sentinel_ports:
             sentinel = group.server(port)
-            _wait(
+            wait_started(
+                "the Sentinel group",
                 f"sentinel {port} knowing the replica and the other sentinels",
                 lambda s=sentinel: (
                     len(s.sentinel_slaves(SERVICE)) == 1 and len(s.sentinel_sentinels(SERVICE)) == 2
                 ),
-                group,
+                STARTUP,
+                group.directory,
             )
             sentinel.close()
         yield group
     finally:
         for process in group.processes.values():
             stop_process(process)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Until `condition()` holds, through the Redis errors of a switch; fails the test after
-    `timeout` seconds, saying `what` it waited for."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if condition():
-                return
-        except redis.RedisError:
-            pass
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    """SIGTERM (after SIGCONT: a stopped process would not act on it), then SIGKILL after 5 s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGCONT)  # a stopped process would not act on SIGTERM
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
