@@ -21,7 +21,7 @@ from limits import parse as parse_rate
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from adapters.redis.connection import is_cluster, is_sentinel, sentinel_group
+from adapters.redis.connection import cluster_nodes, is_cluster, is_sentinel, sentinel_group
 
 ENVIRONMENTS = ("development", "test", "production")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -202,7 +202,8 @@ def _database_url(read: _Reader, production: bool, instance_path: str) -> str:
 def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any]:
     allowed = (
         "redis://host:port/db, rediss://..., unix://..., redis+sentinel://host:port,.../service_name/db "
-        "(rediss+sentinel:// with TLS), local (a file shared by the processes of one host), "
+        "(rediss+sentinel:// with TLS), redis+cluster://host:port,... (rediss+cluster://), "
+        "local (a file shared by the processes of one host), "
         "local:///path/to/cache.db, memory (one process) or none"
     )
     url = read.get("CACHE_URL")
@@ -224,13 +225,11 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
                 "CACHE_URL", url, f"{error}: redis+sentinel://host:port[,host:port...]/service_name[/db]"
             )
     elif is_cluster(url):
-        backend = "none"
-        read.wrong(
-            "CACHE_URL",
-            url,
-            "Redis Cluster is not supported yet for the read cache and the session state: use one Redis "
-            "server (redis://) or a Sentinel group (redis+sentinel://)",
-        )
+        backend = "redis"
+        try:
+            cluster_nodes(url)
+        except ValueError as error:
+            read.wrong("CACHE_URL", url, f"{error}: redis+cluster://host:port[,host:port...]")
     elif url == "local" or url.startswith("local:///"):
         backend = "local"
         path = url[len("local://") :] if url != "local" else f"{instance_path}/cache.db"

@@ -39,14 +39,16 @@ target: they are context.
 
 --cache-url URL (repeatable) measures hit on another Redis topology too, as hit@<scheme>: any
 Redis CACHE_URL the service takes (redis://, rediss://, unix://, redis+sentinel://h:p[,h:p]/
-service/db, rediss+sentinel://). Its server is hit's with that CACHE_URL, on a SQLite file of its
-own, started once hit's is stopped: the same seeding (and warming with --users), the same wrk load,
-its cached reads counted the same way. The bench's own clients of a Sentinel URL's Redis (the key
-prefix's clean-up) are adapters/redis/connection.py's make_client, of the master the sentinels
-name. --sentinel starts a throwaway Sentinel group for the run (tests/support/sentinel.py: a master,
-a replica and 3 sentinels on free loopback ports, in the temporary directory; needs redis-server,
-exit 2 without it, and pytest, of the `test` extra), stopped at its end, on Ctrl-C and SIGTERM too,
-and adds its URL (database 0) as a --cache-url: hit@redis+sentinel.
+service/db, rediss+sentinel://, redis+cluster://h:p[,h:p], rediss+cluster://). Its server is hit's
+with that CACHE_URL, on a SQLite file of its own, started once hit's is stopped: the same seeding
+(and warming with --users), the same wrk load, its cached reads counted the same way. The bench's
+own clients of that Redis (the key prefix's clean-up) are the service's (adapters/redis/stores.py's
+`client`): of the master the sentinels name, of every master of a Cluster. --sentinel starts a
+throwaway Sentinel group for the run (tests/support/sentinel.py: a master, a replica and 3
+sentinels on free loopback ports, in the temporary directory), --cluster a throwaway Cluster
+(tests/support/cluster.py: three masters); each needs redis-server (redis-cli too for --cluster;
+exit 2 without) and pytest, of the `test` extra; each is stopped at the run's end, on Ctrl-C and
+SIGTERM too, and adds its URL as a --cache-url: hit@redis+sentinel (database 0), hit@redis+cluster.
 
 --users N (growth): before each service scenario's server starts, N users are inserted straight
 into its freshly migrated database (SQLAlchemy Core executemany of adapters/sqlalchemy/tables.py's
@@ -135,13 +137,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from adapters.caching.users import BY_ID
+from adapters.redis.cluster_client import ClusterClient
 from adapters.redis.connection import (
+    CLUSTER_SCHEMES,
     SENTINEL_SCHEMES,
     SERVER_SCHEMES,
+    cluster_nodes,
+    is_cluster,
     is_sentinel,
-    make_client,
     sentinel_group,
 )
+from adapters.redis.stores import client as redis_client
 from adapters.security import Argon2PasswordHasher
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,7 +175,7 @@ CACHED = ("hit", "304", "me")  # measured once per cache: with Redis, and local-
 LOCAL = "local-"
 LOCAL_CACHED = tuple(f"{LOCAL}{name}" for name in CACHED)
 HIT_AT = "hit@"  # hit@<scheme>: hit again on a --cache-url, after hit in the table
-REDIS_SCHEMES = (*SERVER_SCHEMES, *SENTINEL_SCHEMES)  # the CACHE_URLs --cache-url takes
+REDIS_SCHEMES = (*SERVER_SCHEMES, *SENTINEL_SCHEMES, *CLUSTER_SCHEMES)  # the CACHE_URLs --cache-url takes
 SENTINEL_DB = 0  # --sentinel's group is the run's own: any database will do
 SQLITE, POSTGRES = ("sqlite", "sqla-sqlite"), ("postgres", "sqla-postgres", "memoize")  # service, its peers
 SCENARIOS = ("bare", *(f"{p}{name}" for name in CACHED for p in ("", LOCAL)), *SQLITE, *POSTGRES)
@@ -555,12 +561,14 @@ def register(base: str) -> str:
 
 @contextlib.contextmanager
 def redis_prefix(url: str) -> Iterator[str]:
-    """A random key prefix on the Redis at `url` (a Sentinel URL's master); its keys are deleted
-    (SCAN + DEL) afterwards."""
-    client = make_client(url, socket_timeout=5)  # a server's, or a Sentinel group master's
+    """A random key prefix on the Redis at `url` (a Sentinel URL's master, a Cluster's masters);
+    its keys are deleted (SCAN + DEL, on each master) afterwards."""
+    client = redis_client(url, socket_timeout=5)  # the service's: a server's, a group's, a Cluster's
     try:
-        client.ping()
-    except redis.RedisError as error:
+        servers = masters(client)
+        for server in servers:
+            server.ping()
+    except (redis.RedisError, redis.exceptions.RedisClusterException) as error:
         client.close()
         raise ScenarioFailed(f"Redis not reachable at {url}: {error}")
     prefix = f"bench:{secrets.token_hex(4)}:"
@@ -568,10 +576,22 @@ def redis_prefix(url: str) -> Iterator[str]:
         yield prefix
     finally:
         deleted = 0
-        for batch in batched(client.scan_iter(match=f"{prefix}*", count=1000), 1000):
-            deleted += client.delete(*batch)
+        for server in servers:
+            for batch in batched(server.scan_iter(match=f"{prefix}*", count=1000), 1000):
+                pipe = server.pipeline(transaction=False)
+                for key in batch:  # one DEL a key: a Cluster node refuses keys of several slots
+                    pipe.delete(key)
+                deleted += sum(pipe.execute())
         progress(f"deleted {deleted} Redis keys under {prefix}")
         client.close()
+
+
+def masters(client: redis.Redis | ClusterClient) -> list[redis.Redis]:
+    """The server, or a Cluster's masters, each a client of its own."""
+    if not isinstance(client, ClusterClient):
+        return [client]
+    cluster = client.client
+    return [cluster.get_redis_connection(node) for node in cluster.get_primaries()]
 
 
 def batched(items: Iterator[bytes], size: int) -> Iterator[list[bytes]]:
@@ -1006,7 +1026,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="URL",
         help="also measure hit with CACHE_URL=URL, another Redis topology (redis://, rediss://, unix://, "
-        "redis+sentinel://h:p[,h:p]/service/db, rediss+sentinel://): the scenario hit@<URL's scheme>, "
+        "redis+sentinel://h:p[,h:p]/service/db, rediss+sentinel://, redis+cluster://h:p[,h:p], "
+        "rediss+cluster://): the scenario hit@<URL's scheme>, "
         "numbered when two share one; repeatable",
     )
     parser.add_argument(
@@ -1014,6 +1035,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="start a throwaway Sentinel group for the run (a master, a replica, 3 sentinels; needs "
         "redis-server) and add its redis+sentinel:// URL as a --cache-url: hit@redis+sentinel",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="start a throwaway Redis Cluster for the run (three masters; needs redis-server and "
+        "redis-cli) and add its redis+cluster:// URL as a --cache-url: hit@redis+cluster",
     )
     args = parser.parse_args(argv)
     # Checked now, not after minutes of measuring.
@@ -1030,11 +1057,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(
                 f"--cache-url {url}: not a Redis URL ({', '.join(f'{s}://' for s in REDIS_SCHEMES)})"
             )
-        if is_sentinel(url):
-            try:
+        try:
+            if is_sentinel(url):
                 sentinel_group(url)
-            except ValueError as error:
-                parser.error(f"--cache-url {url}: {error}")
+            elif is_cluster(url):
+                cluster_nodes(url)
+        except ValueError as error:
+            parser.error(f"--cache-url {url}: {error}")
     return args
 
 
@@ -1052,24 +1081,48 @@ def cache_scenarios(urls: list[str]) -> tuple[tuple[str, str], ...]:
 
 
 def start_sentinel(stack: contextlib.ExitStack, workdir: Path) -> str:
-    """--sentinel: tests/support/sentinel.py's group in `workdir`/sentinel, stopped (every
-    process) when `stack` closes; its URL. ScenarioFailed when it does not come up."""
-    sys.path.append(str(ROOT))  # tests/ is not installed: the checkout's
-    import pytest  # the group reports its failures as a test's (pytest.fail)
-
+    """--sentinel: tests/support/sentinel.py's group in `workdir`/sentinel; its URL."""
     from tests.support import sentinel
 
-    directory = workdir / "sentinel"
-    directory.mkdir()
-    progress("starting a Sentinel group: a master, a replica and 3 sentinels")
-    try:
-        group = stack.enter_context(sentinel.sentinel_group(directory))
-    except pytest.fail.Exception as error:
-        raise ScenarioFailed(f"the Sentinel group did not start: {error}")
-    sentinels = ", ".join(f":{port}" for port in group.sentinel_ports)
-    ports = f"master :{group.master_port}, replica :{group.replica_port}, sentinels {sentinels}"
-    progress(f"Sentinel group up: {ports}")
+    def describe(group: Any) -> str:
+        sentinels = ", ".join(f":{port}" for port in group.sentinel_ports)
+        return f"master :{group.master_port}, replica :{group.replica_port}, sentinels {sentinels}"
+
+    what = "a Sentinel group: a master, a replica and 3 sentinels"
+    group = start_servers(stack, workdir / "sentinel", what, sentinel.sentinel_group, describe)
     return group.url(SENTINEL_DB)
+
+
+def start_cluster(stack: contextlib.ExitStack, workdir: Path) -> str:
+    """--cluster: tests/support/cluster.py's Cluster in `workdir`/cluster; its URL."""
+    from tests.support import cluster
+
+    def describe(started: Any) -> str:
+        return "masters " + ", ".join(f":{port}" for port in started.ports)
+
+    what = "a Redis Cluster: three masters"
+    return start_servers(stack, workdir / "cluster", what, cluster.redis_cluster, describe).url()
+
+
+def start_servers(
+    stack: contextlib.ExitStack,
+    directory: Path,
+    what: str,
+    servers: Callable[[Path], contextlib.AbstractContextManager[Any]],
+    describe: Callable[[Any], str],
+) -> Any:
+    """The test support's `servers` started in `directory`, stopped (every process) when `stack`
+    closes. ScenarioFailed when they do not come up."""
+    import pytest  # the test support reports its failures as a test's (pytest.fail)
+
+    directory.mkdir()
+    progress(f"starting {what}")
+    try:
+        started = stack.enter_context(servers(directory))
+    except pytest.fail.Exception as error:
+        raise ScenarioFailed(f"{what.partition(':')[0]} did not start: {error}")
+    progress(f"{what.partition(':')[0]} up: {describe(started)}")
+    return started
 
 
 def terminate(signum: int, frame: FrameType | None) -> None:
@@ -1082,16 +1135,24 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
-    if args.sentinel and shutil.which("redis-server") is None:
-        print("--sentinel needs redis-server: apt-get install -y redis-server", file=sys.stderr)
-        return 2
+    for flag, programs in (("sentinel", ("redis-server",)), ("cluster", ("redis-server", "redis-cli"))):
+        if getattr(args, flag) and any(shutil.which(program) is None for program in programs):
+            needs = " and ".join(programs)
+            print(f"--{flag} needs {needs}: apt-get install -y redis-server", file=sys.stderr)
+            return 2
+    if args.sentinel or args.cluster:
+        sys.path.append(str(ROOT))  # their servers are the tests' (tests/support), not installed
     signal.signal(signal.SIGTERM, terminate)
     load = Load(args.duration, args.connections, warmup=not args.smoke)
     try:
         # Closed in reverse: the Sentinel group stops before its directory goes.
         with contextlib.ExitStack() as stack:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-http-read-")))
-            cache_urls = [*args.cache_url, *([start_sentinel(stack, workdir)] if args.sentinel else [])]
+            cache_urls = [
+                *args.cache_url,
+                *([start_sentinel(stack, workdir)] if args.sentinel else []),
+                *([start_cluster(stack, workdir)] if args.cluster else []),
+            ]
             population = None
             if args.users:
                 population = Population.create(
@@ -1104,7 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted; servers stopped")
         return 130
-    except ScenarioFailed as error:  # only --sentinel's group, before any scenario
+    except ScenarioFailed as error:  # only --sentinel's group or --cluster's, before any scenario
         print(f"FAILED: {error}", file=sys.stderr)
         return 1
     machine = context(load, args.users, settings.cache_urls)

@@ -6,7 +6,7 @@ Seeding writes the rows the service writes at registration (adapters/sqlalchemy/
 _to_row), SEED_BATCH a transaction. Warming stores each user's entry by id as the service's first
 read of it would (adapters.caching.users.UserEntries through ReadThrough): the key
 `keys.user(id)`, the value `RepresentationCodec().encode(user_of(row))` from the seeded row, the
-TTL of BY_ID and the tag versions the cache's own `tag_versions` gives, taken once a batch.
+TTL of BY_ID and the tag versions the cache's own `tag_versions` gives, a snapshot per entry.
 Redis gets the bytes RedisTagCache.set stores (`pack_entry`, PX the TTL) in a pipeline of SETs;
 the local store gets SqliteTagCache.set itself, a transaction a batch.
 """
@@ -24,13 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import bare_app  # bench/, this script's directory, is first on sys.path
+import redis
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.pool import NullPool
 
 from adapters.caching import keys
+from adapters.caching.read_ahead import ReadAhead
 from adapters.caching.users import BY_ID
 from adapters.local import LocalStore, SqliteTagCache
-from adapters.redis.connection import make_client
+from adapters.redis import stores as redis_stores
+from adapters.redis.cluster_stores import ClusterTagCache
 from adapters.redis.tag_cache import RedisTagCache, pack_entry, thread_connection
 from adapters.sqlalchemy.tables import users
 from adapters.sqlalchemy.users import user_of
@@ -235,30 +238,32 @@ def warm_batches(target: RedisEntries | LocalEntries, database_url: str) -> Iter
 def entries(
     cache: RedisTagCache | SqliteTagCache, found: list[User], values: list[bytes], delta: float
 ) -> list[Entry]:
-    """Each user's entry with the versions `cache.tag_versions(keys.user_tags(id))` would give,
-    from one snapshot of the batch's tags; the versions the adapter adds of its own (the epoch)
-    are in every entry, after the tags, as tag_versions returns them."""
-    tags = [keys.user_tags(user.id) for user in found]
-    wanted = list(dict.fromkeys(itertools.chain.from_iterable(tags)))
-    snapshot, asked = cache.tag_versions(wanted), set(wanted)
-    own = {tag: version for tag, version in snapshot.items() if tag not in asked}
-    return [
-        (keys.user(user.id), value, {tag: snapshot[tag] for tag in user_tags} | own, delta)
-        for user, value, user_tags in zip(found, values, tags, strict=True)
-    ]
+    """Each user's entry with the versions `cache.tag_versions(keys.user(id), keys.user_tags(id))`
+    gives: one snapshot per entry, taken for its key, with the versions the adapter adds of its
+    own (the epoch) as tag_versions returns them."""
+    batch: list[Entry] = []
+    for user, value in zip(found, values, strict=True):
+        key = keys.user(user.id)
+        batch.append((key, value, cache.tag_versions(key, keys.user_tags(user.id)), delta))
+    return batch
 
 
 class RedisEntries:
     """Entries stored as RedisTagCache.set stores them (pack_entry, then SET PX the TTL), a
     pipeline of plain SETs a batch: the same bytes without running its compare-and-set script
     for each, which guards against an invalidation between the snapshot and the set; with no
-    server running there is none."""
+    server running there is none. On a Cluster, ClusterTagCache.set itself, an entry at a time:
+    its keys are in slot groups, and it creates the versions an entry records."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        self.client = make_client(url, socket_timeout=60)  # a server's, or a Sentinel group master's
-        self.cache = RedisTagCache(self.client, prefix)
+        self.client = redis_stores.client(url, socket_timeout=60)  # the service's own
+        self.cache = redis_stores.tag_cache(self.client, prefix, ahead=ReadAhead())
 
     def put(self, batch: list[Entry], ttl: float) -> None:
+        if isinstance(self.cache, ClusterTagCache):  # its keys in slot groups, versions created
+            for key, value, versions, delta in batch:
+                self.cache.set(key, value, ttl=ttl, versions=versions, delta=delta)
+            return
         now, millis = time.time(), math.ceil(ttl * 1000)  # as RedisTagCache.set: its clock, PX in ms
         pipe = self.client.pipeline(transaction=False)
         for key, value, versions, delta in batch:
@@ -267,7 +272,8 @@ class RedisEntries:
         pipe.execute()
 
     def close(self) -> None:
-        thread_connection(self.client).disconnect()  # the one `get` ran on, outside the pool
+        if isinstance(self.client, redis.Redis):
+            thread_connection(self.client).disconnect()  # the one `get` ran on, outside the pool
         self.client.close()
 
 

@@ -60,22 +60,24 @@ def timed_pairs(
 
 
 def fill_redis(client: redis.Redis, cache: RedisTagCache, prefix: str, keys: int) -> None:
-    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions(["narrow"]))
-    versions = cache.tag_versions(["wide"])
-    blob = pack_entry(b"v", expires_at=time.time() + TTL, delta=0.0, versions=versions)
+    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions("narrow.0", ["narrow"]))
+    expires_at = time.time() + TTL
     pipe = client.pipeline(transaction=False)
     for i in range(keys):  # the stored form `set` would write, sent FILL_BATCH at a time
-        pipe.set(f"{prefix}wide.{i}", blob, px=TTL * 1000)
+        key = f"wide.{i}"
+        versions = cache.tag_versions(key, ["wide"])  # a snapshot is for one key
+        blob = pack_entry(b"v", expires_at=expires_at, delta=0.0, versions=versions)
+        pipe.set(f"{prefix}{key}", blob, px=TTL * 1000)
         if i % FILL_BATCH == FILL_BATCH - 1:
             pipe.execute()
     pipe.execute()
 
 
 def fill_memory(cache: InMemoryTagCache, keys: int) -> None:
-    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions(["narrow"]))
-    versions = cache.tag_versions(["wide"])
+    cache.set("narrow.0", b"v", ttl=TTL, versions=cache.tag_versions("narrow.0", ["narrow"]))
     for i in range(keys):
-        cache.set(f"wide.{i}", b"v", ttl=TTL, versions=versions)
+        key = f"wide.{i}"
+        cache.set(key, b"v", ttl=TTL, versions=cache.tag_versions(key, ["wide"]))
 
 
 def invalidation(cache, name: str, keys: int) -> tuple[str, float, float]:
@@ -121,7 +123,7 @@ def main() -> None:
         rows = [invalidation(cache, "redis", keys)]
 
         tags = ["user", "user.5f0c"]
-        cache.set("user.5f0c", PAYLOAD, ttl=TTL, versions=cache.tag_versions(tags))
+        cache.set("user.5f0c", PAYLOAD, ttl=TTL, versions=cache.tag_versions("user.5f0c", tags))
         client.set(f"{prefix}plain", PAYLOAD, px=TTL * 1000)
         hit, plain = timed_pairs(lambda: cache.get("user.5f0c"), lambda: client.get(f"{prefix}plain"), GETS)
         assert cache.get("user.5f0c").value == client.get(f"{prefix}plain") == PAYLOAD
@@ -132,7 +134,7 @@ def main() -> None:
     memory = InMemoryTagCache()
     fill_memory(memory, keys)
     rows.append(invalidation(memory, "in-memory", keys))
-    memory.set("user.5f0c", PAYLOAD, ttl=TTL, versions=memory.tag_versions(tags))
+    memory.set("user.5f0c", PAYLOAD, ttl=TTL, versions=memory.tag_versions("user.5f0c", tags))
     memory_hit, _ = timed_pairs(lambda: memory.get("user.5f0c"), lambda: None, GETS)
 
     print()

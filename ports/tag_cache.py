@@ -31,9 +31,10 @@ class TagCache(Protocol):
     value read before a write committed can never be stored after the write invalidated.
     """
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
-        """A snapshot to pass, whole, to `set`: the version of each tag, and possibly entries
-        of the adapter's own (the Redis adapter adds its server's epoch)."""
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
+        """A snapshot to pass, whole, to `set(key, ...)`: the version of each tag as the entry
+        `key` records it, and possibly entries of the adapter's own (the Redis adapter adds its
+        server's epoch; on Redis Cluster the versions are those of the key's slot group)."""
         ...
 
     def get(self, key: str) -> CacheEntry | None:

@@ -138,7 +138,7 @@ class ReadThrough:
     ) -> bytes | None:
         """Holding the lease: snapshot the tag versions, load, store unless invalidated since."""
         try:
-            versions = self.cache.tag_versions(tags)
+            versions = self.cache.tag_versions(key, tags)
             started = self._monotonic()
             value = load()
             delta = self._monotonic() - started

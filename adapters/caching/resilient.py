@@ -207,8 +207,8 @@ class ResilientCache(Resilient[TagCache, str]):
         super().__init__(inner, **options)
         self._durable = durable
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
-        return self._call("tag_versions", self._inner.tag_versions, tags)
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
+        return self._call("tag_versions", self._inner.tag_versions, key, tags)
 
     def get(self, key: str) -> CacheEntry | None:
         return self._call("get", self._inner.get, key)

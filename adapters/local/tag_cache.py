@@ -60,7 +60,7 @@ class SqliteTagCache:
         self._sweep_every = sweep_every
         self._tokens: dict[str, str] = {}
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
             return {}
         names = [*dict.fromkeys(tags), EPOCH]

@@ -51,7 +51,7 @@ class InMemoryTagCache:
         other._store = self._store
         return other
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
         store = self._store
         with store.lock:
             return {tag: store.versions.get(tag, 0) for tag in tags}

@@ -12,9 +12,9 @@ goes back to the address it had): redis-py's SentinelManagedConnection, as `Sent
 below, which the per-thread connections of the scripts are made of too
 (adapters.redis.tag_cache).
 
-The login throttle's storage also runs on a Redis Cluster (redis+cluster://host:port[,...],
-rediss+cluster:// for TLS: limits' RedisClusterStorage); the read cache and the session state
-do not yet, so the configuration refuses a Cluster for CACHE_URL, which all three share."""
+A Redis Cluster (redis+cluster://host:port[,...], rediss+cluster:// for TLS) has its own client
+(adapters.redis.cluster_client); the login throttle's storage on it is limits'
+RedisClusterStorage."""
 
 from __future__ import annotations
 
@@ -167,9 +167,10 @@ def _sentinels(group: SentinelGroup, socket_timeout: float) -> dict[str, Any]:
 
 
 def make_client(url: str, *, socket_timeout: float) -> redis.Redis:
-    """A client of the server, or of the Sentinel group's master, that `url` names."""
-    if is_cluster(url):  # the configuration refuses it for CACHE_URL (app/config.py)
-        raise ValueError("the read cache and the session state do not run on Redis Cluster yet")
+    """A client of the server, or of the Sentinel group's master, that `url` names (a Cluster's
+    is adapters.redis.cluster_client.ClusterClient: see adapters.redis.stores.client)."""
+    if is_cluster(url):
+        raise ValueError("a Cluster URL: its client is adapters.redis.cluster_client.ClusterClient")
     if not is_sentinel(url):
         return redis.Redis.from_url(url, decode_responses=False, **_quick(socket_timeout))
     group = sentinel_group(url)

@@ -52,7 +52,7 @@ end
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per
 # group: name, version, value. Returns the names of the groups written. An entry of another
 # epoch keeps only its versions first (keep_versions).
-_WRITE = (
+WRITE = (
     _KEEP_VERSIONS
     + """
 -- Is a older than b? Both are decimals without leading zeros below 2**63. Lua's numbers are
@@ -121,22 +121,58 @@ end
 )
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute
 # TTL (ms).
-_READ = _READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
-# The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] the epoch, KEYS[3] a
-# tag cache entry; ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state, entry};
-# an entry the cache's script cannot read (another layout) is an error reply for the entry alone.
-_READ_ALONG = (
-    _READ_STATE
-    + GET_ENTRY
-    + """
+READ = _READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
+
+
+def read_along_script(missing: str) -> str:
+    """The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] the epoch, KEYS[3]
+    a tag cache entry; ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state,
+    entry}; an entry the cache's script cannot read (another layout) is an error reply for the
+    entry alone. `missing`: what a version key that does not exist reads as (GET_ENTRY's)."""
+    return (
+        _READ_STATE
+        + GET_ENTRY
+        + f"""
 local state = read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
-local ok, entry = pcall(get_entry, KEYS[3], ARGV[4])
+local ok, entry = pcall(get_entry, KEYS[3], ARGV[4], {missing})
 if not ok then entry = redis.error_reply(tostring(entry)) end
-return {state, entry}
+return {{state, entry}}
 """
-)
+    )
+
 
 _FIELDS = {group: (group.value.encode(), f"{group.value}:v".encode()) for group in Group}
+
+
+def decode(user_id: UUID, reply: Any, reader: str) -> UserState | None:
+    """The state a read script's reply holds (HGETALL's flat list; nothing: no state), counted."""
+    metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
+    if not reply:
+        return None
+    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    groups = {}
+    for group, (value_field, version_field) in _FIELDS.items():
+        if value_field in fields and version_field in fields:
+            value = codec.decode_cached(group, fields[value_field])
+            groups[group.value] = Versioned(int(fields[version_field]), value)
+    return UserState(user_id, **groups)
+
+
+def write_args(state: UserState, now: int, ttl: int) -> list[str | int | bytes]:
+    """WRITE's ARGV for `state` (its groups given), at `now` (ms), a new entry living `ttl` (ms)."""
+    args: list[str | int | bytes] = [now, ttl]
+    for group, versioned in state.groups().items():
+        version = codec.check_version(versioned.version)
+        args += (group.value, str(version), codec.encode(group, versioned.value))
+    return args
+
+
+def written(state: UserState, reply: Any) -> frozenset[Group]:
+    """The groups of `state` WRITE's reply says it wrote, counted."""
+    names = frozenset(Group(name.decode()) for name in reply)
+    for group in state.groups():
+        metrics.USER_STATE_WRITES.labels(group.value, "written" if group in names else "refused").inc()
+    return names
 
 
 def _millis(seconds: float) -> int:
@@ -175,11 +211,11 @@ class RedisUserStateStore:
         install_fence(client, prefix)
         self._sliding = _millis(sliding_ttl)
         self._absolute = _millis(absolute_ttl)
-        self._read = ThreadScript(client, _READ)
+        self._read = ThreadScript(client, READ)
         self._lengths = (str(self._sliding).encode(), str(self._absolute).encode())
-        self._write = client.register_script(_WRITE)
+        self._write = client.register_script(WRITE)
         self._along = read_along
-        self._read_along = ThreadScript(client, _READ_ALONG)
+        self._read_along = ThreadScript(client, read_along_script("'0'"))
 
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
         now = b"%d" % int(self._clock() * 1000)
@@ -189,16 +225,7 @@ class RedisUserStateStore:
             reply = self._read([key, self._epoch], [now, *self._lengths])
         else:
             reply = self._read_with(wanted, key, now)
-        metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
-        if not reply:
-            return None
-        fields = dict(zip(reply[::2], reply[1::2], strict=True))
-        groups = {}
-        for group, (value_field, version_field) in _FIELDS.items():
-            if value_field in fields and version_field in fields:
-                value = codec.decode_cached(group, fields[value_field])
-                groups[group.value] = Versioned(int(fields[version_field]), value)
-        return UserState(user_id, **groups)
+        return decode(user_id, reply, reader)
 
     def _read_with(self, wanted: tuple[str, int], key: bytes, now: bytes) -> Any:
         """The state's reply, the entry `wanted` read along and delivered (or the error)."""
@@ -216,18 +243,10 @@ class RedisUserStateStore:
         return reply
 
     def write(self, state: UserState) -> frozenset[Group]:
-        given = state.groups()
-        if not given:
+        if not state.groups():
             return frozenset()
-        args: list[str | int | bytes] = [int(self._clock() * 1000), min(self._sliding, self._absolute)]
-        for group, versioned in given.items():
-            version = codec.check_version(versioned.version)
-            args += (group.value, str(version), codec.encode(group, versioned.value))
-        reply = self._write(keys=[self._key(state.user_id), self._epoch], args=args)
-        written = frozenset(Group(name.decode()) for name in reply)
-        for group in given:
-            metrics.USER_STATE_WRITES.labels(group.value, "written" if group in written else "refused").inc()
-        return written
+        args = write_args(state, int(self._clock() * 1000), min(self._sliding, self._absolute))
+        return written(state, self._write(keys=[self._key(state.user_id), self._epoch], args=args))
 
     def delete(self, user_id: UUID) -> None:
         self._client.delete(self._key(user_id))

@@ -51,11 +51,13 @@ _TAG_NAME = struct.Struct(">H")
 _VERSION_SUFFIX = ":v"
 _LEASE_SUFFIX = ":lease"
 
-# get_entry(key, prefix): the stored blob only while every recorded tag version is still
-# current; the version keys are derived here so a hit stays one round trip. (Also run by the
-# session-state store's read along: adapters.redis.session_state.)
+# get_entry(key, prefix, missing): the stored blob only while every recorded tag version is
+# still current; the version keys are derived here so a hit stays one round trip. A version key
+# that does not exist reads as `missing`: '0' on one server (a tag never invalidated), false on
+# Cluster, where it is refused (adapters.redis.cluster_stores). (Also run by the session-state
+# store's read along: adapters.redis.session_state.)
 GET_ENTRY = """
-local function get_entry(key, prefix)
+local function get_entry(key, prefix, missing)
   local blob = redis.call('GET', key)
   if not blob then return false end
   local n = struct.unpack('>B', blob, 19)
@@ -67,18 +69,18 @@ local function get_entry(key, prefix)
   end
   local current = redis.call('MGET', unpack(names))
   for i = 1, n do
-    if (current[i] or '0') ~= versions[i] then return false end
+    if (current[i] or missing) ~= versions[i] then return false end
   end
   return blob
 end
 """
 # KEYS[1] entry; ARGV[1] prefix.
-_GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1])"
+_GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1], '0')"
 
 # KEYS[1] entry, KEYS[2] its lease, KEYS[3..] version keys; ARGV[1] blob, ARGV[2] ttl ms,
 # ARGV[3] the lease's token ("" for none), ARGV[4..] snapshot. Stores unless a version moved on,
 # and releases the lease if the token still holds it, in the same step. Returns 1 when stored.
-_SET = """
+SET_ENTRY = """
 local stored = 1
 if #KEYS > 2 then
   local current = redis.call('MGET', unpack(KEYS, 3))
@@ -91,7 +93,7 @@ if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL'
 return stored
 """
 
-_RELEASE = """
+RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -99,7 +101,7 @@ return 0
 # KEYS[1] the epoch's key, KEYS[2..] version keys; ARGV[1] an epoch for a server that has none
 # (one flushed since the fence ran).
 # Returns the epoch, then each version (nil for one never incremented: 0).
-_SNAPSHOT = """
+SNAPSHOT = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('MGET', unpack(KEYS))
 """
@@ -172,6 +174,14 @@ class ThreadScript:
         raise redis.ConnectionError("the script could not be loaded")
 
 
+class Leases(threading.local):
+    """This thread's leases, key to token: a thread releases only what it took (another thread
+    may hold the same key's lease after this thread's expired)."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[str, str] = {}
+
+
 def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVersions) -> bytes:
     """The stored form of an entry (see the module docstring)."""
     if len(versions) > 255:
@@ -185,6 +195,12 @@ def pack_entry(value: bytes, *, expires_at: float, delta: float, versions: TagVe
     return _HEAD.pack(_HEAD.size + len(tags), expires_at, delta, len(versions)) + tags + value
 
 
+def unpack_entry(blob: bytes) -> CacheEntry:
+    """The entry a stored form holds (see the module docstring)."""
+    header_length, expires_at, delta, _ = _HEAD.unpack_from(blob)
+    return CacheEntry(blob[header_length:], expires_at, delta)
+
+
 def _millis(ttl: float) -> int:
     if ttl <= 0:
         raise ValueError("ttl must be positive")
@@ -194,7 +210,7 @@ def _millis(ttl: float) -> int:
 class RedisTagCache:
     """Every key is `prefix + key`; a tag's version lives at `prefix + tag + ":v"` and a key's
     lease at `prefix + key + ":lease"`. A lease belongs to the thread that took it (one token
-    per key and thread, see `_leases`).
+    per key and thread, see `Leases`).
     A read takes the entry `ahead` holds for its key, if the session-state store read it along
     (see adapters.caching.read_ahead)."""
 
@@ -214,16 +230,16 @@ class RedisTagCache:
         self._ahead = ahead or ReadAhead()
         install_fence(client, prefix)
         self._get = ThreadScript(client, _GET)
-        self._set = ThreadScript(client, _SET)
-        self._release = ThreadScript(client, _RELEASE)
-        self._snapshot = ThreadScript(client, _SNAPSHOT)
-        self._tokens = threading.local()  # see _leases
+        self._set = ThreadScript(client, SET_ENTRY)
+        self._release = ThreadScript(client, RELEASE)
+        self._snapshot = ThreadScript(client, SNAPSHOT)
+        self._leases = Leases()
         # The read request, pre-encoded but for the key (see `_read`).
         prefix_arg = prefix.encode()
         self._read_head = b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + self._get.sha + b"\r\n$1\r\n1\r\n"
         self._read_tail = b"$%d\r\n%b\r\n" % (len(prefix_arg), prefix_arg)
 
-    def tag_versions(self, tags: Sequence[str]) -> dict[str, int]:
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
             return {}
         keys = [self._version_key(EPOCH).encode(), *(self._version_key(tag).encode() for tag in tags)]
@@ -238,14 +254,13 @@ class RedisTagCache:
             blob = self._read(key)
         if blob is None:
             return None
-        header_length, expires_at, delta, _ = _HEAD.unpack_from(blob)
-        return CacheEntry(blob[header_length:], expires_at, delta)
+        return unpack_entry(blob)
 
     def set(self, key: str, value: bytes, *, ttl: float, versions: TagVersions, delta: float = 0.0) -> bool:
         self._ahead.clear()
         millis = _millis(ttl)
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=versions)
-        leases = self._leases()
+        leases = self._leases.tokens
         token = leases.get(key, "")  # the lease this thread holds is released in the same step
         keys = [self._prefix + key, self._lease_key(key), *(self._version_key(tag) for tag in versions)]
         args = [b"%d" % millis, token.encode(), *(b"%d" % int(v) for v in versions.values())]
@@ -271,22 +286,14 @@ class RedisTagCache:
     def acquire(self, key: str, ttl: float) -> bool:
         token = secrets.token_hex(16)
         if self._client.set(self._lease_key(key), token, nx=True, px=_millis(ttl)):
-            self._leases()[key] = token
+            self._leases.tokens[key] = token
             return True
         return False
 
     def release(self, key: str) -> None:
-        token = self._leases().pop(key, None)
+        token = self._leases.tokens.pop(key, None)
         if token is not None:  # compare-and-delete: never drop a lease someone else took since
             self._release([self._lease_key(key).encode()], [token.encode()])
-
-    def _leases(self) -> dict[str, str]:
-        """This thread's leases, key to token: a thread releases only what it took (another
-        thread may hold the same key's lease after this thread's expired)."""
-        leases = getattr(self._tokens, "leases", None)
-        if leases is None:
-            leases = self._tokens.leases = {}
-        return leases
 
     @property
     def prefix(self) -> str:

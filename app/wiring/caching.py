@@ -17,9 +17,7 @@ from adapters.local import store as local_store_module
 from adapters.local.throttle import SqliteLimitsStorage
 from adapters.memory.session_state import InMemoryUserStateStore
 from adapters.memory.tag_cache import InMemoryTagCache
-from adapters.redis.connection import make_client
-from adapters.redis.session_state import RedisUserStateStore
-from adapters.redis.tag_cache import RedisTagCache
+from adapters.redis import stores as redis_stores
 from adapters.throttle import LimitsLoginThrottle, login_throttle
 
 
@@ -38,10 +36,10 @@ class Caching(containers.DeclarativeContainer):
     registrations = providers.Configuration()  # REGISTRATIONS_PER_CLIENT, REGISTRATIONS
     read_cache = providers.Callable(_read_cache, config.backend)
 
-    redis_client = providers.Singleton(make_client, config.url, socket_timeout=config.socket_timeout)
+    redis_client = providers.Singleton(redis_stores.client, config.url, socket_timeout=config.socket_timeout)
     # The hot path's read ahead: on Redis, a request's session state and cache entry in one call.
     read_ahead = providers.Singleton(ReadAhead)
-    _redis_cache = providers.Singleton(RedisTagCache, redis_client, prefix=config.prefix, ahead=read_ahead)
+    _redis_cache = providers.Singleton(redis_stores.tag_cache, redis_client, config.prefix, ahead=read_ahead)
     # One circuit breaker per server (Redis, or the local store's file), shared by the read cache
     # and the session-state store on it: every user of it stops waiting on it together.
     _redis = {
@@ -78,7 +76,7 @@ class Caching(containers.DeclarativeContainer):
         redis=providers.Singleton(
             ResilientUserStateStore,
             providers.Singleton(
-                RedisUserStateStore, redis_client, prefix=config.prefix, read_along=_redis_cache
+                redis_stores.state_store, redis_client, config.prefix, read_along=_redis_cache
             ),
             **_redis,
         ),

@@ -312,7 +312,7 @@ def test_an_entry_in_another_format_is_replaced_not_served(
     url, key = registered["url"], keys.user(registered["json"]["id"])
     expected = client.get(url)
     cache = app.extensions["container"].caching.cache()
-    versions = cache.tag_versions(keys.user_tags(registered["json"]["id"]))
+    versions = cache.tag_versions(key, keys.user_tags(registered["json"]["id"]))
     assert cache.set(key, written_by_another_version, ttl=600, versions=versions)
     flask_requests.clear()
     assert comparable(client.get(url)) == comparable(expected)  # through Flask, which replaced it

@@ -57,7 +57,7 @@ def round_trips(sent: Sent) -> int:
 
 
 def store_entry(cache: RedisTagCache, value: bytes = b"the user") -> None:
-    assert cache.set(KEY, value, ttl=60, versions=cache.tag_versions(TAGS))
+    assert cache.set(KEY, value, ttl=60, versions=cache.tag_versions(KEY, TAGS))
 
 
 @pytest.mark.parametrize("entry", ["stored", "absent", "invalidated"])
@@ -223,7 +223,7 @@ def test_an_entry_the_script_cannot_read_fails_the_entry_alone(stores, faker):
 def test_a_store_releases_the_lease_in_the_same_step(stores):
     assert stores.cache.acquire(KEY, 5.0)
     with recording(stores.redis.recorder) as sent:
-        assert stores.cache.set(KEY, b"loaded", ttl=60, versions=stores.cache.tag_versions(TAGS))
+        assert stores.cache.set(KEY, b"loaded", ttl=60, versions=stores.cache.tag_versions(KEY, TAGS))
         stores.cache.release(KEY)
     assert round_trips(sent) == 2  # the snapshot, and the store with the release
     assert stores.alone[0].acquire(KEY, 5.0)  # free for the next holder
@@ -239,6 +239,6 @@ def test_a_store_by_a_holder_whose_lease_expired_leaves_the_next_holders_alone(s
     other.start()
     other.join()
     assert taken == [True]
-    stores.cache.set(KEY, b"late", ttl=60, versions=stores.cache.tag_versions(TAGS))
+    stores.cache.set(KEY, b"late", ttl=60, versions=stores.cache.tag_versions(KEY, TAGS))
     stores.cache.release(KEY)
     assert not stores.alone[0].acquire(KEY, 5.0)  # still the second thread's

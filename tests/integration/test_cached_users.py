@@ -146,8 +146,9 @@ def test_locked_reads_always_go_to_the_database(backend, cache, stored) -> None:
     with reader(backend, cache) as uow:
         uow.users.get(stored.id)
     rename(backend, cache, stored.id, "NEW")
+    key = keys.user(stored.id)
     cache.cache.set(  # even a (hypothetically) wrong entry is never used for a locked read
-        keys.user(stored.id), RecordCodec().encode(stored), ttl=60, versions=cache.cache.tag_versions([])
+        key, RecordCodec().encode(stored), ttl=60, versions=cache.cache.tag_versions(key, [])
     )
     with CachedReadUnitOfWork(backend.uow(), ReadThrough(cache.cache), RecordCodec()) as uow:
         assert uow.users.get(stored.id, lock=True).initials == "NEW"

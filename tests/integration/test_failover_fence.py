@@ -67,7 +67,7 @@ def test_a_promoted_replica_that_missed_writes_serves_nothing_they_hid(tmp_path:
         master = stack.enter_context(closing(group.server(old_master, db=DB)))
 
         # What the replica will keep: an entry tagged "user", a live session.
-        cache.set("user.1", b"before", ttl=60, versions=cache.tag_versions(["user"]))
+        cache.set("user.1", b"before", ttl=60, versions=cache.tag_versions("user.1", ["user"]))
         logged_in = sessions(1, "the-session")
         states.write(logged_in)
         user_id = logged_in.user_id
@@ -112,7 +112,7 @@ def test_a_promoted_replica_that_missed_writes_serves_nothing_they_hid(tmp_path:
         # And both go on: a new entry and a new state are stored and served.
         eventually(
             "a store on the new master",
-            lambda: cache.set("user.1", b"after", ttl=60, versions=cache.tag_versions(["user"])),
+            lambda: cache.set("user.1", b"after", ttl=60, versions=cache.tag_versions("user.1", ["user"])),
         )
         assert cache.get("user.1").value == b"after"  # type: ignore[union-attr]
         again = UserState(user_id, sessions=Versioned(3, Sessions({}, datetime(2026, 12, 3, tzinfo=UTC))))

@@ -21,7 +21,7 @@ TIMEOUT = 60
 def _read_then_set(path: str, snapshot_taken, invalidated, results) -> None:
     """A worker's read: the tag snapshot first, then (the database read) a set of what it read."""
     cache = SqliteTagCache(LocalStore(path))
-    versions = cache.tag_versions(["user", "user.1"])
+    versions = cache.tag_versions("user.1", ["user", "user.1"])
     snapshot_taken.set()
     invalidated.wait(TIMEOUT)  # another worker commits a write and invalidates meanwhile
     results.put(cache.set("user.1", b"read before the write", ttl=60, versions=versions))

@@ -29,7 +29,7 @@ def test_the_file_and_its_folder_are_private(path):
 def test_a_reboot_empties_the_store_and_changes_the_epoch(path, faker):
     before = LocalStore(path, boot_id="boot-1")
     cache, states = SqliteTagCache(before), SqliteUserStateStore(before)
-    snapshot = cache.tag_versions(["user"])
+    snapshot = cache.tag_versions("user.1", ["user"])
     assert cache.set("user.1", b"v", ttl=60, versions=snapshot)
     state = full_state(faker)
     states.write(state)
@@ -42,14 +42,14 @@ def test_a_reboot_empties_the_store_and_changes_the_epoch(path, faker):
     cache_after = SqliteTagCache(after)
     assert cache_after.get("user.1") is None
     assert SqliteUserStateStore(after).read(state.user_id, reader="test") is None
-    assert cache_after.tag_versions(["user"]) != snapshot  # the epoch moved on
+    assert cache_after.tag_versions("user.1", ["user"]) != snapshot  # the epoch moved on
     assert not cache_after.set("user.1", b"old", ttl=60, versions=snapshot)  # read before: refused
 
 
 def test_a_store_opened_for_another_database_starts_empty(path, faker):
     first = LocalStore(path, owner="sqlite:1:100")
     cache = SqliteTagCache(first)
-    snapshot = cache.tag_versions(["user"])
+    snapshot = cache.tag_versions("user.1", ["user"])
     assert cache.set("user.1", b"v", ttl=60, versions=snapshot)
     assert SqliteTagCache(LocalStore(path, owner="sqlite:1:100")).get("user.1") is not None
 
@@ -62,13 +62,13 @@ def test_no_statement_of_the_cache_or_the_state_scans_a_table(path, faker):
     store = LocalStore(path)
     cache, states = SqliteTagCache(store, sweep_every=1), SqliteUserStateStore(store, sweep_every=1)
     for n in range(50):
-        cache.set(f"user.{n}", b"v", ttl=60, versions=cache.tag_versions(["user", f"user.{n}"]))
+        cache.set(f"user.{n}", b"v", ttl=60, versions=cache.tag_versions(f"user.{n}", ["user", f"user.{n}"]))
         states.write(full_state(faker))
     state = full_state(faker)
     statements: list[str] = []
     store.connection().set_trace_callback(statements.append)
 
-    versions = cache.tag_versions(["user", "user.1"])
+    versions = cache.tag_versions("user.1", ["user", "user.1"])
     cache.get("user.1")
     cache.set("user.1", b"w", ttl=60, versions=versions)
     cache.invalidate("user.1")

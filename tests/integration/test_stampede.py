@@ -68,10 +68,10 @@ def where(request, tmp_path):
 def test_one_load_across_processes_and_nobody_waits_longer_than_it(where: str, how: str) -> None:
     cache = _cache(where)
     if how == "expired":
-        cache.set("user.hot", b"old", ttl=0.05, versions=cache.tag_versions(TAGS))
+        cache.set("user.hot", b"old", ttl=0.05, versions=cache.tag_versions("user.hot", TAGS))
         time.sleep(0.1)
     else:
-        cache.set("user.hot", b"old", ttl=60, versions=cache.tag_versions(TAGS))
+        cache.set("user.hot", b"old", ttl=60, versions=cache.tag_versions("user.hot", TAGS))
         cache.invalidate("user.hot")
 
     context = multiprocessing.get_context("spawn")

@@ -1,12 +1,13 @@
 """What the contract suites of the stores (tag_cache, session_state) share: a backend on a
-settable clock, on the test Redis or on the master of the tests' Sentinel group (the session's
-`sentinel` fixture: tests/conftest.py), the Redis side with its recorder and clean-up, and the
-fixtures that put a backend behind the resilient wrapper and run every test on each backend.
+settable clock, on the test Redis, on the master of the tests' Sentinel group (the session's
+`sentinel` fixture: tests/conftest.py) or on the tests' Redis Cluster (`cluster`), the Redis side
+with its recorder and clean-up, and the fixtures that put a backend behind the resilient wrapper
+and run every test on each backend.
 
 A suite's conftest subclasses StoreBackend with the handles its tests drive, says how to wrap
-them (`resilient`), defines `memory_backend`, `local_backend`, `redis_backend` and
-`sentinel_backend` (on `on_redis(..., url=sentinel.url(SENTINEL_DB))`), and imports the fixtures
-below with `*`.
+them (`resilient`), defines `memory_backend`, `local_backend`, `redis_backend`,
+`sentinel_backend` (on `on_redis(..., url=sentinel.url(SENTINEL_DB))`) and `cluster_backend` (on
+`on_cluster`), and imports the fixtures below with `*`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import redis
 
 from adapters import redis as redis_store
 from adapters.local import store as local_store
+from adapters.redis.cluster_client import ClusterClient
 from tests.support.clock import SettableClock
+from tests.support.cluster import Cluster
 from tests.support.redis import (
     REDIS_URL,
     Recorder,
@@ -39,6 +42,7 @@ from tests.support.redis import (
 __all__ = [
     "any_redis_backend",
     "backend",
+    "resilient_cluster_backend",
     "resilient_local_backend",
     "resilient_redis_backend",
     "resilient_sentinel_backend",
@@ -49,9 +53,11 @@ BACKENDS = [
     "local",
     "redis",
     "sentinel",
+    "cluster",
     "resilient-local",
     "resilient-redis",
     "resilient-sentinel",
+    "resilient-cluster",
 ]
 REDIS_BACKENDS = ["redis", "resilient-redis", "sentinel"]
 # The Sentinel group's database the contract suites use (the group is the tests' own; the key
@@ -86,6 +92,35 @@ def on_redis(namespace: str, url: str | None = None) -> Iterator[OnRedis]:
         delete_prefixed(other, prefix)
         client.close()
         other.close()
+
+
+@dataclass
+class OnCluster:
+    """A test's keys on the tests' Redis Cluster: `client` and `other`, two clients (two
+    workers'), and a random key prefix."""
+
+    client: ClusterClient
+    other: ClusterClient
+    prefix: str
+
+
+@contextmanager
+def on_cluster(namespace: str, cluster: Cluster) -> Iterator[OnCluster]:
+    """Two clients of `cluster` and a random key prefix under `test:{namespace}:`, whose keys are
+    deleted from every master on the way out."""
+    client, other = (ClusterClient(cluster.url(), socket_timeout=5) for _ in range(2))
+    prefix = f"test:{namespace}:{secrets.token_hex(8)}:"
+    try:
+        yield OnCluster(client, other, prefix)
+    finally:
+        client.close()
+        other.close()
+        for port in cluster.ports:
+            server = cluster.server(port)
+            try:
+                delete_prefixed(server, prefix, each=True)
+            finally:
+                server.close()
 
 
 @dataclass
@@ -140,6 +175,11 @@ def resilient_redis_backend(redis_backend: StoreBackend) -> StoreBackend:
 @pytest.fixture
 def resilient_sentinel_backend(sentinel_backend: StoreBackend) -> StoreBackend:
     return sentinel_backend.resilient(redis_store.ERRORS)
+
+
+@pytest.fixture
+def resilient_cluster_backend(cluster_backend: StoreBackend) -> StoreBackend:
+    return cluster_backend.resilient(redis_store.ERRORS)
 
 
 @pytest.fixture(params=REDIS_BACKENDS)

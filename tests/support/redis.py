@@ -108,16 +108,28 @@ def redis_client(url: str = REDIS_URL, **kwargs) -> redis.Redis:
     )
 
 
-def delete_prefixed(client: redis.Redis, prefix: str) -> None:
+def delete_prefixed(client: redis.Redis, prefix: str, *, each: bool = False) -> None:
+    """Delete every key under `prefix`; `each`: one DEL per key (a Cluster node refuses a DEL of
+    keys in several slots)."""
     pattern = re.sub(r"([\\*?\[\]])", r"\\\1", prefix) + "*"
     batch = []
     for key in client.scan_iter(match=pattern, count=1000):
         batch.append(key)
         if len(batch) == 1000:
-            client.delete(*batch)
+            _delete(client, batch, each)
             batch.clear()
     if batch:
+        _delete(client, batch, each)
+
+
+def _delete(client: redis.Redis, batch: list[bytes], each: bool) -> None:
+    if not each:
         client.delete(*batch)
+        return
+    pipe = client.pipeline(transaction=False)
+    for key in batch:
+        pipe.delete(key)
+    pipe.execute()
 
 
 @contextmanager

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from adapters import redis as redis_store
+from adapters.redis import stores
+from adapters.redis.cluster_client import ClusterClient
 from adapters.redis.connection import SentinelGroup, cluster_nodes, is_sentinel, sentinel_group
 from app import config
 
@@ -67,8 +70,20 @@ def test_a_malformed_cluster_url_says_what_is_wrong(url, says):
         cluster_nodes(url)
 
 
-def test_cluster_is_refused_for_the_cache_with_what_to_use_instead():
+def test_a_cluster_url_selects_the_redis_adapters_and_a_malformed_one_is_refused():
+    settings = config.load({"CACHE_URL": "redis+cluster://a:7000,b:7001"})
+    assert settings["cache"]["backend"] == "redis"
     with pytest.raises(config.ConfigError) as refused:
-        config.load({"CACHE_URL": "redis+cluster://a:7000,b:7001"})
-    assert "Redis Cluster is not supported yet" in str(refused.value)
-    assert "redis+sentinel://" in str(refused.value)
+        config.load({"CACHE_URL": "redis+cluster://a:7000/0"})
+    assert "a Cluster URL names its nodes only" in str(refused.value)
+
+
+def test_a_cluster_client_is_made_at_first_use_not_at_start():
+    """A Cluster down when the service starts skips the cache (an error at its first use, which
+    the resilient decorators meet as an outage); it does not stop the service."""
+    client = stores.client("redis+cluster://127.0.0.1:1,127.0.0.1:2", socket_timeout=0.2)
+    assert isinstance(client, ClusterClient)
+    with pytest.raises(redis_store.ERRORS):
+        client.client.ping()
+    with pytest.raises(redis_store.ERRORS):  # and the next use tries again
+        client.client.ping()

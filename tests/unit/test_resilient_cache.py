@@ -84,7 +84,7 @@ def test_reads_go_to_the_source_while_the_cache_is_down() -> None:
 def test_a_failed_invalidation_is_retried_and_hides_the_entry_once_the_cache_is_back() -> None:
     flaky = Flaky()
     cache = resilient(flaky, retry_interval=10)  # only the flush-before-use can apply it here
-    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions("k", ["t"]))
     flaky.down = True
     cache.invalidate("t")  # never raises: the write it follows has committed
     assert cache.pending_invalidations == {"t"}
@@ -98,7 +98,7 @@ def test_the_retry_thread_applies_pending_invalidations_without_any_other_call()
     flaky = Flaky()
     cache = resilient(flaky, reset_timeout=0.05)
     peer = flaky.inner  # another worker reading the same server
-    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions("k", ["t"]))
     flaky.down = True
     cache.invalidate("t")
     assert peer.get("k") is not None  # the server never heard of it yet
@@ -113,7 +113,7 @@ def test_the_retry_thread_applies_pending_invalidations_without_any_other_call()
 def test_while_invalidations_are_pending_nothing_is_read_or_stored() -> None:
     flaky = Flaky()
     cache = resilient(flaky, fail_max=100, retry_interval=10)
-    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions("k", ["t"]))
     flaky.down = True
     cache.invalidate("t")
     flaky.down = False
@@ -137,7 +137,7 @@ def test_concurrent_invalidations_during_an_outage_are_all_applied() -> None:
     deadline = time.monotonic() + 5
     while cache.pending_invalidations and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert flaky.inner.tag_versions([f"t{i}" for i in range(20)]) == {f"t{i}": 1 for i in range(20)}
+    assert flaky.inner.tag_versions("k", [f"t{i}" for i in range(20)]) == {f"t{i}": 1 for i in range(20)}
 
 
 class Slow(Flaky):
@@ -204,7 +204,7 @@ def test_an_open_circuit_does_not_hold_back_a_writes_invalidation() -> None:
     failing_reads(cache, 2)
     flaky.down = False  # the server is back, the circuit is still open
     cache.invalidate("t")
-    assert flaky.inner.tag_versions(["t"]) == {"t": 1}
+    assert flaky.inner.tag_versions("k", ["t"]) == {"t": 1}
     assert cache.pending_invalidations == frozenset()
 
 
@@ -240,7 +240,7 @@ def test_with_durable_events_a_failed_invalidation_raises_and_only_guards_reads(
     flaky = Flaky()
     cache = resilient(flaky, durable=True)
     retrying = {t for t in threading.enumerate() if t.name == "cache-invalidation-retry"}  # others'
-    cache.set("k", b"old", ttl=60, versions=cache.tag_versions(["t"]))
+    cache.set("k", b"old", ttl=60, versions=cache.tag_versions("k", ["t"]))
     flaky.down = True
     with pytest.raises(CacheUnavailable):  # for the worker to retry it from its queue
         cache.invalidate("t")

@@ -1,7 +1,8 @@
 """Backends for the UserStateStore contract suite: in-memory and the host's shared SQLite file
-(both on a settable clock), Redis, and the master of a Sentinel group (redis+sentinel://); and
-the last three behind ResilientUserStateStore, as the composition root builds them
-(app/wiring/caching.py), so that every contract test also runs through the wrapper.
+(both on a settable clock), Redis, the master of a Sentinel group (redis+sentinel://) and a Redis
+Cluster (redis+cluster://); and the last four behind ResilientUserStateStore, as the composition
+root builds them (app/wiring/caching.py), so that every contract test also runs through the
+wrapper.
 
 The Redis side and the fixtures that pick a backend are tests/support/backends.py's: a random key
 prefix per test, its keys deleted afterwards; Redis tests fail, never skip, without the server.
@@ -23,6 +24,7 @@ from adapters.caching.resilient import CircuitBreaker
 from adapters.caching.resilient_state import ResilientUserStateStore
 from adapters.local import LocalStore, SqliteUserStateStore
 from adapters.memory.session_state import InMemoryUserStateStore
+from adapters.redis.cluster_stores import ClusterUserStateStore
 from adapters.redis.session_state import RedisUserStateStore
 from domain.session_state.model import (
     AccountStatus,
@@ -36,8 +38,9 @@ from domain.session_state.model import (
 )
 from ports.session_state import UserStateStore
 from tests.support.backends import *  # noqa: F403  (its fixtures, imported, are this suite's)
-from tests.support.backends import SENTINEL_DB, StoreBackend, on_redis
+from tests.support.backends import SENTINEL_DB, StoreBackend, on_cluster, on_redis
 from tests.support.clock import SettableClock
+from tests.support.cluster import Cluster
 from tests.support.sentinel import Group
 
 
@@ -113,3 +116,14 @@ def redis_backend() -> Iterator[Backend]:
 def sentinel_backend(sentinel: Group) -> Iterator[Backend]:
     """On the master of the tests' Sentinel group: its clients ask the sentinels where it is."""
     yield from _on_redis("sentinel", sentinel.url(SENTINEL_DB))
+
+
+@pytest.fixture
+def cluster_backend(cluster: Cluster) -> Iterator[Backend]:
+    """On the tests' Redis Cluster: the state in its user's slot group (adapters.redis.cluster_stores)."""
+    with on_cluster("state", cluster) as keys:
+
+        def make(**ttls: float) -> ClusterUserStateStore:
+            return ClusterUserStateStore(keys.other, keys.prefix, **ttls)
+
+        yield Backend("cluster", ClusterUserStateStore(keys.client, keys.prefix), make)

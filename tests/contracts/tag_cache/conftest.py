@@ -1,7 +1,7 @@
 """Backends for the TagCache contract suite: in-memory and the host's shared SQLite file (both on
-a settable clock), Redis, and the master of a Sentinel group (redis+sentinel://); and the last
-three behind ResilientCache, as the composition root builds them (app/wiring/caching.py), so that
-every contract test also runs through the wrapper.
+a settable clock), Redis, the master of a Sentinel group (redis+sentinel://) and a Redis Cluster
+(redis+cluster://); and the last four behind ResilientCache, as the composition root builds them
+(app/wiring/caching.py), so that every contract test also runs through the wrapper.
 
 The Redis side and the fixtures that pick a backend are tests/support/backends.py's: a random key
 prefix per test, its keys deleted afterwards; Redis tests fail, never skip, without the server.
@@ -18,11 +18,13 @@ import pytest
 from adapters.caching.resilient import CircuitBreaker, ResilientCache
 from adapters.local import LocalStore, SqliteTagCache
 from adapters.memory.tag_cache import InMemoryTagCache
+from adapters.redis.cluster_stores import ClusterTagCache
 from adapters.redis.tag_cache import RedisTagCache
 from ports.tag_cache import TagCache
 from tests.support.backends import *  # noqa: F403  (its fixtures, imported, are this suite's)
-from tests.support.backends import SENTINEL_DB, StoreBackend, on_redis
+from tests.support.backends import SENTINEL_DB, StoreBackend, on_cluster, on_redis
 from tests.support.clock import SettableClock
+from tests.support.cluster import Cluster
 from tests.support.sentinel import Group
 
 
@@ -74,3 +76,11 @@ def redis_backend() -> Iterator[Backend]:
 def sentinel_backend(sentinel: Group) -> Iterator[Backend]:
     """On the master of the tests' Sentinel group: its clients ask the sentinels where it is."""
     yield from _on_redis("sentinel", sentinel.url(SENTINEL_DB))
+
+
+@pytest.fixture
+def cluster_backend(cluster: Cluster) -> Iterator[Backend]:
+    """On the tests' Redis Cluster: the keys in slot groups (adapters.redis.cluster_stores)."""
+    with on_cluster("cache", cluster) as keys:
+        cache, peer = ClusterTagCache(keys.client, keys.prefix), ClusterTagCache(keys.other, keys.prefix)
+        yield Backend("cluster", cache, peer)

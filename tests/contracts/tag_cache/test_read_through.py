@@ -122,7 +122,7 @@ def test_xfetch_probability_is_exp_of_minus_remaining_over_delta_beta() -> None:
 
 def slow_to_compute(backend: Backend, value: bytes) -> None:
     """An entry that took 100 s to compute: XFetch makes it due early with a high draw."""
-    backend.cache.set("k", value, ttl=60, versions=backend.cache.tag_versions(TAGS), delta=100)
+    backend.cache.set("k", value, ttl=60, versions=backend.cache.tag_versions("k", TAGS), delta=100)
 
 
 def test_an_entry_due_early_is_recomputed_by_the_lease_holder(backend: Backend) -> None:
@@ -168,7 +168,7 @@ def test_a_read_rolls_once_for_early_recompute(backend: Backend) -> None:
 
 def test_a_waiter_gets_the_value_the_lease_holder_stores(reads: ReadThrough, backend: Backend) -> None:
     assert backend.peer.acquire("k", 5)
-    versions = backend.peer.tag_versions(TAGS)
+    versions = backend.peer.tag_versions("k", TAGS)
     source = Source(b"loaded-by-waiter")
     result: list[bytes | None] = []
     waiter = threading.Thread(target=lambda: result.append(reads.fetch("k", TAGS, PLAIN, source)))

@@ -1,0 +1,321 @@
+# Over 200 lines: the tag cache and the session-state store on Cluster share its layout and scripts.
+"""The tag cache and the session-state store on Redis Cluster: slot groups (decision 0008).
+
+Every key a script touches must hash to one slot. So each key lives under `prefix{group}`, the
+group (a Redis hash tag: two hex digits, 256 of them) being the one adapters.caching.keys names:
+a user's entry, its tag's version and its session state share the group of the user's id, a
+lookup by email and its tag that of the email's hash, the pages of the list and their tag
+`user.collection` the collection's. A tag that entries of any group record (`user`,
+`user.email`: shared) has a version in each group, and an entry records its own group's; the
+service never invalidates those, and invalidating one increments all 256.
+
+The scripts are those of one server (adapters.redis.tag_cache, adapters.redis.session_state),
+sent through redis-py's cluster client, which finds each slot's master and follows MOVED, ASK
+and TRYAGAIN. Two things differ, both for a slot on the move, whose keys are on two masters
+until the last has moved:
+
+* a tag version that does not exist is refused by a read, not read as 0 (`missing`): a read
+  sent to the target of a move (ASK) finds the entry there while its versions may still be on
+  the source, and a version never incremented would pass as current. So a store creates each
+  version it records (0) and keeps it as long as the entry (PEXPIRE ... GT); an invalidation
+  makes it permanent (PERSIST), as a version that moved on must never vanish. A store declares
+  every key it touches, so Redis answers TRYAGAIN rather than run it on half of them.
+* a script that reaches a key on the other node fails ("non local key"), and one whose declared
+  keys are split between the two gets TRYAGAIN (redis-py retries it a few times): a read then
+  is a miss and a store stores nothing, answered from the database; not an outage, which would
+  switch the cache off (the resilient decorators' breaker). A session-state write that fails so
+  is an error, met by the resilient decorator as any failed write.
+
+The epoch and its fence are per group (adapters.redis.fence.CLUSTER_FENCE). The HTTP hot path's
+authenticated hit on the caller's own record reads the state and the entry in one script, as on
+one server (one round trip); a record of another group (an admin reading another user) is read
+after the state, in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+from uuid import UUID
+
+import redis
+from redis.cluster import RedisCluster
+
+from adapters.caching import keys
+from adapters.caching.read_ahead import NOTHING, ReadAhead
+from adapters.redis.cluster_client import ClusterClient
+from adapters.redis.fence import EPOCH, EPOCH_KEY, new_epoch
+from adapters.redis.session_state import READ, WRITE, decode, read_along_script, write_args, written
+from adapters.redis.tag_cache import (
+    GET_ENTRY,
+    RELEASE,
+    SET_ENTRY,
+    SNAPSHOT,
+    Leases,
+    pack_entry,
+    unpack_entry,
+)
+from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState
+from ports.tag_cache import CacheEntry, TagVersions
+
+GROUP = "~group"  # in a snapshot: the slot group it was taken in (not a tag: never recorded)
+
+# KEYS[1] entry; ARGV[1] its group's prefix. A missing version refuses the entry.
+_GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1], false)"
+# SET_ENTRY, then each version the entry records made to outlive it: created (0) where missing,
+# its expiry moved on where it has one shorter (GT: a permanent one stays so).
+_SET = (
+    "local function store()\n"
+    + SET_ENTRY
+    + """end
+local stored = store()
+if stored == 1 then
+  for i = 3, #KEYS do
+    redis.call('SET', KEYS[i], '0', 'NX', 'PX', ARGV[2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')
+  end
+end
+return stored
+"""
+)
+# KEYS[1] a version: moved on, and permanent from now on.
+_INVALIDATE = "redis.call('INCR', KEYS[1]) redis.call('PERSIST', KEYS[1])"
+_READ_ALONG = read_along_script("false")
+
+
+def _group_prefix(prefix: str, name: str) -> str:
+    return f"{prefix}{{{keys.slot_group(name)}}}"
+
+
+class ClusterTagCache:
+    """A TagCache on Redis Cluster (see the module's text); its API is RedisTagCache's."""
+
+    def __init__(
+        self,
+        cluster: ClusterClient,
+        prefix: str = "us:",
+        *,
+        clock: Callable[[], float] = time.time,
+        ahead: ReadAhead | None = None,
+    ) -> None:
+        self._cluster = cluster
+        self._prefix = prefix
+        self._clock = clock
+        self._ahead = ahead or ReadAhead()
+        cluster.fence(prefix)
+        self._leases = Leases()
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    @property
+    def cluster(self) -> ClusterClient:
+        return self._cluster
+
+    @property
+    def ahead(self) -> ReadAhead:
+        return self._ahead
+
+    def tag_versions(self, key: str, tags: Sequence[str]) -> dict[str, int]:
+        if not tags:
+            return {}
+        group = keys.slot_group(key)
+        _check_homes(key, group, tags)
+        at = f"{self._prefix}{{{group}}}"
+        names = [at + EPOCH_KEY, *(at + tag + ":v" for tag in tags)]
+        epoch, *found = self._run(SNAPSHOT, names, [new_epoch()])
+        versions = {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
+        versions[EPOCH] = int(epoch or 0)
+        versions[GROUP] = int(group, 16)
+        return versions
+
+    def get(self, key: str) -> CacheEntry | None:
+        try:
+            blob = self._ahead.take(key)
+            if blob is NOTHING:
+                at = _group_prefix(self._prefix, key)
+                blob = self._run(_GET, [at + key], [at])
+        except redis.RedisError as error:
+            if not on_the_move(error):
+                raise
+            return None  # a miss, not an outage: answered from the database
+        if blob is None:
+            return None
+        return unpack_entry(blob)
+
+    def set(self, key: str, value: bytes, *, ttl: float, versions: TagVersions, delta: float = 0.0) -> bool:
+        self._ahead.clear()
+        group = keys.slot_group(key)
+        recorded = dict(versions)
+        taken_in = recorded.pop(GROUP, None)
+        if taken_in is not None and taken_in != int(group, 16):
+            raise ValueError(f"the snapshot was taken for another slot group than {key!r}'s")
+        _check_homes(key, group, recorded)
+        millis = _millis(ttl)
+        blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=recorded)
+        leases = self._leases.tokens
+        token = leases.get(key, "")
+        at = f"{self._prefix}{{{group}}}"
+        names = [at + key, at + key + ":lease", *(at + tag + ":v" for tag in recorded)]
+        args = [blob, b"%d" % millis, token.encode(), *(b"%d" % int(v) for v in recorded.values())]
+        try:
+            stored = bool(self._run(_SET, names, args))
+        except redis.RedisError as error:
+            if not on_the_move(error):
+                raise
+            stored = False  # not now: the slot is on the move
+        leases.pop(key, None)
+        return stored
+
+    def invalidate(self, *tags: str) -> None:
+        self._ahead.clear()
+        pipe = self._cluster.client.pipeline(transaction=False)
+        for tag in dict.fromkeys(tags):
+            home = keys.home_group(tag)
+            for group in keys.SLOT_GROUPS if home is None else (home,):
+                pipe.execute_command("EVAL", _INVALIDATE, 1, f"{self._prefix}{{{group}}}{tag}:v")
+        pipe.execute()
+        self._ahead.invalidated()
+
+    def delete(self, *names: str) -> None:
+        self._ahead.clear()
+        if names:
+            self._cluster.client.delete(*(_group_prefix(self._prefix, key) + key for key in names))
+            self._ahead.invalidated()
+
+    def acquire(self, key: str, ttl: float) -> bool:
+        token = secrets.token_hex(16)
+        lease = _group_prefix(self._prefix, key) + key + ":lease"
+        if self._cluster.client.set(lease, token, nx=True, px=_millis(ttl)):
+            self._leases.tokens[key] = token
+            return True
+        return False
+
+    def release(self, key: str) -> None:
+        token = self._leases.tokens.pop(key, None)
+        if token is not None:
+            self._run(RELEASE, [_group_prefix(self._prefix, key) + key + ":lease"], [token])
+
+    def _run(self, source: str, names: Sequence[str], args: Sequence[Any]) -> Any:
+        return run(self._cluster.client, self._scripts, source, names, args)
+
+
+class ClusterUserStateStore:
+    """A UserStateStore on Redis Cluster (see the module's text): RedisUserStateStore's hash and
+    scripts, under the group of the user's id; `read_along`, a ClusterTagCache on the same
+    client, reads the hot path's entry along when it is in that group too."""
+
+    def __init__(
+        self,
+        cluster: ClusterClient,
+        prefix: str = "us:",
+        *,
+        clock: Callable[[], float] = time.time,
+        sliding_ttl: float = SLIDING_TTL,
+        absolute_ttl: float = ABSOLUTE_TTL,
+        read_along: ClusterTagCache | None = None,
+    ) -> None:
+        if read_along is not None and read_along.cluster is not cluster:
+            raise ValueError("a read along needs the tag cache on the same client")
+        if sliding_ttl <= 0 or absolute_ttl <= 0:
+            raise ValueError("TTLs must be positive")
+        self._cluster = cluster
+        self._prefix = prefix
+        self._clock = clock
+        cluster.fence(prefix)
+        self._sliding = _millis(sliding_ttl)
+        self._absolute = _millis(absolute_ttl)
+        self._lengths = (b"%d" % self._sliding, b"%d" % self._absolute)
+        self._along = read_along
+        self._scripts: dict[str, Any] = {}
+
+    def read(self, user_id: UUID, *, reader: str) -> UserState | None:
+        now = b"%d" % int(self._clock() * 1000)
+        name = keys.user_state(user_id)
+        at = _group_prefix(self._prefix, name)
+        state_keys = [at + name, at + EPOCH_KEY]
+        wanted = self._along.ahead.take_wanted() if self._along is not None else None
+        try:
+            if wanted is None or _group_prefix(self._along.prefix, wanted[0]) != at:  # type: ignore[union-attr]
+                reply = self._run(READ, state_keys, [now, *self._lengths])  # the entry: on its own
+            else:
+                reply = self._read_with(wanted, state_keys, now, at)
+        except redis.RedisError as error:
+            if not on_the_move(error):
+                raise
+            reply = None  # a miss, not an outage: loaded from the database
+        return decode(user_id, reply, reader)
+
+    def _read_with(self, wanted: tuple[str, int], state_keys: list[str], now: bytes, at: str) -> Any:
+        assert self._along is not None
+        ahead = self._along.ahead
+        entry_key, moment = wanted
+        try:
+            reply, entry = self._run(_READ_ALONG, [*state_keys, at + entry_key], [now, *self._lengths, at])
+        except Exception as error:
+            ahead.deliver(entry_key, error, moment)
+            raise
+        ahead.deliver(entry_key, entry, moment)
+        return reply
+
+    def write(self, state: UserState) -> frozenset[Group]:
+        if not state.groups():
+            return frozenset()
+        name = keys.user_state(state.user_id)
+        at = _group_prefix(self._prefix, name)
+        args = write_args(state, int(self._clock() * 1000), min(self._sliding, self._absolute))
+        return written(state, self._run(WRITE, [at + name, at + EPOCH_KEY], args))
+
+    def delete(self, user_id: UUID) -> None:
+        name = keys.user_state(user_id)
+        self._cluster.client.delete(_group_prefix(self._prefix, name) + name)
+
+    def _run(self, source: str, names: Sequence[str], args: Sequence[Any]) -> Any:
+        return run(self._cluster.client, self._scripts, source, names, args)
+
+
+def run(
+    client: RedisCluster, shas: dict[str, Any], source: str, names: Sequence[str], args: Sequence[Any]
+) -> Any:
+    """EVALSHA of `source` on the master of its keys' slot (redis-py routes it by the first
+    key); loaded there first when that master lacks it (a new or restarted node)."""
+    sha = shas.get(source)
+    if sha is None:
+        sha = shas[source] = hashlib.sha1(source.encode()).hexdigest()  # what SCRIPT LOAD answers
+    try:
+        return client.evalsha(sha, len(names), *names, *args)
+    except redis.exceptions.NoScriptError:
+        return client.eval(source, len(names), *names, *args)  # and EVAL caches it on that node
+
+
+def on_the_move(error: redis.RedisError) -> bool:
+    """Whether a script met a slot on the move: its declared keys split between the source and
+    the target (TRYAGAIN, which redis-py retries, then gives up on: "TTL exhausted", as after
+    redirections that never settle), or a key it derives found on the other node ("non local
+    key")."""
+    if isinstance(error, redis.exceptions.TryAgainError):
+        return True
+    if isinstance(error, redis.exceptions.ClusterError):
+        return "TTL exhausted" in str(error)
+    return isinstance(error, redis.ResponseError) and "non local key" in str(error)
+
+
+def _check_homes(key: str, group: str, tags: Sequence[str] | TagVersions) -> None:
+    """Each tag an entry records is shared or homed in the entry's own group: its version must be
+    where the entry's reads check it (adapters.caching.keys.home_group)."""
+    for tag in tags:
+        home = keys.home_group(tag)
+        if home is not None and home != group:
+            raise ValueError(f"tag {tag!r} lives in slot group {home}, not in that of {key!r} ({group})")
+
+
+def _millis(seconds: float) -> int:
+    if seconds <= 0:
+        raise ValueError("ttl must be positive")
+    return max(1, math.ceil(seconds * 1000))
