@@ -22,10 +22,11 @@ from redis.retry import Retry
 from adapters.redis.connection import cluster_nodes
 from adapters.redis.fence import cluster_fencer
 
-# Attempts of one command across MOVED, ASK and TRYAGAIN (redis-py's default is 16, with 50 ms
-# sleeps in the second half): a key of a slot on the move that keeps answering TRYAGAIN fails
-# after one sleep, and the read is answered from the database instead.
-REQUEST_ATTEMPTS = 4
+# Attempts of one command across MOVED, ASK and TRYAGAIN: two, for one redirection (redis-py's
+# default is 16, with a 50 ms sleep after each TRYAGAIN of the second half). A script whose keys
+# are split by a slot on the move then costs one TRYAGAIN and one sleep, not eight, and its read
+# is answered from the database (adapters.redis.cluster_stores).
+REQUEST_ATTEMPTS = 2
 
 
 class ClusterClient:

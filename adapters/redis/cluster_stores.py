@@ -21,10 +21,11 @@ until the last has moved:
   makes it permanent (PERSIST), as a version that moved on must never vanish. A store declares
   every key it touches, so Redis answers TRYAGAIN rather than run it on half of them.
 * a script that reaches a key on the other node fails ("non local key"), and one whose declared
-  keys are split between the two gets TRYAGAIN (redis-py retries it a few times): a read then
-  is a miss and a store stores nothing, answered from the database; not an outage, which would
-  switch the cache off (the resilient decorators' breaker). A session-state write that fails so
-  is an error, met by the resilient decorator as any failed write.
+  keys are split between the two gets TRYAGAIN (redis-py retries it once, after ASK): a read
+  then is a miss, a snapshot one that no store takes and a store stores nothing, answered from
+  the database; a session-state write deletes the entry instead (one key, deleted wherever it
+  is). Not an outage, which would count towards switching the cache off (the resilient
+  decorators' breaker).
 
 The epoch and its fence are per group (adapters.redis.fence.CLUSTER_FENCE). The HTTP hot path's
 authenticated hit on the caller's own record reads the state and the entry in one script, as on
@@ -129,7 +130,12 @@ class ClusterTagCache:
         _check_homes(key, group, tags)
         at = f"{self._prefix}{{{group}}}"
         names = [at + EPOCH_KEY, *(at + tag + ":v" for tag in tags)]
-        epoch, *found = self._run(SNAPSHOT, names, [new_epoch()])
+        try:
+            epoch, *found = self._run(SNAPSHOT, names, [new_epoch()])
+        except redis.RedisError as error:
+            if not on_the_move(error):
+                raise
+            epoch, found = 0, [None] * len(tags)  # epoch 0 is no group's: no store takes it
         versions = {tag: int(v) if v is not None else 0 for tag, v in zip(tags, found, strict=True)}
         versions[EPOCH] = int(epoch or 0)
         versions[GROUP] = int(group, 16)
@@ -270,7 +276,15 @@ class ClusterUserStateStore:
         name = keys.user_state(state.user_id)
         at = _group_prefix(self._prefix, name)
         args = write_args(state, int(self._clock() * 1000), min(self._sliding, self._absolute))
-        return written(state, self._run(WRITE, [at + name, at + EPOCH_KEY], args))
+        try:
+            return written(state, self._run(WRITE, [at + name, at + EPOCH_KEY], args))
+        except redis.RedisError as error:
+            if not on_the_move(error):
+                raise
+        # Not now: the entry may be older than what was to be written, so it goes (one key: it
+        # is deleted wherever it is), as the resilient decorator does after a failed write.
+        self.delete(state.user_id)
+        return frozenset()
 
     def delete(self, user_id: UUID) -> None:
         name = keys.user_state(user_id)

@@ -196,14 +196,19 @@ def moving(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield started
 
 
-def test_an_entry_moved_before_its_version_is_refused_not_served_stale(moving: Cluster):
+def test_a_slot_on_the_move_is_a_miss_never_a_stale_entry_nor_an_error(moving: Cluster):
     """The entry records its tag at 0; the tag is invalidated (1); the slot starts to move and
-    the entry reaches the target first. A read sent there (ASK) finds the entry and not its
-    versions: a miss (not an error, which would count towards switching the cache off), never
-    the entry."""
+    the entry and the user's state reach the target first. A read sent there (ASK) finds the
+    entry and not its versions: a miss, never the entry. What meets keys split between the two
+    masters (TRYAGAIN) is not an error either, which would count towards switching the cache
+    off: a snapshot that no store takes, a store not made, a state write that deletes the
+    entry instead."""
     client = ClusterClient(moving.url(), socket_timeout=5)
     cache = ClusterTagCache(client, "layout:")
+    states = ClusterUserStateStore(client, "layout:")
     key = "user.1"
+    user_id = user_in(keys.slot_group(key))
+    states.write(state_of(user_id))
     at = f"layout:{{{keys.slot_group(key)}}}"
     slot = key_slot(at.encode())
     source = moving.owner(slot)
@@ -215,11 +220,18 @@ def test_an_entry_moved_before_its_version_is_refused_not_served_stale(moving: C
     try:
         target_server.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", moving.node_id(source))
         source_server.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", moving.node_id(target))
-        source_server.execute_command("MIGRATE", "127.0.0.1", target, f"{at}{key}", 0, 5000)
+        for name in (key, f"{key}:v", keys.user_state(user_id)):  # not `user:v`, nor the epoch
+            source_server.execute_command("MIGRATE", "127.0.0.1", target, at + name, 0, 5000)
 
-        assert cache.get(key) is None  # the entry is on the target, its versions on the source
-        # A store's keys split between the two: TRYAGAIN, then given up on, as nothing stored.
-        assert cache.set(key, b"x", ttl=60, versions=cache.tag_versions(key, ["user", key])) is False
+        assert cache.get(key) is None  # the entry is on the target, `user:v` and the epoch not
+        snapshot = cache.tag_versions(key, ["user", key])
+        assert snapshot[EPOCH] == 0  # no group's: no store takes it
+        assert cache.set(key, b"x", ttl=60, versions=snapshot) is False
+        assert states.read(user_id, reader="test") is None
+        assert states.write(state_of(user_id)) == frozenset()
+        asking = target_server.pipeline(transaction=False)  # ASKING: for its next command alone
+        asking.execute_command("ASKING").exists(at + keys.user_state(user_id))
+        assert asking.execute()[1] == 0  # deleted instead
     finally:
         while names := source_server.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
             source_server.execute_command("MIGRATE", "127.0.0.1", target, "", 0, 5000, "KEYS", *names)
