@@ -175,7 +175,7 @@ class ClusterTagCache:
         except redis.RedisError as error:
             if not on_the_move(error):
                 raise
-            stored = False  # not now: the slot is on the move
+            return False  # not now: the slot is on the move; the lease is left to `release`
         leases.pop(key, None)
         return stored
 

@@ -226,7 +226,11 @@ def test_a_slot_on_the_move_is_a_miss_never_a_stale_entry_nor_an_error(moving: C
         assert cache.get(key) is None  # the entry is on the target, `user:v` and the epoch not
         snapshot = cache.tag_versions(key, ["user", key])
         assert snapshot[EPOCH] == 0  # no group's: no store takes it
+        assert cache.acquire(key, ttl=30)  # a reader's lease, taken on the target (ASK)
         assert cache.set(key, b"x", ttl=60, versions=snapshot) is False
+        cache.release(key)
+        assert cache.acquire(key, ttl=30), "the lease must be released, not left for its TTL"
+        cache.release(key)
         assert states.read(user_id, reader="test") is None
         assert states.write(state_of(user_id)) == frozenset()
         asking = target_server.pipeline(transaction=False)  # ASKING: for its next command alone
