@@ -6,8 +6,9 @@ each against its baseline measured in the same run, on a throwaway three-master 
     other-read       the state, then another group's entry (two scripts), to own-read
     one-tag          invalidating one user's tag (one increment)
     shared-tag       invalidating `user` (256 increments, pipelined per master), to one-tag
-    connect          a new node connection, one PING
-    connect+fence    the same that fences the groups it serves first (CLUSTER_FENCE), to connect
+    entry            the cache's read script of one entry, without the fence
+    entry+fence      the same, its group fenced first (GROUP_FENCE: what every read runs), to
+                     entry
 
 Each figure is the median of --rounds rounds of --count operations, in µs per operation, with
 its ratio to its baseline. Keys live under a random `bench:cluster:` prefix, on a Cluster that
@@ -25,14 +26,13 @@ import tempfile
 from pathlib import Path
 from uuid import UUID, uuid4
 
-import redis
-from fence_cost import per_operation  # bench/, this script's directory, is first on sys.path
+from fence_cost import per_operation, print_table  # bench/, this script's directory, is first on sys.path
 
 from adapters.caching import keys
 from adapters.caching.read_ahead import ReadAhead
 from adapters.redis.cluster_client import ClusterClient
-from adapters.redis.cluster_stores import ClusterTagCache, ClusterUserStateStore
-from adapters.redis.fence import cluster_fence
+from adapters.redis.cluster_stores import FENCED_GET, ClusterTagCache, ClusterUserStateStore, run
+from adapters.redis.tag_cache import GET_ENTRY
 from domain.session_state.model import AccountStatus, Identity, UserState, Versioned
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,31 +75,20 @@ def measure(url: str, count: int, rounds: int) -> dict[str, float]:
     one_tag = per_operation(lambda: cache.invalidate(keys.user(me)), count, rounds)
     shared = per_operation(lambda: cache.invalidate(keys.USER), max(1, count // 20), rounds)
 
-    node = client.client.get_primaries()[0]
-
-    def connect(fenced: bool):
-        def operation() -> object:
-            connection = redis.Connection(host=node.host, port=node.port)
-            connection.connect()
-            if fenced:
-                cluster_fence(connection, prefix)
-            connection.send_command("PING")
-            reply = connection.read_response()
-            connection.disconnect()
-            return reply
-
-        return operation
-
-    bare = per_operation(connect(False), max(1, count // 5), rounds)
-    fenced = per_operation(connect(True), max(1, count // 5), rounds)
+    key = keys.user(me)
+    at = f"{prefix}{{{keys.slot_group(key)}}}"
+    scripts: dict[str, object] = {}
+    unfenced = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1], false)"
+    bare = per_operation(lambda: run(client.client, scripts, unfenced, [at + key], [at]), count, rounds)
+    fenced = per_operation(lambda: run(client.client, scripts, FENCED_GET, [at + key], [at]), count, rounds)
     client.close()
     return {
         "own-read": own,
         "other-read": other_read,
         "one-tag": one_tag,
         "shared-tag": shared,
-        "connect": bare,
-        "connect+fence": fenced,
+        "entry": bare,
+        "entry+fence": fenced,
     }
 
 
@@ -117,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print("starting a Redis Cluster: three masters", file=sys.stderr, flush=True)
         with redis_cluster(Path(directory)) as cluster:
             results = measure(cluster.url(), args.count, args.rounds)
-    baselines = {"other-read": "own-read", "shared-tag": "one-tag", "connect+fence": "connect"}
-    print(f"{'operation':<15}{'µs':>9}{'ratio':>9}  baseline")
-    for name, micros in results.items():
-        baseline = baselines.get(name)
-        ratio = f"{micros / results[baseline]:>9.2f}  {baseline}" if baseline else ""
-        print(f"{name:<15}{micros:>9.1f}{ratio}")
+    print_table(results, {"other-read": "own-read", "shared-tag": "one-tag", "entry+fence": "entry"})
     return 0
 
 

@@ -93,13 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         plain.delete(prefix + EPOCH_KEY, prefix + REPLID_KEY)
         plain.close()
         fenced.close()
-    baselines = {"fence": "ping", "connect+fence": "connect"}
+    print_table(results, {"fence": "ping", "connect+fence": "connect"})
+    return 0
+
+
+def print_table(results: dict[str, float], baselines: dict[str, str]) -> None:
+    """µs per operation, and each one's ratio to its baseline (`baselines`: name to baseline)."""
     print(f"{'operation':<15}{'µs':>9}{'ratio':>9}  baseline")
     for name, micros in results.items():
         baseline = baselines.get(name)
         ratio = f"{micros / results[baseline]:>9.2f}  {baseline}" if baseline else ""
         print(f"{name:<15}{micros:>9.1f}{ratio}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@
 redis-py's RedisCluster, which learns the slots' owners from the nodes it is given and follows
 MOVED and ASK, made at first use rather than at start: its constructor asks the nodes for the
 slots, and a Cluster that is down when the service starts must skip the cache, as a lone
-server's outage does, not stop the service. Every node connection runs the fence of each key
-prefix in use (adapters.redis.fence.CLUSTER_FENCE) when it connects.
+server's outage does, not stop the service. (The fence runs inside the scripts, per slot group:
+adapters.redis.fence.GROUP_FENCE.)
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.retry import Retry
 
 from adapters.redis.connection import cluster_nodes
-from adapters.redis.fence import cluster_fencer
 
 # Attempts of one command across MOVED, ASK and TRYAGAIN: two, for one redirection (redis-py's
 # default is 16, with a 50 ms sleep after each TRYAGAIN of the second half). A script whose keys
-# are split by a slot on the move then costs one TRYAGAIN and one sleep, not eight, and its read
-# is answered from the database (adapters.redis.cluster_stores).
+# are split by a slot on the move is then refused twice and waits one sleep (50 ms, after the
+# second, redis-py's), not eight, and its read is answered from the database
+# (adapters.redis.cluster_stores).
 REQUEST_ATTEMPTS = 2
 
 
@@ -39,7 +39,6 @@ class ClusterClient:
         userinfo = url.partition("://")[2].rpartition("@")[0]
         username, _, password = userinfo.partition(":") if userinfo else ("", "", "")
         self._tls = url.startswith("rediss+")
-        self._prefixes: list[str] = []  # fenced by every node connection (see `fence`)
         self._settings: dict[str, Any] = {
             "username": unquote(username) or None,
             "password": unquote(password) or None,
@@ -52,15 +51,6 @@ class ClusterClient:
         }
         self._lock = threading.Lock()
         self._client: RedisCluster | None = None
-
-    def fence(self, prefix: str) -> None:
-        """Make every node connection fence the slot groups of `prefix` when it connects; the
-        connections made before are closed, so that the next ones do."""
-        if prefix in self._prefixes:
-            return
-        self._prefixes.append(prefix)
-        if self._client is not None:
-            self._client.disconnect_connection_pools()
 
     @property
     def client(self) -> RedisCluster:
@@ -81,7 +71,6 @@ class ClusterClient:
     def _make(self) -> RedisCluster:
         client = RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in self._nodes],
-            redis_connect_func=cluster_fencer(self._prefixes),
             **self._settings,
         )
         client.RedisClusterRequestTTL = REQUEST_ATTEMPTS

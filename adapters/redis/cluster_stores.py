@@ -21,16 +21,17 @@ until the last has moved:
   makes it permanent (PERSIST), as a version that moved on must never vanish. A store declares
   every key it touches, so Redis answers TRYAGAIN rather than run it on half of them.
 * a script that reaches a key on the other node fails ("non local key"), and one whose declared
-  keys are split between the two gets TRYAGAIN (redis-py retries it once, after ASK): a read
+  keys are split between the two gets TRYAGAIN (redis-py tries it twice, then gives up): a read
   then is a miss, a snapshot one that no store takes and a store stores nothing, answered from
-  the database; a session-state write deletes the entry instead (one key, deleted wherever it
-  is). Not an outage, which would count towards switching the cache off (the resilient
-  decorators' breaker).
+  the database; a session-state write keeps only the entry's versions, raised to the write's
+  (one key, reached wherever it is), which still refuse a slower writer. Not an outage, which
+  would count towards switching the cache off (the resilient decorators' breaker).
 
-The epoch and its fence are per group (adapters.redis.fence.CLUSTER_FENCE). The HTTP hot path's
-authenticated hit on the caller's own record reads the state and the entry in one script, as on
-one server (one round trip); a record of another group (an admin reading another user) is read
-after the state, in a second.
+The epoch is per group, and every read fences its group first (adapters.redis.fence.
+GROUP_FENCE): a Cluster demotes a master without ending the connections to it. The HTTP hot
+path's authenticated hit on the caller's own record reads the state and the entry in one script,
+as on one server (one round trip); a record of another group (an admin reading another user) is
+read after the state, in a second.
 """
 
 from __future__ import annotations
@@ -49,13 +50,21 @@ from redis.cluster import RedisCluster
 from adapters.caching import keys
 from adapters.caching.read_ahead import NOTHING, ReadAhead
 from adapters.redis.cluster_client import ClusterClient
-from adapters.redis.fence import EPOCH, EPOCH_KEY, new_epoch
-from adapters.redis.session_state import READ, WRITE, decode, read_along_script, write_args, written
+from adapters.redis.fence import EPOCH, EPOCH_KEY, GROUP_FENCE, REPLID_KEY
+from adapters.redis.session_state import (
+    KEEP_VERSIONS,
+    OLDER,
+    READ_STATE,
+    WRITE,
+    decode,
+    read_along_script,
+    write_args,
+    written,
+)
 from adapters.redis.tag_cache import (
     GET_ENTRY,
     RELEASE,
     SET_ENTRY,
-    SNAPSHOT,
     Leases,
     pack_entry,
     unpack_entry,
@@ -65,8 +74,11 @@ from ports.tag_cache import CacheEntry, TagVersions
 
 GROUP = "~group"  # in a snapshot: the slot group it was taken in (not a tag: never recorded)
 
-# KEYS[1] entry; ARGV[1] its group's prefix. A missing version refuses the entry.
-_GET = GET_ENTRY + "return get_entry(KEYS[1], ARGV[1], false)"
+# KEYS[1] entry; ARGV[1] its group's prefix. The group fenced first; a missing version refuses
+# the entry.
+FENCED_GET = (
+    GROUP_FENCE + GET_ENTRY + "fence(ARGV[1] .. '~epoch:v', false)\nreturn get_entry(KEYS[1], ARGV[1], false)"
+)
 # SET_ENTRY, then each version the entry records made to outlive it: created (0) where missing,
 # its expiry moved on where it has one shorter (GT: a permanent one stays so).
 _SET = (
@@ -76,8 +88,10 @@ _SET = (
 local stored = store()
 if stored == 1 then
   for i = 3, #KEYS do
-    redis.call('SET', KEYS[i], '0', 'NX', 'PX', ARGV[2])
-    redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')
+    if string.sub(KEYS[i], -8) ~= '~epoch:v' then  -- the epoch is the fence's, and permanent
+      redis.call('SET', KEYS[i], '0', 'NX', 'PX', ARGV[2])
+      redis.call('PEXPIRE', KEYS[i], ARGV[2], 'GT')
+    end
   end
 end
 return stored
@@ -85,7 +99,40 @@ return stored
 )
 # KEYS[1] a version: moved on, and permanent from now on.
 _INVALIDATE = "redis.call('INCR', KEYS[1]) redis.call('PERSIST', KEYS[1])"
-_READ_ALONG = read_along_script("false")
+# The session-state store's reads (adapters.redis.session_state), the group fenced first.
+_READ = (
+    GROUP_FENCE
+    + READ_STATE
+    + "fence(KEYS[2], false)\nreturn read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
+)
+_READ_ALONG = read_along_script("false", GROUP_FENCE + "fence(KEYS[2], false)\n")
+# KEYS[1] the epoch, KEYS[2] its replication id, KEYS[3..] versions: the group fenced (its epoch
+# created if it has none), then the epoch and each version (nil for one that does not exist).
+_SNAPSHOT = GROUP_FENCE + "fence(KEYS[1], true)\nreturn redis.call('MGET', KEYS[1], unpack(KEYS, 3))"
+# WRITE's, KEYS[3] the epoch's replication id: the group fenced first (its epoch created if it
+# has none: a state written under no epoch would never be fenced).
+_WRITE = GROUP_FENCE + "fence(KEYS[2], true)\n" + WRITE
+# A state write refused by a slot on the move: KEYS[1] the state, ARGV as WRITE's. Keeps the
+# versions, raised to the write's where older, drops every value and stamps no epoch ('', no
+# group's), so that the next read is a miss and a slower writer is still refused. One key: it
+# follows the key wherever it is (ASK), never refused (TRYAGAIN).
+_FORGET = (
+    KEEP_VERSIONS
+    + OLDER
+    + """
+local new = redis.call('EXISTS', KEYS[1]) == 0
+keep_versions(KEYS[1], '')
+for i = 3, #ARGV, 3 do
+  local field = ARGV[i] .. ':v'
+  local stored = redis.call('HGET', KEYS[1], field)
+  if not stored or older(stored, ARGV[i + 1]) then redis.call('HSET', KEYS[1], field, ARGV[i + 1]) end
+end
+if new then
+  redis.call('HSET', KEYS[1], '~created', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+"""
+)
 
 
 def _group_prefix(prefix: str, name: str) -> str:
@@ -107,7 +154,6 @@ class ClusterTagCache:
         self._prefix = prefix
         self._clock = clock
         self._ahead = ahead or ReadAhead()
-        cluster.fence(prefix)
         self._leases = Leases()
         self._scripts: dict[str, Any] = {}
 
@@ -129,9 +175,9 @@ class ClusterTagCache:
         group = keys.slot_group(key)
         _check_homes(key, group, tags)
         at = f"{self._prefix}{{{group}}}"
-        names = [at + EPOCH_KEY, *(at + tag + ":v" for tag in tags)]
+        names = [at + EPOCH_KEY, at + REPLID_KEY, *(at + tag + ":v" for tag in tags)]
         try:
-            epoch, *found = self._run(SNAPSHOT, names, [new_epoch()])
+            epoch, *found = self._run(_SNAPSHOT, names, [])
         except redis.RedisError as error:
             if not on_the_move(error):
                 raise
@@ -146,7 +192,7 @@ class ClusterTagCache:
             blob = self._ahead.take(key)
             if blob is NOTHING:
                 at = _group_prefix(self._prefix, key)
-                blob = self._run(_GET, [at + key], [at])
+                blob = self._run(FENCED_GET, [at + key], [at])
         except redis.RedisError as error:
             if not on_the_move(error):
                 raise
@@ -234,7 +280,6 @@ class ClusterUserStateStore:
         self._cluster = cluster
         self._prefix = prefix
         self._clock = clock
-        cluster.fence(prefix)
         self._sliding = _millis(sliding_ttl)
         self._absolute = _millis(absolute_ttl)
         self._lengths = (b"%d" % self._sliding, b"%d" % self._absolute)
@@ -249,7 +294,7 @@ class ClusterUserStateStore:
         wanted = self._along.ahead.take_wanted() if self._along is not None else None
         try:
             if wanted is None or _group_prefix(self._along.prefix, wanted[0]) != at:  # type: ignore[union-attr]
-                reply = self._run(READ, state_keys, [now, *self._lengths])  # the entry: on its own
+                reply = self._run(_READ, state_keys, [now, *self._lengths])  # the entry: on its own
             else:
                 reply = self._read_with(wanted, state_keys, now, at)
         except redis.RedisError as error:
@@ -277,13 +322,13 @@ class ClusterUserStateStore:
         at = _group_prefix(self._prefix, name)
         args = write_args(state, int(self._clock() * 1000), min(self._sliding, self._absolute))
         try:
-            return written(state, self._run(WRITE, [at + name, at + EPOCH_KEY], args))
+            return written(state, self._run(_WRITE, [at + name, at + EPOCH_KEY, at + REPLID_KEY], args))
         except redis.RedisError as error:
             if not on_the_move(error):
                 raise
-        # Not now: the entry may be older than what was to be written, so it goes (one key: it
-        # is deleted wherever it is), as the resilient decorator does after a failed write.
-        self.delete(state.user_id)
+        # Not now: the entry may be older than what was to be written, so its values go and its
+        # versions take the write's (_FORGET), which still refuse a slower writer.
+        self._run(_FORGET, [at + name], args)
         return frozenset()
 
     def delete(self, user_id: UUID) -> None:

@@ -38,11 +38,11 @@ fenced the new master by then, an invalidation or a logout among those writes is
 Redis's `min-replicas-to-write` closes that window.
 
 On Redis Cluster (decision 0008) each slot group has its epoch and replication id, under
-`prefix{group}`: a node's connection runs CLUSTER_FENCE once per prefix when it connects, which
-fences every group whose keys the node serves at that moment (a group being moved from or to it
-is left to the connection after: its keys carry the epoch they had, and a read that finds one of
-them elsewhere is refused by the node). A replica promoted by the Cluster's failover draws a new
-replication id as Sentinel's does, so every group it serves is renewed.
+`prefix{group}`, and the fence runs inside every script that uses the epoch, for its group
+(GROUP_FENCE): a Cluster demotes a master without ending its clients' connections, and a node
+demoted and promoted again would otherwise be read through connections fenced under its old
+history. It costs each script one INFO (about 2.5 µs of the server's time). A slot moved to
+another master carries the id of its old one: the first script there renews its epoch, once.
 
 The cache's Redis user needs INFO (`+info`, which ACL puts in `@dangerous`): without it FENCE
 fails and the cache is skipped.
@@ -51,7 +51,6 @@ fails and the cache is skipped.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -74,29 +73,26 @@ redis.call('SET', KEYS[2], id)
 return 1
 """
 
-# ARGV[1] the key prefix, ARGV[2] a new epoch. For each of the 256 slot groups (adapters.caching.
-# keys.SLOT_GROUPS: two hex digits) whose keys this node serves, FENCE's step; a group it does not
-# serve (another node's, or one on the move) fails its first read, in pcall, and is skipped.
-# Returns how many groups were renewed; refuses a replica.
-CLUSTER_FENCE = """#!lua flags=allow-cross-slot-keys
-local info = redis.call('INFO', 'replication')
-if not string.find(info, 'role:master', 1, true) then
-  return redis.error_reply('READONLY the cache must run on a master, not on a replica')
+# fence(epoch_key, create), on Redis Cluster, run first by every script that uses a slot
+# group's epoch (adapters.redis.cluster_stores), for that group (the epoch at `epoch_key`, the
+# replication id beside it at `~epoch:replid`): FENCE's step, the new epoch drawn from the id
+# and the server's clock (a script has no randomness of its own). `create`: also when the group
+# has no epoch yet, for the scripts that declare both keys, which Redis refuses (TRYAGAIN) on a
+# slot on the move rather than let them create a key its move will bring; the others (the reads,
+# which reach the id undeclared) only renew an epoch and an id both there.
+GROUP_FENCE = """
+local function fence(epoch_key, create)
+  local replid_key = string.sub(epoch_key, 1, -2) .. 'replid'
+  local stored = redis.call('GET', replid_key)
+  if not stored and not create then return end
+  local id = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+  local exists = redis.call('EXISTS', epoch_key) == 1
+  if (stored == id and exists) or not (exists or create) then return end
+  local now = redis.call('TIME')
+  local epoch = tonumber(string.sub(id, 1, 5), 16) * 1e9 + (tonumber(now[1]) % 1000) * 1e6
+  redis.call('SET', epoch_key, string.format('%d', epoch + tonumber(now[2]) + 1))
+  redis.call('SET', replid_key, id)
 end
-local id = string.match(info, 'master_replid:(%w+)')
-local function fence(group)
-  local current = redis.call('GET', group .. '~epoch:replid') == id
-  if redis.call('EXISTS', group .. '~epoch:v') == 1 and current then return 0 end
-  redis.call('SET', group .. '~epoch:v', ARGV[2])
-  redis.call('SET', group .. '~epoch:replid', id)
-  return 1
-end
-local renewed = 0
-for i = 0, 255 do
-  local ok, done = pcall(fence, string.format('%s{%02x}', ARGV[1], i))
-  if ok then renewed = renewed + done end
-end
-return renewed
 """
 
 _PREFIXES = "fence_prefixes"  # in the pool's connection_kwargs: a list every connection shares
@@ -112,24 +108,6 @@ def fence(connection: redis.Connection, prefix: str) -> int:
         "EVAL", FENCE, 2, prefix + EPOCH_KEY, prefix + REPLID_KEY, new_epoch(), check_health=False
     )
     return int(connection.read_response())
-
-
-def cluster_fence(connection: redis.Connection, prefix: str) -> int:
-    """Run CLUSTER_FENCE for `prefix` on a connected connection to one node of a Cluster."""
-    connection.send_command("EVAL", CLUSTER_FENCE, 0, prefix, new_epoch(), check_health=False)
-    return int(connection.read_response())
-
-
-def cluster_fencer(prefixes: list[str]) -> Callable[[redis.Connection], None]:
-    """What a Cluster node's connection runs once connected (redis-py's RedisCluster calls it as
-    `redis_connect_func`, after AUTH): CLUSTER_FENCE for each prefix in `prefixes`, a list the
-    caller keeps, and may add to."""
-
-    def fence_groups(connection: redis.Connection) -> None:
-        for prefix in prefixes:
-            cluster_fence(connection, prefix)
-
-    return fence_groups
 
 
 def _fenced(base: type[redis.Connection]) -> type[redis.Connection]:

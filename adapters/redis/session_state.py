@@ -40,7 +40,7 @@ from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserSta
 # older than what the database wrote since (a promoted replica missed the writes): drop every
 # group's value, keep its version, which still bounds what a slow writer may store (every
 # version came from a committed state), and stamp the entry with the current epoch.
-_KEEP_VERSIONS = """
+KEEP_VERSIONS = """
 local function keep_versions(key, epoch)
   for _, name in ipairs(redis.call('HKEYS', key)) do
     if string.sub(name, 1, 1) ~= '~' and string.sub(name, -2) ~= ':v' then redis.call('HDEL', key, name) end
@@ -52,18 +52,22 @@ end
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] TTL of a new entry (ms), then per
 # group: name, version, value. Returns the names of the groups written. An entry of another
 # epoch keeps only its versions first (keep_versions).
-WRITE = (
-    _KEEP_VERSIONS
-    + """
--- Is a older than b? Both are decimals without leading zeros below 2**63. Lua's numbers are
--- doubles, which cannot tell 2**62 - 1 from 2**62, so equal lengths compare their high and
--- low digits apart, each exact as a double.
+# older(a, b): is version a older than b? Both are decimals without leading zeros below 2**63.
+# Lua's numbers are doubles, which cannot tell 2**62 - 1 from 2**62, so equal lengths compare
+# their high and low digits apart, each exact as a double.
+OLDER = """
 local function older(a, b)
   if #a ~= #b then return #a < #b end
   local high_a, high_b = tonumber(string.sub(a, 1, -10)) or 0, tonumber(string.sub(b, 1, -10)) or 0
   if high_a ~= high_b then return high_a < high_b end
   return tonumber(string.sub(a, -9)) < tonumber(string.sub(b, -9))
 end
+"""
+
+WRITE = (
+    KEEP_VERSIONS
+    + OLDER
+    + """
 local epoch = redis.call('GET', KEYS[2]) or ''
 if redis.call('HGET', KEYS[1], '~epoch') ~= epoch and redis.call('EXISTS', KEYS[1]) == 1 then
   keep_versions(KEYS[1], epoch)
@@ -91,8 +95,8 @@ return written
 # read_state(key, epoch key, now (ms), sliding TTL (ms), absolute TTL (ms)): HGETALL's flat
 # list, or false when there is no entry (or it is past its absolute TTL: then it is dropped; or
 # of another epoch: then it keeps only its versions, keep_versions); slides the expiry.
-_READ_STATE = (
-    _KEEP_VERSIONS
+READ_STATE = (
+    KEEP_VERSIONS
     + """
 local function read_state(key, epoch_key, now, sliding, absolute)
   local fields = redis.call('HGETALL', key)
@@ -121,17 +125,19 @@ end
 )
 # KEYS[1] entry, KEYS[2] the epoch; ARGV[1] now (ms), ARGV[2] sliding TTL (ms), ARGV[3] absolute
 # TTL (ms).
-READ = _READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
+READ = READ_STATE + "return read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
 
 
-def read_along_script(missing: str) -> str:
+def read_along_script(missing: str, first: str = "") -> str:
     """The read along (adapters.caching.read_ahead): KEYS[1] the state, KEYS[2] the epoch, KEYS[3]
     a tag cache entry; ARGV as _READ's, then ARGV[4] the tag cache's prefix. Returns {state,
     entry}; an entry the cache's script cannot read (another layout) is an error reply for the
-    entry alone. `missing`: what a version key that does not exist reads as (GET_ENTRY's)."""
+    entry alone. `missing`: what a version key that does not exist reads as (GET_ENTRY's);
+    `first`: Lua run before the reads (Cluster's fence)."""
     return (
-        _READ_STATE
+        READ_STATE
         + GET_ENTRY
+        + first
         + f"""
 local state = read_state(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 local ok, entry = pcall(get_entry, KEYS[3], ARGV[4], {missing})

@@ -21,7 +21,7 @@ def test_each_operation_is_measured_beside_its_baseline():
     assert done.returncode == 0, done.stdout + done.stderr
 
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[1:]}
-    assert set(rows) == {"own-read", "other-read", "one-tag", "shared-tag", "connect", "connect+fence"}
+    assert set(rows) == {"own-read", "other-read", "one-tag", "shared-tag", "entry", "entry+fence"}
     assert all(float(row[0]) > 0 for row in rows.values())
     assert rows["other-read"][2] == "own-read" and rows["shared-tag"][2] == "one-tag"
-    assert rows["connect+fence"][2] == "connect"
+    assert rows["entry+fence"][2] == "entry"
