@@ -17,12 +17,15 @@ Client = redis.Redis | ClusterClient
 
 
 def client(url: str, *, socket_timeout: float) -> Client:
+    """The client of the Redis `url` names: a Cluster's (made at first use), or a server's or a
+    Sentinel group master's."""
     if is_cluster(url):
         return ClusterClient(url, socket_timeout=socket_timeout)
     return make_client(url, socket_timeout=socket_timeout)
 
 
 def tag_cache(client: Client, prefix: str, *, ahead: ReadAhead) -> RedisTagCache | ClusterTagCache:
+    """The read cache on `client`, its keys under `prefix`, delivering read-alongs to `ahead`."""
     if isinstance(client, ClusterClient):
         return ClusterTagCache(client, prefix, ahead=ahead)
     return RedisTagCache(client, prefix, ahead=ahead)
@@ -31,6 +34,7 @@ def tag_cache(client: Client, prefix: str, *, ahead: ReadAhead) -> RedisTagCache
 def state_store(
     client: Client, prefix: str, *, read_along: RedisTagCache | ClusterTagCache
 ) -> RedisUserStateStore | ClusterUserStateStore:
+    """The session-state store on `client`, reading `read_along`'s wanted entry with the state."""
     if isinstance(client, ClusterClient):
         assert isinstance(read_along, ClusterTagCache)
         return ClusterUserStateStore(client, prefix, read_along=read_along)
