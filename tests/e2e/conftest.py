@@ -204,10 +204,17 @@ def stop(server: Server) -> None:
 @pytest.fixture
 def servers(server_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     """Two single-worker gunicorn servers, A and B, on the same database and Redis prefix."""
+    with two_servers(server_env, tmp_path) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def two_servers(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    """Servers A and B with `env`, live; stopped on the way out."""
     started: list[Server] = []
     try:
         for name in ("A", "B"):
-            started.append(_start(name, server_env, tmp_path))
+            started.append(_start(name, env, tmp_path))
         deadline = time.monotonic() + STARTUP_TIMEOUT
         for server in started:
             _wait_live(server, deadline)

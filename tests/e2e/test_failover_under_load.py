@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tests.e2e.conftest import Server, _start, _wait_live, stop
+from tests.e2e.conftest import Server, two_servers
 from tests.support.sentinel import Group, sentinel_group
 from tests.support.servers import wait_until
 
@@ -106,26 +106,21 @@ class Loop:
             self.stale.append(f"{label}: GET {path} on {server.name} gave {got}, not {initials}")
 
 
+def quick_cache(name: str) -> dict[str, str]:
+    """A key prefix of the test's own, and a cache that gives up on a lost server quickly."""
+    return {
+        "CACHE_PREFIX": f"test:{name}:{secrets.token_hex(4)}:",
+        "CACHE_SOCKET_TIMEOUT": "0.25",
+        "CACHE_BREAKER_RESET": "0.5",
+    }
+
+
 def test_no_stale_read_and_no_logged_out_token_across_a_failover(server_env, tmp_path: Path, faker):
     (tmp_path / "sentinel").mkdir()
     with sentinel_group(tmp_path / "sentinel") as group:
-        env = {
-            **server_env,
-            "CACHE_URL": group.url(DB),
-            "CACHE_PREFIX": f"test:failover:{secrets.token_hex(4)}:",
-            "CACHE_SOCKET_TIMEOUT": "0.25",
-            "CACHE_BREAKER_RESET": "0.5",
-        }
-        started: list[Server] = []
-        try:
-            for name in ("A", "B"):
-                started.append(_start(name, env, tmp_path))
-            for server in started:
-                _wait_live(server, time.monotonic() + DEADLINE)
-            run(group, started[0], started[1], faker)
-        finally:
-            for server in started:
-                stop(server)
+        env = {**server_env, "CACHE_URL": group.url(DB), **quick_cache("failover")}
+        with two_servers(env, tmp_path) as (a, b):
+            run(group, a, b, faker)
 
 
 def signed_up(server: Server, faker) -> tuple[str, dict]:

@@ -17,7 +17,6 @@ own. Every wait has a deadline; fails, never skips, without redis-server.
 
 from __future__ import annotations
 
-import secrets
 import time
 from pathlib import Path
 from uuid import UUID
@@ -27,8 +26,16 @@ import redis
 from redis.crc import key_slot
 
 from adapters.caching import keys
-from tests.e2e.conftest import Server, _start, _wait_live, stop
-from tests.e2e.test_failover_under_load import DEADLINE, Loop, bearer, hits, logged_in, post_json, signed_up
+from tests.e2e.conftest import Server, two_servers
+from tests.e2e.test_failover_under_load import (
+    Loop,
+    bearer,
+    hits,
+    logged_in,
+    post_json,
+    quick_cache,
+    signed_up,
+)
 from tests.support.cluster import Cluster, redis_cluster
 
 pytestmark = pytest.mark.slow
@@ -73,23 +80,9 @@ class Rounds(Loop):
 def test_no_stale_read_and_no_logged_out_token_across_a_slot_migration(server_env, tmp_path: Path, faker):
     (tmp_path / "cluster").mkdir()
     with redis_cluster(tmp_path / "cluster") as cluster:
-        env = {
-            **server_env,
-            "CACHE_URL": cluster.url(),
-            "CACHE_PREFIX": f"test:migration:{secrets.token_hex(4)}:",
-            "CACHE_SOCKET_TIMEOUT": "0.25",
-            "CACHE_BREAKER_RESET": "0.5",
-        }
-        started: list[Server] = []
-        try:
-            for name in ("A", "B"):
-                started.append(_start(name, env, tmp_path))
-            for server in started:
-                _wait_live(server, time.monotonic() + DEADLINE)
-            run(cluster, env["CACHE_PREFIX"], started[0], started[1], faker)
-        finally:
-            for server in started:
-                stop(server)
+        env = {**server_env, "CACHE_URL": cluster.url(), **quick_cache("migration")}
+        with two_servers(env, tmp_path) as (a, b):
+            run(cluster, env["CACHE_PREFIX"], a, b, faker)
 
 
 def slot_keys(server: redis.Redis, slot: int) -> list[bytes]:
