@@ -97,8 +97,6 @@ end
 return stored
 """
 )
-# KEYS[1] a version: moved on, and permanent from now on.
-_INVALIDATE = "redis.call('INCR', KEYS[1]) redis.call('PERSIST', KEYS[1])"
 # The session-state store's reads (adapters.redis.session_state), the group fenced first.
 _READ = (
     GROUP_FENCE
@@ -227,11 +225,17 @@ class ClusterTagCache:
 
     def invalidate(self, *tags: str) -> None:
         self._ahead.clear()
+        # Each version moved on and made permanent: PERSIST first, so that it cannot expire
+        # between the two (then a store could make it again at 0 and match an entry recorded
+        # before), and again after, for a version a store made between the two. Plain commands:
+        # redis-py's cluster pipeline sends them to each master in one round trip (a script in
+        # it would cost a COMMAND GETKEYS round trip to one node each).
         pipe = self._cluster.client.pipeline(transaction=False)
         for tag in dict.fromkeys(tags):
             home = keys.home_group(tag)
             for group in keys.SLOT_GROUPS if home is None else (home,):
-                pipe.execute_command("EVAL", _INVALIDATE, 1, f"{self._prefix}{{{group}}}{tag}:v")
+                version = f"{self._prefix}{{{group}}}{tag}:v"
+                pipe.persist(version).incr(version).persist(version)
         pipe.execute()
         self._ahead.invalidated()
 
