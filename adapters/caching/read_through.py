@@ -11,11 +11,16 @@
   serving the live entry.
 * Outage: when the cache raises CacheUnavailable the value comes from the source, unstored.
 
+At debug level, one read in SAMPLE_EVERY is logged (`operation=cache.read result=hit|miss
+policy=<kind>`): the policy names the key's kind (user_by_id, user_by_email, user_collection),
+never the key, which may stand for an email. The counters (cache_hits_total, ...) count them all.
+
 Values are bytes; `b""` is reserved for the "not found" marker of policies that cache misses.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -31,6 +36,7 @@ from ports.tag_cache import CacheEntry, TagCache
 log = logging.getLogger("user_service.cache")
 
 MISSING = b""
+SAMPLE_EVERY = 64  # reads a debug line stands for
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class ReadThrough:
         self._random = random
         self._lease_ttl = lease_ttl
         self._poll_interval = poll_interval
+        self._reads = itertools.count()  # its next() is one step: threads agree on the sample
 
     def due(self, entry: CacheEntry, policy: Policy) -> bool:
         """XFetch: recompute when now - delta * beta * ln(U) >= expiry, U uniform on (0, 1]."""
@@ -80,14 +87,22 @@ class ReadThrough:
             if self.due(entry, policy):
                 return self._recompute_early(key, tags, policy, load, entry)
             metrics.HITS.labels(policy.name).inc()
+            self._sample("hit", policy)
             return entry.value or None
         metrics.MISSES.labels(policy.name).inc()
+        self._sample("miss", policy)
         try:
             return self._load_once(key, tags, policy, load)
         except CacheUnavailable:
             return load()
 
     # -- internals -------------------------------------------------------------------------
+
+    def _sample(self, result: str, policy: Policy) -> None:
+        if log.isEnabledFor(logging.DEBUG) and next(self._reads) % SAMPLE_EVERY == 0:
+            log.debug(
+                "operation=cache.read result=%s policy=%s sample=1/%d", result, policy.name, SAMPLE_EVERY
+            )
 
     def _recompute_early(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from prometheus_client import REGISTRY
 
-from adapters.caching.read_through import Policy, ReadThrough
+from adapters.caching.read_through import SAMPLE_EVERY, Policy, ReadThrough
 from ports.tag_cache import CacheEntry
 from tests.contracts.tag_cache.conftest import Backend
 
@@ -190,3 +191,21 @@ def test_when_the_holders_store_is_refused_a_waiter_takes_over(reads: ReadThroug
     backend.peer.release("k")  # the holder's set was refused: a write invalidated meanwhile
     waiter.join(5)
     assert result == [b"fresh"] and source.loads == 1
+
+
+def test_at_debug_level_one_read_in_sample_every_is_logged_by_kind_never_by_key(
+    memory_backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    reads = ReadThrough(memory_backend.cache, clock=memory_backend.now)
+    key = "user.email.0f3a9c"  # a key that stands for an email: it must not be logged
+    with caplog.at_level(logging.INFO, logger="user_service.cache"):
+        for _ in range(SAMPLE_EVERY):
+            reads.fetch(key, TAGS, PLAIN, Source())
+    assert not caplog.records  # above debug, nothing (and no sample counted)
+
+    with caplog.at_level(logging.DEBUG, logger="user_service.cache"):
+        for _ in range(2 * SAMPLE_EVERY):
+            reads.fetch(key, TAGS, PLAIN, Source())
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [f"operation=cache.read result=hit policy={PLAIN.name} sample=1/{SAMPLE_EVERY}"] * 2
+    assert not any(key in line for line in lines)
