@@ -20,6 +20,7 @@ that would take one asks the server again.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, Final
 
 NOTHING: Final = object()  # what `take` returns when nothing was delivered for the key
@@ -54,6 +55,20 @@ class ReadAhead:
         raises, read after `moment` (take_wanted's)."""
         local = self._local
         local.key, local.delivered, local.moment = key, entry, moment
+
+    def read_along(self, wanted: tuple[str, int], read: Callable[[str], tuple[Any, Any]]) -> Any:
+        """`read(key)` of the `wanted` entry (take_wanted's) along with the state, in one call that
+        returns both replies: the entry's is delivered (an error reply of its own included), and
+        so is an error of the whole call, which the cache's read then raises as its own would;
+        the state's is returned."""
+        key, moment = wanted
+        try:
+            state, entry = read(key)
+        except Exception as error:
+            self.deliver(key, error, moment)
+            raise
+        self.deliver(key, entry, moment)
+        return state
 
     def take(self, key: str) -> Any:
         """The entry delivered for `key`, once (raised, if it is an error); `NOTHING` when none was."""

@@ -133,8 +133,13 @@ end
 )
 
 
+def _at(prefix: str, group: str) -> str:
+    """What every key of `group` starts with: the prefix, then the group's hash tag."""
+    return f"{prefix}{{{group}}}"
+
+
 def _group_prefix(prefix: str, name: str) -> str:
-    return f"{prefix}{{{keys.slot_group(name)}}}"
+    return _at(prefix, keys.slot_group(name))
 
 
 class ClusterTagCache:
@@ -172,7 +177,7 @@ class ClusterTagCache:
             return {}
         group = keys.slot_group(key)
         _check_homes(key, group, tags)
-        at = f"{self._prefix}{{{group}}}"
+        at = _at(self._prefix, group)
         names = [at + EPOCH_KEY, at + REPLID_KEY, *(at + tag + ":v" for tag in tags)]
         try:
             epoch, *found = self._run(_SNAPSHOT, names, [])
@@ -211,7 +216,7 @@ class ClusterTagCache:
         blob = pack_entry(value, expires_at=self._clock() + ttl, delta=delta, versions=recorded)
         leases = self._leases.tokens
         token = leases.get(key, "")
-        at = f"{self._prefix}{{{group}}}"
+        at = _at(self._prefix, group)
         names = [at + key, at + key + ":lease", *(at + tag + ":v" for tag in recorded)]
         args = [blob, b"%d" % millis, token.encode(), *(b"%d" % int(v) for v in recorded.values())]
         try:
@@ -234,7 +239,7 @@ class ClusterTagCache:
         for tag in dict.fromkeys(tags):
             home = keys.home_group(tag)
             for group in keys.SLOT_GROUPS if home is None else (home,):
-                version = f"{self._prefix}{{{group}}}{tag}:v"
+                version = f"{_at(self._prefix, group)}{tag}:v"
                 pipe.persist(version).incr(version).persist(version)
         pipe.execute()
         self._ahead.invalidated()
@@ -295,29 +300,22 @@ class ClusterUserStateStore:
         name = keys.user_state(user_id)
         at = _group_prefix(self._prefix, name)
         state_keys = [at + name, at + EPOCH_KEY]
-        wanted = self._along.ahead.take_wanted() if self._along is not None else None
+        along = self._along
+        wanted = along.ahead.take_wanted() if along is not None else None
         try:
-            if wanted is None or _group_prefix(self._along.prefix, wanted[0]) != at:  # type: ignore[union-attr]
+            if along is None or wanted is None or _group_prefix(along.prefix, wanted[0]) != at:
                 reply = self._run(_READ, state_keys, [now, *self._lengths])  # the entry: on its own
             else:
-                reply = self._read_with(wanted, state_keys, now, at)
+
+                def read(entry_key: str) -> Any:
+                    return self._run(_READ_ALONG, [*state_keys, at + entry_key], [now, *self._lengths, at])
+
+                reply = along.ahead.read_along(wanted, read)
         except redis.RedisError as error:
             if not on_the_move(error):
                 raise
             reply = None  # a miss, not an outage: loaded from the database
         return decode(user_id, reply, reader)
-
-    def _read_with(self, wanted: tuple[str, int], state_keys: list[str], now: bytes, at: str) -> Any:
-        assert self._along is not None
-        ahead = self._along.ahead
-        entry_key, moment = wanted
-        try:
-            reply, entry = self._run(_READ_ALONG, [*state_keys, at + entry_key], [now, *self._lengths, at])
-        except Exception as error:
-            ahead.deliver(entry_key, error, moment)
-            raise
-        ahead.deliver(entry_key, entry, moment)
-        return reply
 
     def write(self, state: UserState) -> frozenset[Group]:
         if not state.groups():

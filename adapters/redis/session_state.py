@@ -236,17 +236,14 @@ class RedisUserStateStore:
     def _read_with(self, wanted: tuple[str, int], key: bytes, now: bytes) -> Any:
         """The state's reply, the entry `wanted` read along and delivered (or the error)."""
         assert self._along is not None
-        ahead, prefix = self._along.ahead, self._along.prefix
-        entry_key, moment = wanted
-        try:
-            reply, entry = self._read_along(
+        prefix = self._along.prefix
+
+        def read(entry_key: str) -> Any:
+            return self._read_along(
                 [key, self._epoch, (prefix + entry_key).encode()], [now, *self._lengths, prefix.encode()]
             )
-        except Exception as error:
-            ahead.deliver(entry_key, error, moment)  # the cache's read raises it, as its own would
-            raise
-        ahead.deliver(entry_key, entry, moment)  # an error reply of the entry's alone included
-        return reply
+
+        return self._along.ahead.read_along(wanted, read)
 
     def write(self, state: UserState) -> frozenset[Group]:
         if not state.groups():
