@@ -40,7 +40,7 @@ from tests.api.conftest import act_as, login
 from tests.settings import TEST_ENV
 from tests.support.redis import delete_prefixed, redis_client
 from tests.support.sentinel import SERVICE, Group, sentinel_group
-from tests.support.servers import wait_until
+from tests.support.servers import linked_to, wait_until
 
 DB = 15  # the service's database in the Sentinel groups
 SOCKET_TIMEOUT = 0.25
@@ -188,11 +188,7 @@ def rejoined(group: Group, port: int, master: int) -> None:
             info = server.info("replication")
         finally:
             server.close()
-        return (
-            info.get("role") == "slave"
-            and info.get("master_port") == master
-            and info.get("master_link_status") == "up"
-        )
+        return linked_to(info, master)
 
     wait_until(replica, REJOIN, f"{port} a replica of {master} again, its link up")
 

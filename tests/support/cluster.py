@@ -29,7 +29,7 @@ from typing import TypeVar
 import pytest
 import redis
 
-from tests.support.servers import executable, free_port, stop_process, wait_started, wait_until
+from tests.support.servers import executable, free_port, linked_to, stop_process, wait_started, wait_until
 
 STARTUP = 30.0  # seconds for the cluster to be ready
 NODE_TIMEOUT_MS = 2000
@@ -148,13 +148,17 @@ class Cluster:
                 return int(master[1])
         raise LookupError(f"no master serves slot {slot}")
 
-    def role(self, port: int) -> str:
-        """What the node on `port` says it is: "master" or "slave"."""
+    def replication(self, port: int) -> dict:
+        """INFO replication of the node on `port`."""
         server = self.server(port)
         try:
-            return server.info("replication")["role"]
+            return server.info("replication")
         finally:
             server.close()
+
+    def role(self, port: int) -> str:
+        """What the node on `port` says it is: "master" or "slave"."""
+        return self.replication(port)["role"]
 
     def pause(self, port: int) -> None:
         """Stop the node's process (SIGSTOP): it answers nothing, its sockets stay open."""
@@ -189,44 +193,23 @@ class Cluster:
         or partial resync done)."""
 
         def replicating() -> bool:
-            server = self.server(replica)
-            try:
-                info = server.info("replication")
-            finally:
-                server.close()
-            return (info["role"], info.get("master_port"), info.get("master_link_status")) == (
-                "slave",
-                master,
-                "up",
-            )
+            return linked_to(self.replication(replica), master)
 
         wait_until(replicating, timeout, f"the node on {replica} replicating the one on {master}")
 
     def wait_synced(self, replica: int, timeout: float = FAILOVER) -> None:
         """Until the replica on `replica` has everything its master had written when asked."""
-        master = self.server(self.master_of(replica))
-        try:
-            offset = master.info("replication")["master_repl_offset"]
-        finally:
-            master.close()
+        offset = self.replication(self.master_of(replica))["master_repl_offset"]
 
         def synced() -> bool:
-            server = self.server(replica)
-            try:
-                info = server.info("replication")
-            finally:
-                server.close()
+            info = self.replication(replica)
             return info.get("master_link_status") == "up" and info["slave_repl_offset"] >= offset
 
         wait_until(synced, timeout, f"the replica on {replica} in sync with its master")
 
     def master_of(self, replica: int) -> int:
         """The port of the master the node on `replica` replicates."""
-        server = self.server(replica)
-        try:
-            return int(server.info("replication")["master_port"])
-        finally:
-            server.close()
+        return int(self.replication(replica)["master_port"])
 
     def settled(self) -> bool:
         """Whether every live node says the cluster is ok, has its links to the other live nodes

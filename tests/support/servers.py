@@ -76,3 +76,13 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+def linked_to(replication: dict, master: int) -> bool:
+    """Whether a server whose INFO replication is `replication` is a replica of the master on
+    port `master`, its link up."""
+    return (
+        replication.get("role") == "slave"
+        and replication.get("master_port") == master
+        and replication.get("master_link_status") == "up"
+    )
