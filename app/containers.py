@@ -243,7 +243,8 @@ class Container(containers.DeclarativeContainer):
         MessageBus,
         providers.Dict(
             {
-                **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
+                # A users command may read first through the read cache (`read_uow`), then write.
+                **handler_map(users.COMMAND_HANDLERS, {**_ports, "uow": storage.uow, "read_uow": read_uow}),
                 **handler_map(auth.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
                 **handler_map(subscriptions.COMMAND_HANDLERS, {**_ports, "uow": storage.uow}),
                 **handler_map(users.QUERY_HANDLERS, {"uow": read_uow}),

@@ -52,3 +52,17 @@ class UnitOfWork(Protocol):
     def rollback(self) -> None:
         """Undo what is not committed and discard the events recorded since the last commit."""
         ...
+
+
+class ReadUnitOfWork(Protocol):
+    """A read-only unit of work: what query handlers read with, and what a command handler reads
+    with before its write (`read_uow`). Its unlocked user reads (by id, by email, a page of the
+    list) may be answered by the read cache, which every write invalidated before its command
+    returned; it records and commits nothing. A decision that must hold against a concurrent
+    write is taken again in the write unit of work, under its lock."""
+
+    users: UserRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...

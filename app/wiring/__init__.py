@@ -6,6 +6,7 @@ MAIL_BACKEND), and each profile is their defaults.
 | port                     | embedded (development)  | test (APP_ENV=test) | production              |
 |--------------------------|-------------------------|---------------------|-------------------------|
 | UnitOfWork, repositories | SQLite file (instance/) | in-memory           | PostgreSQL              |
+| ReadUnitOfWork           | the read cache over it  | the same            | the same                |
 | TagCache                 | local store (instance/) | in-memory           | Redis (resilient)       |
 | UserStateStore           | local store (instance/) | in-memory           | Redis (resilient)       |
 | LoginThrottle            | local store (limits)    | in-memory (limits)  | Redis (limits)          |

@@ -27,17 +27,28 @@ if TYPE_CHECKING:
     from ports.password_hasher import PasswordHasher
     from ports.session_state import UserStateStore
     from ports.token_generator import TokenGenerator
-    from ports.unit_of_work import UnitOfWork
+    from ports.unit_of_work import ReadUnitOfWork, UnitOfWork
 
 
 def request_password_reset(
-    cmd: RequestPasswordReset, *, uow: UnitOfWork, tokens: TokenGenerator, clock: Clock, mailer: Mailer
+    cmd: RequestPasswordReset,
+    *,
+    uow: UnitOfWork,
+    read_uow: ReadUnitOfWork,
+    tokens: TokenGenerator,
+    clock: Clock,
+    mailer: Mailer,
 ) -> None:
     """Mail a reset token if the account exists. The caller learns nothing either way, and at
     most one token per account is issued per reissue interval."""
     email, problems = rules.email_problems(cmd.email)
     if problems:  # no account can have it; same answer as for an unknown one
         return
+    # Most requests under abuse name no account: the read cache's "not found" (invalidated when
+    # the email is registered) answers those without a database transaction, let alone a lock.
+    with read_uow:
+        if read_uow.users.get_by_email(email) is None:
+            return
     with uow:
         # The row lock serialises concurrent requests for one account, so the reissue interval
         # holds and only one token is ever live.

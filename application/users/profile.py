@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ports.password_hasher import PasswordHasher
     from ports.session_state import UserStateStore
     from ports.token_generator import TokenGenerator
-    from ports.unit_of_work import UnitOfWork
+    from ports.unit_of_work import ReadUnitOfWork, UnitOfWork
 
 
 def update_user(
@@ -126,9 +126,14 @@ def get_user(query: GetUser, *, uow: UnitOfWork) -> User:
         return load_user(uow, query.user_id)
 
 
-def list_users(query: ListUsers, *, uow: UnitOfWork) -> Page[User]:
-    filter = query.filter
-    if filter.email is not None:
-        filter = replace(filter, email=rules.normalise_email(filter.email))
+def list_users(query: ListUsers, *, uow: ReadUnitOfWork) -> Page[User]:
+    """An exact email filter names at most one account (emails are unique): it is answered by
+    the lookup by email, whose cache entry each write to that email invalidates, and the other
+    filters are applied to that one user; any other filter reads a page of the list."""
+    filter, page = query.filter, query.page
     with uow:
-        return uow.users.list(filter, query.page)
+        if filter.email is None:
+            return uow.users.list(filter, page)
+        user = uow.users.get_by_email(rules.normalise_email(filter.email))
+    matches = [] if user is None or filter.confirmed not in (None, user.confirmed) else [user]
+    return Page(items=matches[page.offset : page.offset + page.size], total=len(matches), request=page)

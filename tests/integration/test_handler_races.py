@@ -30,6 +30,7 @@ def test_concurrent_reset_requests_issue_one_token(backend, make_user):
         request_password_reset(
             RequestPasswordReset(email=user.email),
             uow=backend.uow(),
+            read_uow=backend.read_uow(),
             tokens=SecretsTokenGenerator(),
             clock=SystemClock(),
             mailer=outbox,
