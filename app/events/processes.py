@@ -21,6 +21,7 @@ from adapters.rabbitmq.consumer import RabbitConsumer
 from adapters.rabbitmq.publisher import RabbitPublisher
 from adapters.rabbitmq.topology import Topology
 from adapters.sqlalchemy.engine import check
+from adapters.sqlalchemy.outage import DatabaseUnavailable
 from adapters.sqlalchemy.outbox import CHANNEL
 from app.containers import Container
 from app.events.probe import Check, serve
@@ -120,7 +121,8 @@ def run_worker(
         worker.handle,
         prefetch=settings["events"]["prefetch"],
         permanent=(UnknownEvent, UnreadableEvent),  # no retry mends them: straight to the error queue
-        transient=(CacheUnavailable,),  # an invalidation waits for the cache, however long it is down
+        # A dependency down (the cache, the database) is waited for, however long it is down.
+        transient=(CacheUnavailable, DatabaseUnavailable),
     )
     with probes(port, container.storage.engine(), broker=lambda: consumer.consuming):
         consumer.run(stop)

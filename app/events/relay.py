@@ -18,6 +18,7 @@ from datetime import timedelta
 from prometheus_client import Counter, Gauge
 
 from adapters.outage import OutageLog
+from adapters.sqlalchemy.outage import DATABASE_ERRORS, unavailable
 from adapters.sqlalchemy.outbox import Outbox, Unsent
 from domain.messages import Envelope
 from ports.event_transport import EventPublisher, Outgoing, PublishFailed
@@ -68,6 +69,9 @@ class Relay:
         self._outage = OutageLog(
             "broker", log, what="the event broker", effect="the outbox keeps the events until it answers"
         )
+        self._database = OutageLog(
+            "database", log, what="the database", effect="the relay claims again once it answers"
+        )
         self._measured_at = self._pruned_at = float("-inf")
 
     @property
@@ -85,26 +89,34 @@ class Relay:
         return len(claimed)
 
     def run(self, stop: threading.Event) -> None:
+        """Relays until `stop` is set. The broker or the database out of reach is waited for,
+        with pauses doubling up to max_backoff: the events stay in the outbox meanwhile."""
         backoff = 0.0
         log.info("operation=relay.start batch=%d lease=%ss", self._settings.batch, self._settings.lease)
         while not stop.is_set():
             try:
                 sent = self.run_once()
+                self._housekeeping()
             except PublishFailed as error:
                 PUBLISH_FAILURES.inc()
                 self._outage.failed("publish", error)
-                backoff = min(self._settings.max_backoff, max(0.5, backoff * 2))
-                stop.wait(backoff)
+            except DATABASE_ERRORS as error:
+                if not unavailable(error):
+                    raise
+                self._database.failed("claim", error)
+            else:
+                self._database.answered()
+                if sent:
+                    self._outage.answered()
+                backoff = 0.0
+                # A part batch emptied the outbox as it stood. Woken by NOTIFY, wait at once (a
+                # commit made meanwhile has queued its notification) rather than pay a claim that
+                # finds nothing; polling, look again first.
+                if not sent or (sent < self._settings.batch and self._wait is not None):
+                    self._idle(stop)
                 continue
-            if sent:
-                self._outage.answered()
-            backoff = 0.0
-            self._housekeeping()
-            # A part batch emptied the outbox as it stood. Woken by NOTIFY, wait at once (a
-            # commit made meanwhile has queued its notification) rather than pay a claim that
-            # finds nothing; polling, look again first.
-            if not sent or (sent < self._settings.batch and self._wait is not None):
-                self._idle(stop)
+            backoff = min(self._settings.max_backoff, max(0.5, backoff * 2))
+            stop.wait(backoff)
         log.info("operation=relay.stop")
 
     def _publish(self, claimed: list[Unsent]) -> None:

@@ -22,6 +22,7 @@ from prometheus_client import Counter
 from adapters.events import correlation
 from adapters.events.envelopes import EventRegistry
 from adapters.rabbitmq.consumer import Delivery
+from adapters.sqlalchemy.outage import DATABASE_ERRORS, DatabaseUnavailable, unavailable
 from adapters.sqlalchemy.outbox import AlreadyProcessed, Inbox
 
 log = logging.getLogger("user_service.events")
@@ -49,7 +50,17 @@ class Worker:
         self._inbox = inbox
 
     def handle(self, delivery: Delivery) -> None:
-        """Run the delivery's subscriber once per event; raising means "retry later"."""
+        """Run the delivery's subscriber once per event; raising means "retry later". The
+        database out of reach, in the inbox or in the subscriber, raises DatabaseUnavailable:
+        a dependency down, retried for as long as it lasts, never dead-lettered."""
+        try:
+            self._handle(delivery)
+        except DATABASE_ERRORS as error:
+            if unavailable(error):
+                raise DatabaseUnavailable(str(error)) from error
+            raise
+
+    def _handle(self, delivery: Delivery) -> None:
         name = delivery.subscriber
         envelope = self._registry.loads(delivery.body)
         event = self._registry.unwrap(envelope)

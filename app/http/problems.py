@@ -9,12 +9,12 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-import sqlalchemy.exc
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from adapters.i18n import N_
 from adapters.outage import OutageLog
+from adapters.sqlalchemy.outage import DATABASE_ERRORS, unavailable
 from app.http.locale import current_locale
 from domain import errors
 
@@ -66,13 +66,7 @@ DETAIL_OF = {
     503: N_("The database is unavailable; nothing was changed. Try again shortly."),
 }
 RETRY_AFTER = 5  # seconds a client is asked to wait while the database is out of reach
-# What a database out of reach (or too busy to answer: a pool with no free connection, a SQLite
-# file locked past its timeout) raises; the transaction was rolled back with it.
-DATABASE_UNAVAILABLE = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-)
+DATABASE_UNAVAILABLE = DATABASE_ERRORS  # errors whose handler tells a 503 from a 500 (`unavailable`)
 _DATABASE = OutageLog("database", log, what="the database", effect="requests that need it answer 503")
 
 
@@ -134,26 +128,6 @@ def translate(value: Any, catalogs, locale: str) -> Any:
     if isinstance(value, (list, tuple)):
         return [translate(v, catalogs, locale) for v in value]
     return catalogs.render(value, locale) if not isinstance(value, (int, float)) else value
-
-
-# What says "out of reach or too busy", not "a bug": PostgreSQL's connection exceptions (08),
-# insufficient resources (53) and operator intervention (57P: shutting down, cannot connect
-# now); SQLite's lock, open and I/O failures. A missing table or column is a bug: a 500.
-_UNAVAILABLE_STATES = ("08", "53", "57P")
-_UNAVAILABLE_SQLITE = ("database is locked", "unable to open", "disk i/o error", "database or disk is full")
-
-
-def unavailable(error: Exception) -> bool:
-    if isinstance(error, sqlalchemy.exc.TimeoutError) or getattr(error, "connection_invalidated", False):
-        return True
-    original = getattr(error, "orig", None)
-    state = getattr(original, "sqlstate", None)
-    if state is not None:
-        return str(state).startswith(_UNAVAILABLE_STATES)
-    message = str(original or error).lower()
-    if "sqlite" in type(original).__module__:
-        return any(part in message for part in _UNAVAILABLE_SQLITE)
-    return True  # no state at all: the connection could not be made
 
 
 def note_database_outage(error: Exception) -> None:

@@ -4,18 +4,24 @@ the broker confirmed them; the inbox refuses a second processing."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 
 from adapters.events.registry import REGISTRY
+from adapters.rabbitmq.messages import Delivery
+from adapters.sqlalchemy.outage import DatabaseUnavailable
 from adapters.sqlalchemy.outbox import AlreadyProcessed, Inbox, Outbox
 from adapters.sqlalchemy.tables import outbox as outbox_table
 from adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from app.events.relay import Relay, RelaySettings
+from app.events.worker import Worker
 from app.wiring.events import envelope
 from domain.users.events import UserRegistered
 from ports.event_transport import Outgoing, PublishFailed
@@ -224,3 +230,54 @@ def test_claimed_rows_count_their_attempts(engine):
     with engine.begin() as connection:
         connection.execute(update(outbox_table).values(sent_at=func.now()))
     assert outbox.claim(1, 30) == []
+
+
+def out_of_reach() -> OperationalError:
+    return OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+
+def test_a_relay_waits_out_a_database_outage_and_relays_what_waited(engine):
+    events = write(engine, 3)
+
+    class CutOff(Outbox):  # the database refuses the first claims, then answers again
+        refusals = 2
+
+        def claim(self, batch, lease):
+            if self.refusals:
+                self.refusals -= 1
+                raise out_of_reach()
+            return super().claim(batch, lease)
+
+    broker, stop = Broker(), threading.Event()
+    relay = Relay(CutOff(engine), broker, REGISTRY.dumps, settings=RelaySettings(batch=10, poll=0.05))
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(broker.published) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert thread.is_alive(), "the relay stopped at the outage"
+    finally:
+        stop.set()
+        thread.join(10)
+    assert [message.event_id for message in broker.published] == [str(event.event_id) for event in events]
+
+
+def test_a_worker_says_the_database_is_down_so_the_delivery_is_retried_not_dead_lettered(engine):
+    event = registered()
+
+    def subscriber(event, *, uow):
+        raise out_of_reach()
+
+    worker = Worker(REGISTRY, {"users.test": subscriber}, lambda *_: durable_uow(engine), Inbox(engine))
+    body = REGISTRY.dumps(envelope(event))
+    delivery = Delivery("users.test", body, str(uuid4()), None, "UserRegistered", 1, False)
+    with pytest.raises(DatabaseUnavailable):
+        worker.handle(delivery)
+
+    def bug(event, *, uow):
+        raise OperationalError("SELECT nope", {}, sqlite3.OperationalError("no such column: nope"))
+
+    worker = Worker(REGISTRY, {"users.test": bug}, lambda *_: durable_uow(engine), Inbox(engine))
+    with pytest.raises(OperationalError):  # not an outage: retried, then dead-lettered
+        worker.handle(delivery)
