@@ -4,10 +4,15 @@ A read that fails raises `StateUnavailable`, which the caller answers from the d
 circuit breaker of the read caches spares reads the socket timeout while the server is down.
 
 A write that fails may leave the entry older than the database it was meant to follow, so the
-user's entry is deleted instead; a delete that fails is kept and retried by a background thread,
-and until it lands this process reads nothing of that user from the store (another process that
-can reach the server may still read the entry until then). Deletes are tried whatever the
-circuit says: they must reach the server as soon as it answers.
+groups it carried are **retired** instead: written again at the same versions with no value
+(state_codec.HOLLOW). Readers find them missing and fill them from the database; a write older
+than the failed one is still refused, because the versions stay. Deleting the entry would lose
+them: a write sent before the outage and run by the server once it answers again (a paused
+server runs what its sockets hold), or another process's slow write, would then land on an
+empty entry and bring back what the failed write replaced (a logged-out session, old roles).
+A retirement that fails is kept and retried by a background thread, and until it lands this
+process reads nothing of that user from the store; retirements are tried whatever the circuit
+says, so they reach the server as soon as it answers.
 
 Every failed call is counted (user_state_errors_total); the outage is logged by an OutageLog.
 A read refused because that user's delete is pending is counted but not told to it: the server
@@ -17,10 +22,13 @@ may well be answering by then, the retry thread just has not run yet.
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 from uuid import UUID
 
 from adapters.caching import metrics
 from adapters.caching.resilient import Resilient
+from adapters.caching.state_codec import hollow_state
 from adapters.outage import OutageLog
 from domain.session_state.model import Group, StateUnavailable, UserState
 from ports.session_state import UserStateStore
@@ -31,19 +39,26 @@ log = logging.getLogger("user_service.state")
 class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
     unavailable_error = StateUnavailable
     errors_total = metrics.USER_STATE_ERRORS
-    retry_thread = "user-state-delete-retry"
+    retry_thread = "user-state-retire-retry"
+
+    def __init__(self, inner: UserStateStore, **options: Any) -> None:
+        super().__init__(inner, **options)
+        self._lock = threading.Lock()
+        # Per pending user: the group versions to retire (None: delete the entry).
+        self._retiring: dict[UUID, dict[Group, int] | None] = {}
 
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
         if user_id in self._pending:
             metrics.USER_STATE_ERRORS.labels("read").inc()
-            raise StateUnavailable("a delete of this user's entry is pending")
+            raise StateUnavailable("a retirement of this user's groups is pending")
         if not self.breaker.allow():
             raise self._unavailable("read", StateUnavailable("circuit open"))
         return self._attempt("read", lambda: self._inner.read(user_id, reader=reader))
 
     def write(self, state: UserState) -> frozenset[Group]:
-        """Never raises for the store: returns frozenset() when nothing could be written."""
-        if state.user_id in self._pending:
+        """Never raises for the store: returns frozenset() when nothing could be written, and
+        the groups of `state` are retired instead."""
+        if state.user_id in self._pending and not self._flush([state.user_id]):
             metrics.USER_STATE_ERRORS.labels("write").inc()
         elif not self.breaker.allow():
             self._unavailable("write", StateUnavailable("circuit open"))
@@ -52,31 +67,52 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
                 return self._attempt("write", self._inner.write, state)
             except StateUnavailable:
                 pass
-        self.delete(state.user_id)
+        self._retire(state.user_id, {group: v.version for group, v in state.groups().items()})
         return frozenset()
 
     def delete(self, user_id: UUID) -> None:
         """Never raises for the store: a failed delete is retried until the server takes it."""
-        self._pending.add(user_id)
-        if not self._flush([user_id]):
-            metrics.USER_STATE_PENDING_DELETES.inc()
-            self._pending.retry()
+        self._retire(user_id, None)
 
     @property
-    def pending_deletes(self) -> frozenset[UUID]:
+    def pending_users(self) -> frozenset[UUID]:
+        """The users whose retirement (or delete) has not reached the store yet."""
         return self._pending.keys()
 
     # -- internals -------------------------------------------------------------------------
 
+    def _retire(self, user_id: UUID, versions: dict[Group, int] | None) -> None:
+        """Pend the retirement of these groups at these versions (None: the whole entry's
+        delete), merged with what is already pending, and try it at once."""
+        with self._lock:
+            pending = self._retiring.get(user_id, {})
+            if versions is None or pending is None:
+                merged = None
+            else:
+                merged = {g: max(v, pending.get(g, v)) for g, v in {**pending, **versions}.items()}
+            self._retiring[user_id] = merged
+            self._pending.add(user_id)
+        if not self._flush([user_id]):
+            metrics.USER_STATE_PENDING_DELETES.inc()
+            self._pending.retry()
+
     def _flush(self, users: list[UUID] | None = None) -> bool:
-        """Apply the pending deletes (of `users` only, when given); True when all of those
+        """Apply the pending retirements (of `users` only, when given); True when all of those
         landed. Stops at the first failure: the next would most likely wait out a timeout too."""
         for user, sequence in self._pending.batch(users).items():
+            with self._lock:
+                versions = self._retiring.get(user)
             try:
-                self._attempt("delete", self._inner.delete, user)
+                if versions is None:
+                    self._attempt("delete", self._inner.delete, user)
+                else:
+                    self._attempt("retire", self._inner.write, hollow_state(user, versions))
             except StateUnavailable:
                 return False
-            self._pending.settle({user: sequence})
+            with self._lock:
+                self._pending.settle({user: sequence})  # a user that failed again stays pending
+                if user not in self._pending:
+                    self._retiring.pop(user, None)
         return True
 
     def _outage(self) -> OutageLog:
@@ -85,4 +121,4 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
         )
 
     def _retried(self) -> None:
-        log.info("operation=user_state.delete reason=retry: pending deletes applied")
+        log.info("operation=user_state.retire reason=retry: pending retirements applied")

@@ -8,7 +8,7 @@ are checked here once, so every store accepts and refuses the same ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -22,9 +22,36 @@ from domain.session_state.model import (
     Roles,
     Sessions,
     SubscriptionSummary,
+    UserState,
+    Versioned,
 )
 
 MAX_VERSION = 2**63 - 1  # a Redis integer; the tombstone (2**62) fits
+
+
+class Hollow:
+    """The value of a retired group: its version is kept, so a write older than it is refused
+    as before, but it holds nothing, and a reader finds the group missing (and fills it from the
+    database, at the database's versions, which the compare-and-set lets in)."""
+
+    def __repr__(self) -> str:
+        return "HOLLOW"
+
+
+HOLLOW: Any = Hollow()
+_HOLLOW_BYTES = b'"~"'  # no group's JSON is this string
+
+
+def hollow_state(user_id: UUID, versions: Mapping[Group, int]) -> UserState:
+    """A write that retires these groups at these versions."""
+    return UserState(
+        user_id, **{group.value: Versioned(version, HOLLOW) for group, version in versions.items()}
+    )
+
+
+def present(groups: Mapping[str, Versioned[Any]]) -> dict[str, Versioned[Any]]:
+    """The groups a reader is given: the retired ones left out."""
+    return {name: versioned for name, versioned in groups.items() if versioned.value is not HOLLOW}
 
 
 def check_version(version: int) -> int:
@@ -106,10 +133,14 @@ _DECODERS: dict[Group, Callable[[Any], Any]] = {
 
 def encode(group: Group, value: Any) -> bytes:
     """The JSON bytes of one group's value."""
+    if value is HOLLOW:
+        return _HOLLOW_BYTES
     return json.dumps(_ENCODERS[group](value), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode(group: Group, data: bytes) -> Any:
+    if data == _HOLLOW_BYTES:
+        return HOLLOW
     return _DECODERS[group](json.loads(data))
 
 

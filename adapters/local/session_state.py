@@ -72,7 +72,7 @@ class SqliteUserStateStore:
             if value is not None:
                 groups[group.value] = Versioned(version, codec.decode_cached(group, value))
         metrics.USER_STATE_READS.labels(reader, "hit").inc()
-        return UserState(user_id, **groups)
+        return UserState(user_id, **codec.present(groups))
 
     def write(self, state: UserState) -> frozenset[Group]:
         given = state.groups()

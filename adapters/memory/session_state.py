@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from adapters.caching import metrics
-from adapters.caching.state_codec import check_version
+from adapters.caching.state_codec import check_version, present
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # Expired entries are dropped when read, and all at once when the store has doubled since the
@@ -65,7 +65,7 @@ class InMemoryUserStateStore:
             entry = _live(store, user_id, now)
             if entry is not None:
                 entry.expires_at = min(now + self._sliding, entry.created_at + self._absolute)
-                state = UserState(user_id, **{group.value: v for group, v in entry.groups.items()})
+                state = UserState(user_id, **present({group.value: v for group, v in entry.groups.items()}))
         metrics.USER_STATE_READS.labels(reader, "miss" if state is None else "hit").inc()
         return state
 

@@ -161,7 +161,7 @@ def decode(user_id: UUID, reply: Any, reader: str) -> UserState | None:
         if value_field in fields and version_field in fields:
             value = codec.decode_cached(group, fields[value_field])
             groups[group.value] = Versioned(int(fields[version_field]), value)
-    return UserState(user_id, **groups)
+    return UserState(user_id, **codec.present(groups))
 
 
 def write_args(state: UserState, now: int, ttl: int) -> list[str | int | bytes]:

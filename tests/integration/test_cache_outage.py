@@ -575,12 +575,12 @@ def test_sessions_are_checked_against_the_database_while_redis_is_down_and_nothi
     assert get_initials(client, url)[0] == user["initials"]  # checked against the database
     logout, elapsed = timed(lambda: client.post("/api/auth/logout", headers=other))
     assert logout.status_code == 204 and elapsed < REQUEST_BOUND
-    assert user_id in states.pending_deletes  # the entry it could not update is to go
+    assert user_id in states.pending_users  # the groups it could not update are to be retired
     assert client.get("/api/auth/me", headers=other).status_code == 401
     assert client.get("/api/auth/me").status_code == 200  # the first device still works
 
-    redis_server.start()  # empty, as after a crash; the pending delete lands or finds nothing
-    wait_until(lambda: not states.pending_deletes, 5, "the pending delete was applied")
+    redis_server.start()  # empty, as after a crash; the pending retirement lands
+    wait_until(lambda: not states.pending_users, 5, "the pending retirement was applied")
     another_worker = make_app().test_client()
     for worker in (client, another_worker):
         assert worker.get("/api/auth/me", headers=other).status_code == 401
@@ -601,6 +601,6 @@ def test_a_logout_during_a_partition_is_not_undone_by_the_entry_left_in_redis(
     assert client.post("/api/auth/logout").status_code == 204
     assert client.get("/api/auth/me").status_code == 401  # this worker: the database says so
     partition.heal()
-    wait_until(lambda: not states.pending_deletes, 5, "the pending delete was applied")
+    wait_until(lambda: not states.pending_users, 5, "the pending retirement was applied")
     for worker in (client, make_app().test_client()):
         assert worker.get("/api/auth/me", headers=user["headers"]).status_code == 401
