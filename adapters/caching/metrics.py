@@ -42,5 +42,6 @@ USER_STATE_ERRORS = Counter(
     ["operation"],
 )
 USER_STATE_PENDING_DELETES = Counter(
-    "user_state_pending_users_total", "Session-state deletes that failed and were left to the retry thread."
+    "user_state_pending_deletes_total",
+    "Session-state retirements (and deletes) that failed and were left to the retry thread.",
 )
