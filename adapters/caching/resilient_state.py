@@ -36,6 +36,13 @@ from ports.session_state import UserStateStore
 log = logging.getLogger("user_service.state")
 
 
+class _Delete:
+    """What is pending for a user whose whole entry is to go (an explicit delete)."""
+
+
+_DELETE = _Delete()
+
+
 class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
     unavailable_error = StateUnavailable
     errors_total = metrics.USER_STATE_ERRORS
@@ -44,8 +51,8 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
     def __init__(self, inner: UserStateStore, **options: Any) -> None:
         super().__init__(inner, **options)
         self._lock = threading.Lock()
-        # Per pending user: the group versions to retire (None: delete the entry).
-        self._retiring: dict[UUID, dict[Group, int] | None] = {}
+        # Per pending user: the group versions to retire, or _DELETE for the whole entry.
+        self._retiring: dict[UUID, dict[Group, int] | _Delete] = {}
 
     def read(self, user_id: UUID, *, reader: str) -> UserState | None:
         if user_id in self._pending:
@@ -58,21 +65,24 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
     def write(self, state: UserState) -> frozenset[Group]:
         """Never raises for the store: returns frozenset() when nothing could be written, and
         the groups of `state` are retired instead."""
+        versions = {group: v.version for group, v in state.groups().items()}
         if state.user_id in self._pending and not self._flush([state.user_id]):
             metrics.USER_STATE_ERRORS.labels("write").inc()
-        elif not self.breaker.allow():
+            self._retire(state.user_id, versions, now=False)  # the flush just failed: the retrier's
+            return frozenset()
+        if not self.breaker.allow():
             self._unavailable("write", StateUnavailable("circuit open"))
         else:
             try:
                 return self._attempt("write", self._inner.write, state)
             except StateUnavailable:
                 pass
-        self._retire(state.user_id, {group: v.version for group, v in state.groups().items()})
+        self._retire(state.user_id, versions)
         return frozenset()
 
     def delete(self, user_id: UUID) -> None:
         """Never raises for the store: a failed delete is retried until the server takes it."""
-        self._retire(user_id, None)
+        self._retire(user_id, _DELETE)
 
     @property
     def pending_users(self) -> frozenset[UUID]:
@@ -81,29 +91,32 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
 
     # -- internals -------------------------------------------------------------------------
 
-    def _retire(self, user_id: UUID, versions: dict[Group, int] | None) -> None:
-        """Pend the retirement of these groups at these versions (None: the whole entry's
-        delete), merged with what is already pending, and try it at once."""
+    def _retire(self, user_id: UUID, versions: dict[Group, int] | _Delete, *, now: bool = True) -> None:
+        """Pend the retirement of these groups at these versions (or the entry's delete),
+        merged with what is already pending, and try it at once unless `now` is False."""
         with self._lock:
             pending = self._retiring.get(user_id, {})
-            if versions is None or pending is None:
-                merged = None
+            if isinstance(versions, _Delete) or isinstance(pending, _Delete):
+                merged: dict[Group, int] | _Delete = _DELETE
             else:
                 merged = {g: max(v, pending.get(g, v)) for g, v in {**pending, **versions}.items()}
             self._retiring[user_id] = merged
             self._pending.add(user_id)
-        if not self._flush([user_id]):
+        if not now or not self._flush([user_id]):
             metrics.USER_STATE_PENDING_DELETES.inc()
             self._pending.retry()
 
     def _flush(self, users: list[UUID] | None = None) -> bool:
         """Apply the pending retirements (of `users` only, when given); True when all of those
         landed. Stops at the first failure: the next would most likely wait out a timeout too."""
-        for user, sequence in self._pending.batch(users).items():
-            with self._lock:
+        for user in self._pending.batch(users):
+            with self._lock:  # what is pending and its sequence, read together
+                sequence = self._pending.batch([user]).get(user)
                 versions = self._retiring.get(user)
+            if sequence is None or versions is None:
+                continue  # applied by another thread meanwhile
             try:
-                if versions is None:
+                if isinstance(versions, _Delete):
                     self._attempt("delete", self._inner.delete, user)
                 else:
                     self._attempt("retire", self._inner.write, hollow_state(user, versions))

@@ -71,8 +71,9 @@ class SqliteUserStateStore:
             value, version = row[2 + 2 * index], row[3 + 2 * index]
             if value is not None:
                 groups[group.value] = Versioned(version, codec.decode_cached(group, value))
-        metrics.USER_STATE_READS.labels(reader, "hit").inc()
-        return UserState(user_id, **codec.present(groups))
+        groups = codec.present(groups)  # only retired groups: no state
+        metrics.USER_STATE_READS.labels(reader, "hit" if groups else "miss").inc()
+        return UserState(user_id, **groups) if groups else None
 
     def write(self, state: UserState) -> frozenset[Group]:
         given = state.groups()

@@ -65,7 +65,8 @@ class InMemoryUserStateStore:
             entry = _live(store, user_id, now)
             if entry is not None:
                 entry.expires_at = min(now + self._sliding, entry.created_at + self._absolute)
-                state = UserState(user_id, **present({group.value: v for group, v in entry.groups.items()}))
+                groups = present({group.value: v for group, v in entry.groups.items()})
+                state = UserState(user_id, **groups) if groups else None  # only retired: none
         metrics.USER_STATE_READS.labels(reader, "miss" if state is None else "hit").inc()
         return state
 

@@ -151,17 +151,18 @@ _FIELDS = {group: (group.value.encode(), f"{group.value}:v".encode()) for group 
 
 
 def decode(user_id: UUID, reply: Any, reader: str) -> UserState | None:
-    """The state a read script's reply holds (HGETALL's flat list; nothing: no state), counted."""
-    metrics.USER_STATE_READS.labels(reader, "hit" if reply else "miss").inc()
-    if not reply:
-        return None
-    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    """The state a read script's reply holds (HGETALL's flat list; nothing, or only retired
+    groups: no state), counted."""
     groups = {}
-    for group, (value_field, version_field) in _FIELDS.items():
-        if value_field in fields and version_field in fields:
-            value = codec.decode_cached(group, fields[value_field])
-            groups[group.value] = Versioned(int(fields[version_field]), value)
-    return UserState(user_id, **codec.present(groups))
+    if reply:
+        fields = dict(zip(reply[::2], reply[1::2], strict=True))
+        for group, (value_field, version_field) in _FIELDS.items():
+            if value_field in fields and version_field in fields:
+                value = codec.decode_cached(group, fields[value_field])
+                groups[group.value] = Versioned(int(fields[version_field]), value)
+        groups = codec.present(groups)
+    metrics.USER_STATE_READS.labels(reader, "hit" if groups else "miss").inc()
+    return UserState(user_id, **groups) if groups else None
 
 
 def write_args(state: UserState, now: int, ttl: int) -> list[str | int | bytes]:

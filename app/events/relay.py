@@ -97,14 +97,6 @@ class Relay:
             try:
                 sent = self.run_once()
                 self._housekeeping()
-            except PublishFailed as error:
-                PUBLISH_FAILURES.inc()
-                self._outage.failed("publish", error)
-            except DATABASE_ERRORS as error:
-                if not unavailable(error):
-                    raise
-                self._database.failed("claim", error)
-            else:
                 self._database.answered()
                 if sent:
                     self._outage.answered()
@@ -115,6 +107,13 @@ class Relay:
                 if not sent or (sent < self._settings.batch and self._wait is not None):
                     self._idle(stop)
                 continue
+            except PublishFailed as error:
+                PUBLISH_FAILURES.inc()
+                self._outage.failed("publish", error)
+            except DATABASE_ERRORS as error:
+                if not unavailable(error):
+                    raise
+                self._database.failed("claim", error)
             backoff = min(self._settings.max_backoff, max(0.5, backoff * 2))
             stop.wait(backoff)
         log.info("operation=relay.stop")

@@ -57,7 +57,8 @@ class Worker:
             self._handle(delivery)
         except DATABASE_ERRORS as error:
             if unavailable(error):
-                raise DatabaseUnavailable(str(error)) from error
+                # Not str(error): it holds the statement and its parameters (emails among them).
+                raise DatabaseUnavailable(f"the database is out of reach: {type(error).__name__}") from error
             raise
 
     def _handle(self, delivery: Delivery) -> None:

@@ -115,7 +115,6 @@ def postgres_redis_service() -> Service:
         admin = create_engine(postgres_url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        _SCHEMA.append(schema)
 
         @atexit.register
         def drop() -> None:
@@ -124,6 +123,7 @@ def postgres_redis_service() -> Service:
             admin.dispose()
 
         migrated(postgres_url(schema))
+        _SCHEMA.append(schema)  # only once migrated: a failed migration is tried again
     url = postgres_url(_SCHEMA[0])
     redis, prefix = redis_client(), new_prefix("model")
 

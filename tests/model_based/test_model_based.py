@@ -23,7 +23,7 @@ class OnPostgresRedis(ServiceMachine):
 
 def test_on_the_in_memory_adapters():
     run_state_machine_as_test(
-        OnMemory, settings=settings(max_examples=60, stateful_step_count=40, deadline=None)
+        OnMemory, settings=settings(max_examples=40, stateful_step_count=40, deadline=None)
     )
 
 
