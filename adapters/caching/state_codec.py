@@ -49,11 +49,6 @@ def hollow_state(user_id: UUID, versions: Mapping[Group, int]) -> UserState:
     )
 
 
-def present(groups: Mapping[str, Versioned[Any]]) -> dict[str, Versioned[Any]]:
-    """The groups a reader is given: the retired ones left out."""
-    return {name: versioned for name, versioned in groups.items() if versioned.value is not HOLLOW}
-
-
 def check_version(version: int) -> int:
     if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= MAX_VERSION:
         raise ValueError(f"a group version is an int in [0, 2**63), not {version!r}")

@@ -70,8 +70,9 @@ class SqliteUserStateStore:
         for index, group in enumerate(_GROUPS):
             value, version = row[2 + 2 * index], row[3 + 2 * index]
             if value is not None:
-                groups[group.value] = Versioned(version, codec.decode_cached(group, value))
-        groups = codec.present(groups)  # only retired groups: no state
+                decoded = codec.decode_cached(group, value)
+                if decoded is not codec.HOLLOW:  # a retired group reads as missing
+                    groups[group.value] = Versioned(version, decoded)
         metrics.USER_STATE_READS.labels(reader, "hit" if groups else "miss").inc()
         return UserState(user_id, **groups) if groups else None
 

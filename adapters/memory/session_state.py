@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from adapters.caching import metrics
-from adapters.caching.state_codec import check_version, present
+from adapters.caching.state_codec import HOLLOW, check_version
 from domain.session_state.model import ABSOLUTE_TTL, SLIDING_TTL, Group, UserState, Versioned
 
 # Expired entries are dropped when read, and all at once when the store has doubled since the
@@ -65,7 +65,7 @@ class InMemoryUserStateStore:
             entry = _live(store, user_id, now)
             if entry is not None:
                 entry.expires_at = min(now + self._sliding, entry.created_at + self._absolute)
-                groups = present({group.value: v for group, v in entry.groups.items()})
+                groups = {group.value: v for group, v in entry.groups.items() if v.value is not HOLLOW}
                 state = UserState(user_id, **groups) if groups else None  # only retired: none
         metrics.USER_STATE_READS.labels(reader, "miss" if state is None else "hit").inc()
         return state

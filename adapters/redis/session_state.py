@@ -159,8 +159,8 @@ def decode(user_id: UUID, reply: Any, reader: str) -> UserState | None:
         for group, (value_field, version_field) in _FIELDS.items():
             if value_field in fields and version_field in fields:
                 value = codec.decode_cached(group, fields[value_field])
-                groups[group.value] = Versioned(int(fields[version_field]), value)
-        groups = codec.present(groups)
+                if value is not codec.HOLLOW:  # a retired group reads as missing
+                    groups[group.value] = Versioned(int(fields[version_field]), value)
     metrics.USER_STATE_READS.labels(reader, "hit" if groups else "miss").inc()
     return UserState(user_id, **groups) if groups else None
 
