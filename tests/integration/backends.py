@@ -93,6 +93,23 @@ def app_on_sql(request: Any, tmp_path: Path, database: str | None = None, **env:
 
 
 @contextmanager
+def app_on_postgres_and_redis(request: Any, tmp_path: Path, name: str) -> Iterator[Flask]:
+    """The app on a migrated PostgreSQL schema of its own and on Redis under a key prefix of its
+    own (`test:<name>:<random>:`), deleted afterwards."""
+    import secrets
+
+    from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
+
+    client, prefix = redis_client(), f"test:{name}:{secrets.token_hex(6)}:"
+    try:
+        with app_on_sql(request, tmp_path, "postgres", CACHE_URL=REDIS_URL, CACHE_PREFIX=prefix) as app:
+            yield app
+    finally:
+        delete_prefixed(client, prefix)
+        client.close()
+
+
+@contextmanager
 def fuzzed_app(request: Any, tmp_path_factory: Any, name: str) -> Iterator[Flask]:
     """The app a schemathesis run calls, as `request.param` says: "embedded" (a SQLite file and
     the host's local store, in a folder of its own) or "postgres+redis" (a migrated schema of its

@@ -7,7 +7,6 @@ PostgreSQL with Redis."""
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -21,9 +20,8 @@ from app.factory import create_app
 from domain.users.queries import PageRequest, UserFilter
 from tests import factories
 from tests.api.conftest import login, make_admin, token_from
-from tests.integration.backends import app_on_sql
+from tests.integration.backends import app_on_postgres_and_redis
 from tests.settings import TEST_ENV
-from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
 @pytest.fixture(params=["memory", pytest.param("postgres+redis", marks=pytest.mark.postgres)])
@@ -31,13 +29,8 @@ def app(request, tmp_path) -> Iterator[Flask]:
     if request.param == "memory":
         yield create_app(TEST_ENV)
         return
-    client, prefix = redis_client(), f"test:by-email:{secrets.token_hex(6)}:"
-    try:
-        with app_on_sql(request, tmp_path, "postgres", CACHE_URL=REDIS_URL, CACHE_PREFIX=prefix) as app:
-            yield app
-    finally:
-        delete_prefixed(client, prefix)
-        client.close()
+    with app_on_postgres_and_redis(request, tmp_path, "by-email") as app:
+        yield app
 
 
 @pytest.fixture

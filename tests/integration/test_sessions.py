@@ -5,7 +5,6 @@ HTTP, the state inspected in the store itself."""
 from __future__ import annotations
 
 import random
-import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -21,11 +20,10 @@ from domain.auth.commands import Login
 from domain.session_state.model import SubscriptionSummary, UserState, Versioned
 from domain.users.commands import ChangeUserRoles
 from tests.api.conftest import make_admin
-from tests.integration.backends import app_on_sql
+from tests.integration.backends import app_on_postgres_and_redis
 from tests.settings import TEST_ENV
 from tests.support.accounts import Account, register
 from tests.support.races import race
-from tests.support.redis import REDIS_URL, delete_prefixed, redis_client
 
 
 @pytest.fixture(params=["memory", "local+sqlite", pytest.param("redis+postgres", marks=pytest.mark.postgres)])
@@ -42,14 +40,8 @@ def app(request: pytest.FixtureRequest, tmp_path) -> Iterator[Flask]:
             }
         )
         return
-    client = redis_client()
-    prefix = f"test:sessions:{secrets.token_hex(6)}:"
-    try:
-        with app_on_sql(request, tmp_path, "postgres", CACHE_URL=REDIS_URL, CACHE_PREFIX=prefix) as app:
-            yield app
-    finally:
-        delete_prefixed(client, prefix)
-        client.close()
+    with app_on_postgres_and_redis(request, tmp_path, "sessions") as app:
+        yield app
 
 
 @pytest.fixture

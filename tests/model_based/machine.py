@@ -126,6 +126,11 @@ class ServiceMachine(RuleBasedStateMachine):
             return 403
         return None
 
+    def refusal(self, session: Session, account: Account, by_admin: bool) -> int | None:
+        """The status a read of `account`, by the admin or the session's user, is refused with."""
+        refused = None if by_admin else self.user_access(session, account)
+        return 404 if refused is None and account.deleted else refused
+
     # -- registration and profile -------------------------------------------------------------
 
     @rule(target=accounts, email=EMAILS, initials=INITIALS, password=PASSWORDS)
@@ -469,10 +474,7 @@ class ServiceMachine(RuleBasedStateMachine):
         version = min(known) if revalidate and known else None
         headers = {"If-None-Match": self.etags[(id(account), version)]} if version else {}
         answer = self.request("GET", f"/api/users/{account.id}", session, admin=by_admin, headers=headers)
-        refused = None if by_admin else self.user_access(session, account)
-        if refused is None and account.deleted:
-            refused = 404
-        if refused is not None:
+        if (refused := self.refusal(session, account, by_admin)) is not None:
             return self.expect(answer, refused)
         if version == account.version:
             return self.expect(answer, 304)
@@ -516,10 +518,7 @@ class ServiceMachine(RuleBasedStateMachine):
     def activity(self, account: Account, session: Session, by_admin: bool):
         self.tick()
         answer = self.request("GET", f"/api/users/{account.id}/activity", session, admin=by_admin)
-        refused = None if by_admin else self.user_access(session, account)
-        if refused is None and account.deleted:
-            refused = 404
-        if refused is not None:
+        if (refused := self.refusal(session, account, by_admin)) is not None:
             return self.expect(answer, refused)
         self.expect(answer, 200)
         kinds = [item["kind"] for item in answer.get_json()["items"]]
