@@ -173,10 +173,15 @@ def sweep_subscriptions(limit: int) -> None:
     unapplied. Run it every few minutes (cron, a systemd timer); entitlement already ends with
     the period, this brings the status and the session state in line."""
     from app.factory import create_app
+    from domain.errors import DomainError
     from domain.subscriptions.commands import SweepSubscriptions
 
     _migrate()
-    result = create_app().extensions["container"].bus().handle(SweepSubscriptions(limit=limit))
+    container = create_app().extensions["container"]
+    try:
+        result = container.bus().handle(SweepSubscriptions(limit=limit))
+    except DomainError as error:  # e.g. the cache out of reach: the next run picks it up again
+        raise click.ClickException(_describe(container, error)) from error
     click.echo(f"expired {result.expired} subscription(s); retried {result.payments_retried} payment(s)")
 
 

@@ -251,6 +251,7 @@ def _cache(read: _Reader, production: bool, instance_path: str) -> dict[str, Any
         "socket_timeout": read.number("CACHE_SOCKET_TIMEOUT", 0.1, 0, 60),
         "breaker_failures": read.integer("CACHE_BREAKER_FAILURES", 3, 1, 1000),
         "breaker_reset": read.number("CACHE_BREAKER_RESET", 5.0, 0, 3600),
+        "repair_wait": read.number("CACHE_REPAIR_WAIT", 1.0, 0, 60),
     }
 
 

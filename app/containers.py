@@ -21,6 +21,7 @@ from adapters.jwt_tokens import JwtAccessTokens
 from adapters.mail.background import BackgroundMailer
 from adapters.mail.mailers import LoggingMailer, RecordingMailer, SmtpMailer
 from adapters.security import Argon2PasswordHasher, SecretsTokenGenerator
+from app.acknowledgement import AcknowledgingBus, command_types
 from app.http.payments import PaymentCallbacks
 from app.http.user_representation import RepresentationCodec
 from app.wiring.caching import Caching
@@ -42,6 +43,7 @@ from application.users import handlers as users
 from domain.auth.model import Lifetimes
 from domain.session_state.model import owned_groups
 from domain.subscriptions.plans import Plan, Plans
+from domain.users.commands import RequestPasswordReset, ResendConfirmation
 
 
 def bound(handler: Callable, ports: Mapping[str, providers.Provider]) -> providers.Callable:
@@ -239,7 +241,8 @@ class Container(containers.DeclarativeContainer):
         "lifetimes": lifetimes,
         "plans": plans,
     }
-    bus = providers.Singleton(
+    _commands = command_types(users.COMMAND_HANDLERS, auth.COMMAND_HANDLERS, subscriptions.COMMAND_HANDLERS)
+    _bus = providers.Singleton(
         MessageBus,
         providers.Dict(
             {
@@ -254,4 +257,14 @@ class Container(containers.DeclarativeContainer):
             }
         ),
     )
-    del _ports
+    # Commands are acknowledged once the caches show what they did (app.acknowledgement); the
+    # two that only issue a token by mail change nothing cached.
+    bus = providers.Singleton(
+        AcknowledgingBus,
+        _bus,
+        providers.List(caching.cache, caching.states),
+        wait=config.cache.repair_wait,
+        commands=_commands,
+        cache_neutral=(RequestPasswordReset, ResendConfirmation),
+    )
+    del _ports, _commands, _bus

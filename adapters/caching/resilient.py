@@ -30,13 +30,13 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import suppress
 from typing import Any, ClassVar, Generic, TypeVar
 
 from prometheus_client import Counter
 
-from adapters.caching import metrics
+from adapters.caching import metrics, repairs
 from adapters.caching.pending import Pending
 from adapters.outage import OutageLog
 from ports.tag_cache import CacheEntry, TagCache, TagVersions
@@ -117,9 +117,11 @@ class CircuitBreaker:
         return result
 
     def failed(self) -> None:
+        """A failure opens the circuit after `fail_max` in a row; one while it is open (the
+        trial's, or a repair's, which the circuit does not hold back) starts its wait again."""
         with self._lock:
             self._failures += 1
-            if self._trial or (self._opened_at is None and self._failures >= self._fail_max):
+            if self._opened_at is not None or self._failures >= self._fail_max:
                 if self._opened_at is None:
                     log.debug(
                         "operation=cache.breaker state=open failures=%d: calls fail at once "
@@ -174,6 +176,18 @@ class Resilient(ABC, Generic[S, K]):
     @abstractmethod
     def _retried(self) -> None:
         """The retry thread has applied every pending write."""
+
+    def repair(self) -> bool:
+        """Try every pending write now, whatever the circuit says; True when none is left."""
+        return not self._pending or self._flush()
+
+    def pending_among(self, keys: Iterable[Hashable]) -> bool:
+        return any(key in self._pending for key in keys)
+
+    def _owe(self, *keys: K) -> None:
+        """The writes of `keys` failed: pending here, and owed by the command under way."""
+        self._pending.add(*keys)
+        repairs.owe(self, keys)
 
     def _attempt(self, operation: str, function: Callable[..., T], *args: Any) -> T:
         return self.breaker.call(
@@ -234,7 +248,7 @@ class ResilientCache(Resilient[TagCache, str]):
         try:
             self._attempt("invalidate", self._inner.invalidate, *tags)
         except CacheUnavailable:
-            self._pending.add(*tags)
+            self._owe(*tags)
             if self._durable:
                 raise
             self._pending.retry()

@@ -101,7 +101,7 @@ class ResilientUserStateStore(Resilient[UserStateStore, UUID]):
             else:
                 merged = {g: max(v, pending.get(g, v)) for g, v in {**pending, **versions}.items()}
             self._retiring[user_id] = merged
-            self._pending.add(user_id)
+            self._owe(user_id)
         if not now or not self._flush([user_id]):
             metrics.USER_STATE_PENDING_DELETES.inc()
             self._pending.retry()

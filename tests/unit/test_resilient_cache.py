@@ -11,7 +11,7 @@ import pytest
 
 from adapters.caching.pending import Pending
 from adapters.caching.read_through import Policy, ReadThrough
-from adapters.caching.resilient import CacheUnavailable, ResilientCache
+from adapters.caching.resilient import CacheUnavailable, CircuitBreaker, ResilientCache
 from adapters.memory.tag_cache import InMemoryTagCache
 
 
@@ -251,3 +251,22 @@ def test_with_durable_events_a_failed_invalidation_raises_and_only_guards_reads(
     assert {t for t in threading.enumerate() if t.name == "cache-invalidation-retry"} <= retrying
     assert cache.get("k") is None  # applied again before the read
     assert cache.pending_invalidations == frozenset()
+
+
+def test_a_failure_while_the_circuit_is_open_restarts_its_wait_for_a_trial() -> None:
+    # A repair's try is not held back by the circuit: when it finds the server still down, the
+    # readers need not send a trial of their own.
+    now = [0.0]
+    breaker = CircuitBreaker(2, 1.0, monotonic=lambda: now[0])
+    breaker.failed()
+    breaker.failed()
+    assert not breaker.allow()
+    now[0] = 0.9
+    breaker.failed()  # e.g. a pending invalidation tried again
+    now[0] = 1.5
+    assert not breaker.allow(), "a trial 1.5 s after the circuit opened, 0.6 s after the last failure"
+    now[0] = 2.0
+    assert breaker.allow()  # the trial
+    assert not breaker.allow()  # only one
+    breaker.succeeded()
+    assert breaker.allow() and breaker.state == "closed"

@@ -221,12 +221,13 @@ def test_a_read_slides_the_expiry(backend: Backend):
 
 
 def test_reads_never_slide_the_expiry_past_the_absolute_ttl(backend: Backend):
-    store, user_id = backend.make(sliding_ttl=0.4, absolute_ttl=0.7), uuid4()
+    # Seconds wide enough for a loaded machine: each read is 0.3 s inside both TTLs.
+    store, user_id = backend.make(sliding_ttl=0.8, absolute_ttl=1.4), uuid4()
     store.write(state(user_id, identity=1))
     for _ in range(2):
-        backend.advance(0.25)
+        backend.advance(0.5)
         assert store.read(user_id, reader=READER) is not None
-    backend.advance(0.3)  # 0.8 s: within the last read's sliding TTL, past the absolute one
+    backend.advance(0.6)  # 1.6 s: within the last read's sliding TTL, past the absolute one
     assert store.read(user_id, reader=READER) is None
 
 
