@@ -13,7 +13,11 @@ until this process's retry lands: a logged-out token accepted, old roles, old fi
   saved, and shows everywhere once the retry lands, but it was not acknowledged.
 
 Reads go on from the database meanwhile, as in any cache outage. Commands that leave nothing in
-the caches (`cache_neutral`) are neither refused nor made to wait. See docs/decisions/0009.
+the caches (`cache_neutral`) are neither refused nor made to wait. A refresh that succeeds is
+not made to wait either (`unwaited`): what it writes only renews a session every worker already
+accepts, and a client that never got its new refresh token would present the old one again and
+end its session as a reuse. A command that changes nothing still writes the caches, since it
+may be the retry of one answered 503. See docs/decisions/0009.
 """
 
 from __future__ import annotations
@@ -44,15 +48,16 @@ class CacheBehind(errors.Busy):
 
     default = Message(
         "The change is saved, but the cache is out of reach, so it may not show everywhere yet. "
-        "Read it again in a few seconds."
+        "Try again in a few seconds."
     )
 
 
 class AcknowledgingBus:
     """A message bus whose commands (`commands`, but those in `cache_neutral`) are refused
     while this process owes the cache a repair it cannot apply, and wait up to `wait` seconds
-    for the repairs their own writes left pending. `stores`: the caches that may owe repairs
-    (the resilient decorators; others are left out)."""
+    for the repairs their own writes left pending; those in `unwaited` wait only when they
+    are refused after writing. `stores`: the caches that may owe repairs (the resilient
+    decorators; others are left out)."""
 
     def __init__(
         self,
@@ -62,20 +67,30 @@ class AcknowledgingBus:
         wait: float,
         commands: Collection[type],
         cache_neutral: Collection[type] = (),
+        unwaited: Collection[type] = (),
     ) -> None:
         self._bus = bus
         self._stores = [s for s in stores if isinstance(s, Resilient)]
         self._wait = wait
         self._guarded = frozenset(commands) - frozenset(cache_neutral)
+        self._unwaited = frozenset(unwaited)
 
     def handle(self, message: object) -> Any:
-        if not self._stores or type(message) not in self._guarded:
+        kind = type(message)
+        if not self._stores or kind not in self._guarded:
             return self._bus.handle(message)
         if not all([store.repair() for store in self._stores]):  # each store tried
             raise CacheOutage()
         with repairs.owed() as owed:
-            result = self._bus.handle(message)
-        if not owed.settle(self._wait):
+            try:
+                result = self._bus.handle(message)
+            except Exception as error:
+                # Refused after writing (a reused refresh token ends its session, then says so):
+                # the refusal holds everywhere only once those writes have landed.
+                if not owed.settle(self._wait):
+                    raise CacheBehind() from error
+                raise
+        if kind not in self._unwaited and not owed.settle(self._wait):
             raise CacheBehind()
         return result
 

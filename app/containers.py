@@ -40,6 +40,7 @@ from application.auth import handlers as auth
 from application.messagebus import MessageBus
 from application.subscriptions import handlers as subscriptions
 from application.users import handlers as users
+from domain.auth.commands import RefreshToken
 from domain.auth.model import Lifetimes
 from domain.session_state.model import owned_groups
 from domain.subscriptions.plans import Plan, Plans
@@ -258,7 +259,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     # Commands are acknowledged once the caches show what they did (app.acknowledgement); the
-    # two that only issue a token by mail change nothing cached.
+    # two that only issue a token by mail change nothing cached; a refresh only renews.
     bus = providers.Singleton(
         AcknowledgingBus,
         _bus,
@@ -266,5 +267,6 @@ class Container(containers.DeclarativeContainer):
         wait=config.cache.repair_wait,
         commands=_commands,
         cache_neutral=(RequestPasswordReset, ResendConfirmation),
+        unwaited=(RefreshToken,),
     )
     del _ports, _commands, _bus

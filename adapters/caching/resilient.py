@@ -26,9 +26,11 @@ begins, once a minute while it lasts and as it ends. The breaker's own moves are
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from contextlib import suppress
@@ -132,6 +134,26 @@ class CircuitBreaker:
                 self._opened_at, self._trial = self._monotonic(), False
 
 
+EXIT_WAIT = 5.0  # seconds an exiting process goes on trying the repairs it still owes
+
+
+def _last_tries(ref: weakref.ref[Resilient]) -> None:
+    """At exit (a worker recycled, a CLI command done): the retry thread dies with the process,
+    so the repairs still pending are tried for up to EXIT_WAIT seconds, and any left are said."""
+    store = ref()
+    if store is None or not store._pending:
+        return
+    owed = repairs.Owed()
+    owed.add(store, store._pending.keys())
+    if not owed.settle(EXIT_WAIT):
+        log.warning(
+            "operation=cache.repairs_lost store=%s count=%d: exiting with writes the server never "
+            "took; what they replaced may be served until it expires",
+            type(store).__name__,
+            len(store._pending.keys()),
+        )
+
+
 class Resilient(ABC, Generic[S, K]):
     """What the resilient decorators share: calls to `inner` go through the circuit breaker; the
     inner store's `errors` (redis.RedisError) become `unavailable_error`, counted in
@@ -164,6 +186,7 @@ class Resilient(ABC, Generic[S, K]):
         self._pending: Pending[K] = Pending(
             self.retry_thread, retry_interval, flush=self._flush, done=self._retried
         )
+        atexit.register(_last_tries, weakref.ref(self))
 
     @abstractmethod
     def _outage(self) -> OutageLog:

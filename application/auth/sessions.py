@@ -146,6 +146,10 @@ def logout(cmd: Logout, *, uow: UnitOfWork, states: UserStateStore, clock: Clock
         sessions = uow.sessions.get(cmd.user_id, now, lock=True)
         session = sessions.get(cmd.session_id, now) if sessions is not None else None
         if sessions is None or session is None:
+            # Ended already, perhaps by a logout answered 503 whose state write has not landed
+            # (app.acknowledgement): written again, so that this answer holds on every worker.
+            if sessions is not None:
+                states.write(UserState(cmd.user_id, sessions=sessions_of(sessions, now)))
             return
         sessions.end(session, now, EndReason.LOGOUT)
         uow.sessions.save(sessions)

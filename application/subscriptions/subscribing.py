@@ -82,6 +82,11 @@ def cancel_subscription(cmd: CancelSubscription, *, uow: UnitOfWork, clock: Cloc
         )
         cmd.condition.check(subscription.version)
         if subscription.status == SubscriptionStatus.CANCELLED:
+            if subscriptions is not None and subscription is current:
+                # Its summary published again: this may be the retry of a cancel answered 503
+                # whose session-state write has not landed, and its answer must hold everywhere.
+                uow.record(status_changed(subscriptions, now, cmd.locale))
+                uow.commit()
             return subscription
         assert subscriptions is not None
         subscriptions.cancel(subscription.id, now)

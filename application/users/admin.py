@@ -28,19 +28,18 @@ def change_user_roles(cmd: ChangeUserRoles, *, uow: UnitOfWork, clock: Clock) ->
     roles = rules.check_roles(cmd.roles)
     with uow:
         user = load_keeping_an_admin(uow, cmd.user_id, could_remove="admin" not in roles)
-        if user.change_roles(roles):
-            now = clock.now()
-            user.record(
-                UserRolesChanged(
-                    user_id=user.id,
-                    roles=user.roles,
-                    version=user.version,
-                    occurred_at=now,
-                    locale=cmd.locale,
-                )
+        user.change_roles(roles)
+        # Published even when nothing changed: a request that changes nothing may be the retry
+        # of one answered 503 whose cache writes have not landed (app.acknowledgement), and its
+        # answer must hold on every worker.
+        now = clock.now()
+        user.record(
+            UserRolesChanged(
+                user_id=user.id, roles=user.roles, version=user.version, occurred_at=now, locale=cmd.locale
             )
-            # The representation changed too.
-            user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
+        )
+        # And its representation's cached copies.
+        user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()
     return user
 
@@ -56,13 +55,13 @@ def change_user_status(
     with uow:
         user = load_keeping_an_admin(uow, cmd.user_id, could_remove=status == UserStatus.DISABLED)
         now = clock.now()
-        if not user.change_status(status):
-            return user
+        changed = user.change_status(status)
         if status == UserStatus.DISABLED:
             sessions = uow.sessions.get(user.id, now, lock=True)
-            if sessions is not None:
+            if sessions is not None and changed:
                 sessions.end_all(now, EndReason.DISABLED)
                 uow.sessions.save(sessions)
+        # Published and written even when nothing changed, as the roles are.
         user.record(UserUpdated(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale))
         uow.commit()
         states.write(

@@ -90,20 +90,21 @@ def update_user(
             user.record(
                 PasswordChanged(user_id=user.id, email=user.email, occurred_at=now, locale=cmd.locale)
             )
-        if change.any:
-            user.record(
-                UserUpdated(
-                    user_id=user.id,
-                    email=user.email,
-                    previous_email=change.previous_email,
-                    occurred_at=now,
-                    locale=cmd.locale,
-                )
+        # Published and written even when nothing changed: a request that changes nothing may
+        # be the retry of one answered 503 whose cache writes have not landed
+        # (app.acknowledgement), and its answer must hold on every worker.
+        user.record(
+            UserUpdated(
+                user_id=user.id,
+                email=user.email,
+                previous_email=change.previous_email,
+                occurred_at=now,
+                locale=cmd.locale,
             )
+        )
         uow.commit()
-        if change.any:
-            state = UserState(user.id, identity=identity_of(user))
-            states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
+        state = UserState(user.id, identity=identity_of(user))
+        states.write(state if sessions is None else replace(state, sessions=sessions_of(sessions, now)))
     if token is not None:
         send_token_mail(mailer, user.email, "confirm_email", cmd.locale, token)
     return user

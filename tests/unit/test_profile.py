@@ -29,10 +29,12 @@ def test_initials_change_needs_no_password(bus, events, account):
     assert (event.user_id, event.email, event.previous_email) == (user.id, user.email, None)
 
 
-def test_nothing_to_change_changes_nothing(bus, events, account):
+def test_nothing_to_change_changes_nothing_but_still_refreshes_the_caches(bus, events, account):
+    # It may be the retry of an update answered 503 whose cache writes have not landed.
     user, _ = account
     assert bus.handle(UpdateUser(user_id=user.id, initials=user.initials)).version == 1
-    assert events.of(UserUpdated) == []
+    [event] = events.of(UserUpdated)
+    assert (event.user_id, event.previous_email) == (user.id, None)
 
 
 @pytest.mark.parametrize("change", [{"email": "new@example.com"}, {"password": "Another123"}])

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import pytest
 
 from adapters.caching.pending import Pending
 from adapters.caching.read_through import Policy, ReadThrough
-from adapters.caching.resilient import CacheUnavailable, CircuitBreaker, ResilientCache
+from adapters.caching.resilient import CacheUnavailable, CircuitBreaker, ResilientCache, _last_tries
 from adapters.memory.tag_cache import InMemoryTagCache
 
 
@@ -270,3 +271,17 @@ def test_a_failure_while_the_circuit_is_open_restarts_its_wait_for_a_trial() -> 
     assert not breaker.allow()  # only one
     breaker.succeeded()
     assert breaker.allow() and breaker.state == "closed"
+
+
+def test_an_exiting_process_tries_the_repairs_it_still_owes(caplog: pytest.LogCaptureFixture) -> None:
+    flaky = Flaky()
+    cache = resilient(flaky, retry_interval=60)  # no background retry within the test
+    flaky.down = True
+    cache.invalidate("user.1")
+    assert cache.pending_invalidations == {"user.1"}
+    _last_tries(weakref.ref(cache))  # still down: said, at WARNING
+    assert "operation=cache.repairs_lost store=ResilientCache count=1" in caplog.text
+    flaky.down = False
+    _last_tries(weakref.ref(cache))
+    assert not cache.pending_invalidations
+    assert cache.tag_versions("k", ["user.1"])["user.1"] > 0
