@@ -300,6 +300,9 @@ class Client:
         if account.roles.wrote(roles, answer, 200):
             self.acked()
             account.seq += 1
+            # Its ETag, not a guess: after a change answered 503 (saved, not acknowledged) this
+            # one may change nothing, and the representation keeps its version.
+            account.etag, account.etag_seq = answer.headers.get("etag"), account.seq
         else:
             self.unexpected(account, "PUT roles", answer)
 

@@ -5,17 +5,14 @@ Needs PostgreSQL, RabbitMQ and Redis, and fails, never skips, without them."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.bench import ROOT, run_script
 from tests.integration.backends import postgres_url
 from tests.support.rabbitmq import AMQP_URL, amqp_connection
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 TIMEOUT = 180
 UNAVAILABLE = 2  # the script's exit status when a server is out of reach
@@ -32,17 +29,8 @@ def servers() -> list[str]:
 def test_the_benchmark_runs_and_cleans_up():
     amqp_connection().release()  # fails the test, naming TEST_AMQP_URL, when RabbitMQ is out of reach
     argv = [sys.executable, str(ROOT / "bench" / "events.py"), "--smoke", *servers()]
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)  # the script stops its processes and deletes what it made
-        output, _ = process.communicate(timeout=30)
-        pytest.fail(f"bench/events.py --smoke took over {TIMEOUT} s:\n{output}", pytrace=False)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = run_script(argv, TIMEOUT)
+    output = process.stdout
     if process.returncode == UNAVAILABLE:
         pytest.fail(f"a server the benchmark needs is missing:\n{output}", pytrace=False)
     assert process.returncode == 0, output
