@@ -86,8 +86,9 @@ class AcknowledgingBus:
                 result = self._bus.handle(message)
             except Exception as error:
                 # Refused after writing (a reused refresh token ends its session, then says so):
-                # the refusal holds everywhere only once those writes have landed.
-                if not owed.settle(self._wait):
+                # the refusal holds everywhere only once those writes have landed. A bug's
+                # exception is left as it is, to be logged as one.
+                if not owed.settle(self._wait) and isinstance(error, errors.DomainError):
                     raise CacheBehind() from error
                 raise
         if kind not in self._unwaited and not owed.settle(self._wait):

@@ -135,23 +135,25 @@ class CircuitBreaker:
 
 
 EXIT_WAIT = 5.0  # seconds an exiting process goes on trying the repairs it still owes
+_STORES: weakref.WeakSet[Resilient] = weakref.WeakSet()  # every resilient store of the process
 
 
-def _last_tries(ref: weakref.ref[Resilient]) -> None:
-    """At exit (a worker recycled, a CLI command done): the retry thread dies with the process,
-    so the repairs still pending are tried for up to EXIT_WAIT seconds, and any left are said."""
-    store = ref()
-    if store is None or not store._pending:
-        return
+@atexit.register
+def _last_tries() -> None:
+    """At exit (a worker recycled, a CLI command done) the retry threads die with the process,
+    so the repairs still pending are tried for up to EXIT_WAIT seconds in all, and any left are
+    said. A durable cache's are left out: the outbox applies them whatever this process does."""
     owed = repairs.Owed()
-    owed.add(store, store._pending.keys())
+    for store in list(_STORES):
+        if store._pending and not getattr(store, "_durable", False):
+            owed.add(store, store._pending.keys())
     if not owed.settle(EXIT_WAIT):
-        log.warning(
-            "operation=cache.repairs_lost store=%s count=%d: exiting with writes the server never "
-            "took; what they replaced may be served until it expires",
-            type(store).__name__,
-            len(store._pending.keys()),
-        )
+        for left in owed.outstanding():
+            log.warning(
+                "operation=cache.repairs_lost store=%s: exiting with writes the server never "
+                "took; what they replaced may be served until it expires",
+                type(left).__name__,
+            )
 
 
 class Resilient(ABC, Generic[S, K]):
@@ -186,7 +188,7 @@ class Resilient(ABC, Generic[S, K]):
         self._pending: Pending[K] = Pending(
             self.retry_thread, retry_interval, flush=self._flush, done=self._retried
         )
-        atexit.register(_last_tries, weakref.ref(self))
+        _STORES.add(self)
 
     @abstractmethod
     def _outage(self) -> OutageLog:

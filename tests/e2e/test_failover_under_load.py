@@ -222,6 +222,7 @@ def run(group: Group, a: Server, b: Server, faker) -> None:
         f"({loop.refused} writes answered 503 while switching or reconnecting)"
     )
     print(f"\n{summary}")
+    assert loop.back == {a.name, b.name}, f"a server never wrote after the promotion; {summary}"
     assert not problems, f"{summary}; first ones:\n" + "\n".join(problems[:20])
     for server in (a, b):  # the promoted replica served each worker's reads, not only the database
         assert hits(server) - served[server.name] >= AFTER_SWITCH // 4, (

@@ -16,7 +16,7 @@ from app.acknowledgement import AcknowledgingBus, CacheBehind, CacheOutage
 from domain.errors import Unauthenticated
 from tests.unit.test_resilient_cache import Flaky, resilient
 
-WAIT = 0.3
+WAIT = 0.5
 
 
 @dataclass(frozen=True)
