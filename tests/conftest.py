@@ -7,8 +7,13 @@ from tests.support.cluster import Cluster, redis_cluster
 from tests.support.sentinel import Group, sentinel_group
 
 # An exiting test process gives the repairs its thousands of apps left pending one try each,
-# not EXIT_WAIT seconds (tests leave stores down on purpose).
+# not EXIT_WAIT seconds (tests leave stores down on purpose)...
 resilient.EXIT_WAIT = 0.0
+
+
+def pytest_sessionfinish() -> None:
+    """...or none: the stores a test left down would each say so at exit, in every run."""
+    resilient._STORES.clear()
 
 
 @pytest.fixture(scope="session")

@@ -244,6 +244,8 @@ def invalidate_updated(event: UserUpdated, cache: TagCache) -> None:
     tags = [keys.user(event.user_id), keys.user_email(event.email), keys.USER_COLLECTION]
     if event.previous_email is not None:
         tags.append(keys.user_email(event.previous_email))
+    if event.previous_email_unknown:
+        tags.append(keys.USER_EMAIL)  # every lookup by email: the one left behind is not known
     _invalidate(cache, "user_updated", event.user_id, *tags)
 
 

@@ -98,6 +98,7 @@ def update_user(
                 user_id=user.id,
                 email=user.email,
                 previous_email=change.previous_email,
+                previous_email_unknown=email is not None and not change.any,
                 occurred_at=now,
                 locale=cmd.locale,
             )

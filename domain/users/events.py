@@ -16,9 +16,14 @@ class UserRegistered(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class UserUpdated(Event):
+    """`previous_email_unknown`: the request named an email and changed nothing. It may repeat
+    one that changed the email and whose cache writes were lost, and which address that one
+    left behind is not known here: every lookup by email is to be invalidated."""
+
     user_id: UUID
     email: str
     previous_email: str | None = None
+    previous_email_unknown: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -12,7 +12,7 @@ from domain.auth.commands import Login, Logout
 from domain.auth.queries import Authenticate
 from domain.errors import Unauthenticated
 from domain.users.commands import ChangeUserRoles, ChangeUserStatus, UpdateUser
-from domain.users.queries import GetUser
+from domain.users.queries import GetUser, ListUsers, PageRequest, UserFilter
 
 
 @contextmanager
@@ -49,6 +49,25 @@ def test_a_retried_update_replaces_the_cached_user(container, bus, account):
 
     bus.handle(UpdateUser(user_id=user.id, initials="QQ"))  # changes nothing in the database
     assert bus.handle(GetUser(user.id)).initials == "QQ"
+
+
+def emails_found(bus, email: str) -> list[str]:
+    """The admin list's exact email filter: the cached lookup by email."""
+    page = bus.handle(ListUsers(UserFilter(email=email), PageRequest(1, 20)))
+    return [user.email for user in page.items]
+
+
+def test_a_retried_email_change_clears_the_lookup_of_the_old_address(container, bus, account):
+    user, password = account
+    assert emails_found(bus, user.email) == [user.email]  # cached
+    change = UpdateUser(user_id=user.id, email="moved@example.com", old_password=password)
+    with cache_writes_dropped(container):
+        bus.handle(change)
+    assert emails_found(bus, user.email) == [user.email]  # the old address still finds it
+
+    bus.handle(change)  # changes nothing in the database: which address it left is not known
+    assert emails_found(bus, user.email) == []
+    assert emails_found(bus, "moved@example.com") == ["moved@example.com"]
 
 
 def test_a_retried_logout_ends_the_session_in_the_state(container, bus, account):
