@@ -180,7 +180,7 @@ def sweep_subscriptions(limit: int) -> None:
     container = create_app().extensions["container"]
     try:
         result = container.bus().handle(SweepSubscriptions(limit=limit))
-    except DomainError as error:  # e.g. the cache out of reach: the next run picks it up again
+    except DomainError as error:  # e.g. the cache out of reach: saved, its cache writes tried at exit
         raise click.ClickException(_describe(container, error)) from error
     click.echo(f"expired {result.expired} subscription(s); retried {result.payments_retried} payment(s)")
 

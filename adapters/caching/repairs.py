@@ -30,14 +30,14 @@ class Owed:
     """The repairs left pending by the writes of one command, store by store."""
 
     def __init__(self) -> None:
-        self._owed: dict[int, tuple[Repairable, set[Hashable]]] = {}
+        self._owed: dict[Repairable, set[Hashable]] = {}
 
     def add(self, store: Repairable, keys: Iterable[Hashable]) -> None:
-        self._owed.setdefault(id(store), (store, set()))[1].update(keys)
+        self._owed.setdefault(store, set()).update(keys)
 
     def outstanding(self) -> list[Repairable]:
         """The stores that still hold a repair of this command."""
-        return [store for store, keys in self._owed.values() if store.pending_among(keys)]
+        return [store for store, keys in self._owed.items() if store.pending_among(keys)]
 
     def settle(
         self,

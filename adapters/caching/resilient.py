@@ -145,8 +145,8 @@ def _last_tries() -> None:
     said. A durable cache's are left out: the outbox applies them whatever this process does."""
     owed = repairs.Owed()
     for store in list(_STORES):
-        if store._pending and not getattr(store, "_durable", False):
-            owed.add(store, store._pending.keys())
+        if keys := store.owed_at_exit():
+            owed.add(store, keys)
     if not owed.settle(EXIT_WAIT):
         for left in owed.outstanding():
             log.warning(
@@ -208,6 +208,10 @@ class Resilient(ABC, Generic[S, K]):
 
     def pending_among(self, keys: Iterable[Hashable]) -> bool:
         return any(key in self._pending for key in keys)
+
+    def owed_at_exit(self) -> frozenset[K]:
+        """What this process alone would leave unapplied if it exited now."""
+        return self._pending.keys()
 
     def _owe(self, *keys: K) -> None:
         """The writes of `keys` failed: pending here, and owed by the command under way."""
@@ -284,6 +288,10 @@ class ResilientCache(Resilient[TagCache, str]):
     @property
     def pending_invalidations(self) -> frozenset[str]:
         return self._pending.keys()
+
+    def owed_at_exit(self) -> frozenset[str]:
+        # Durable: the outbox applies them whatever this process does.
+        return frozenset() if self._durable else self._pending.keys()
 
     # -- internals -------------------------------------------------------------------------
 

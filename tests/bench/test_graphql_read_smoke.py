@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
-import subprocess
 
 import pytest
 
-from tests.bench import ROOT, bench_command
+from tests.bench import bench_command, run_script
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120
@@ -23,17 +21,8 @@ def test_every_scenario_runs_on_cache_hits(tmp_path):
         pytest.fail("the benchmark needs wrk: apt-get install -y wrk (.ci/run installs it)", pytrace=False)
     report = tmp_path / "report.json"
     argv = bench_command("graphql_read.py", "--smoke", "--json", str(report))
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)  # the script stops its servers and deletes its keys
-        output, _ = process.communicate(timeout=30)
-        pytest.fail(f"bench/graphql_read.py --smoke took over {TIMEOUT} s:\n{output}", pytrace=False)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = run_script(argv, TIMEOUT)
+    output = process.stdout
     assert process.returncode == 0, output
 
     scenarios = {scenario["name"]: scenario for scenario in json.loads(report.read_text())["scenarios"]}

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 
 import pytest
 
-from tests.bench import ROOT, bench_command
+from tests.bench import ROOT, bench_command, run_script
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 180
@@ -51,17 +50,8 @@ def run_smoke(*args: str) -> str:
         if flag in args and shutil.which(program) is None:
             pytest.fail(f"{flag} needs {program} (.ci/run installs it)", pytrace=False)
     argv = bench_command("http_read.py", "--smoke", *args)
-    process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        output, _ = process.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)  # the script stops its servers and drops its schema
-        output, _ = process.communicate(timeout=30)
-        pytest.fail(f"bench/http_read.py --smoke took over {TIMEOUT} s:\n{output}", pytrace=False)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = run_script(argv, TIMEOUT)
+    output = process.stdout
     assert process.returncode == 0, output
     return output
 

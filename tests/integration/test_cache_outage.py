@@ -388,18 +388,22 @@ def answered_503(response: TestResponse, detail: str) -> None:
     assert int(response.headers["Retry-After"]) > 0
 
 
-def in_background(request: Callable[[], TestResponse]) -> Callable[[], TestResponse]:
-    """Send `request` from another thread; the returned call waits for its answer."""
+def sent_as_the_partition_heals(
+    partition: Partition, request: Callable[[], TestResponse], failed: Callable[[], bool], what: str
+) -> TestResponse:
+    """Cut the partition, send `request` from another thread, and heal once its cache write has
+    failed (`failed`) and it would have been answered had it not waited: within its wait, before
+    the retry thread's turn. Its answer."""
     answers: list[TestResponse] = []
+    partition.cut()
     thread = threading.Thread(target=lambda: answers.append(request()), name="test-request")
     thread.start()
-
-    def answer() -> TestResponse:
-        thread.join(WRITE_BOUND + 5)
-        assert answers, "the request did not finish"
-        return answers[0]
-
-    return answer
+    wait_until(failed, WRITE_BOUND, what)
+    time.sleep(REPAIR_WAIT / 2)
+    partition.heal()
+    thread.join(WRITE_BOUND + 5)
+    assert answers, "the request did not finish"
+    return answers[0]
 
 
 def test_paused_redis_is_waited_on_briefly_then_not_at_all_and_serves_nothing_stale_after(
@@ -600,12 +604,12 @@ def test_a_write_acknowledged_as_the_partition_heals_shows_at_once_on_a_worker_t
     act_as(other_worker, user["headers"])
     warm(other_worker, url, user["initials"])  # the entry the write must replace
 
-    partition.cut()
-    patch = in_background(lambda: client.patch(url, json={"initials": new}))
-    wait_until(lambda: bool(cache.pending_invalidations), WRITE_BOUND, "the PATCH's invalidation failing")
-    time.sleep(REPAIR_WAIT / 2)  # past when it would be answered if it did not wait
-    partition.heal()  # before the retry thread's turn, within the write's wait
-    patched = patch()
+    patched = sent_as_the_partition_heals(
+        partition,
+        lambda: client.patch(url, json={"initials": new}),
+        lambda: bool(cache.pending_invalidations),
+        "the PATCH's invalidation failing",
+    )
     assert patched.status_code == 200, patched.get_json()
     assert get_initials(other_worker, url)[0] == new, "an acknowledged write was not shown at once"
 
@@ -671,12 +675,13 @@ def test_a_logout_acknowledged_as_the_partition_heals_is_refused_at_once_by_a_wo
     other_worker = make_app().test_client()  # reaches Redis directly
     assert other_worker.get("/api/auth/me", headers=user["headers"]).status_code == 200  # state cached
 
-    partition.cut()
-    logout = in_background(lambda: client.post("/api/auth/logout"))
-    wait_until(lambda: bool(states.pending_users), WRITE_BOUND, "the logout's state write failing")
-    time.sleep(REPAIR_WAIT / 2)  # past when it would be answered if it did not wait
-    partition.heal()  # before the retry thread's turn, within the write's wait
-    assert logout().status_code == 204
+    logout = sent_as_the_partition_heals(
+        partition,
+        lambda: client.post("/api/auth/logout"),
+        lambda: bool(states.pending_users),
+        "the logout's state write failing",
+    )
+    assert logout.status_code == 204
     assert other_worker.get("/api/auth/me", headers=user["headers"]).status_code == 401, (
         "a token was accepted after its logout was acknowledged"
     )
